@@ -1,0 +1,39 @@
+# PetroStream: `make run` starts the portal on the local backend with demo data,
+# `make test` runs the whole test suite. Both set up everything they need first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-installed
+export PETROSTREAM_HOME ?= $(CURDIR)/.petrostream
+
+# Extra prerequisites of `make test`; infra.mk adds its linters' installs.
+TEST_PREREQS := deps system-deps
+-include infra.mk
+
+.PHONY: run test deps system-deps lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+deps: $(STAMP)
+
+system-deps:
+	bash scripts/install_system_deps.sh
+
+test: $(TEST_PREREQS)
+	$(BIN)/python -m pytest
+
+lint: deps
+	$(BIN)/ruff check .
+
+run: deps
+	$(BIN)/python -m engine quickstart
+
+bench: deps
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) .petrostream .pytest_cache

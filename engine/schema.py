@@ -1,0 +1,144 @@
+"""The one place that knows the shape of 3W data and of the lake.
+
+Every reader, writer, feature and query takes its column names, units and class codes
+from here, so a renamed sensor or a new label is a one-line change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One 3W sensor variable: its name in the dataset, in the lake, and its unit."""
+
+    source_name: str
+    name: str
+    unit: str
+    meaning: str
+
+
+def _var(source_name: str, unit: str, meaning: str) -> Variable:
+    return Variable(source_name, source_name.lower().replace("-", "_"), unit, meaning)
+
+
+#: The 27 variables of 3W 2.0, in the dataset's order.
+VARIABLES: tuple[Variable, ...] = (
+    _var("ABER-CKGL", "%", "gas-lift choke opening"),
+    _var("ABER-CKP", "%", "production choke opening"),
+    _var("ESTADO-DHSV", "state", "downhole safety valve state"),
+    _var("ESTADO-M1", "state", "production master valve state"),
+    _var("ESTADO-M2", "state", "annulus master valve state"),
+    _var("ESTADO-PXO", "state", "pig-crossover valve state"),
+    _var("ESTADO-SDV-GL", "state", "gas-lift shutdown valve state"),
+    _var("ESTADO-SDV-P", "state", "production shutdown valve state"),
+    _var("ESTADO-W1", "state", "production wing valve state"),
+    _var("ESTADO-W2", "state", "annulus wing valve state"),
+    _var("ESTADO-XO", "state", "crossover valve state"),
+    _var("P-ANULAR", "Pa", "well annulus pressure"),
+    _var("P-JUS-BS", "Pa", "service pump downstream pressure"),
+    _var("P-JUS-CKGL", "Pa", "gas-lift choke downstream pressure"),
+    _var("P-JUS-CKP", "Pa", "production choke downstream pressure"),
+    _var("P-MON-CKGL", "Pa", "gas-lift choke upstream pressure"),
+    _var("P-MON-CKP", "Pa", "production choke upstream pressure"),
+    _var("P-MON-SDV-P", "Pa", "production shutdown valve upstream pressure"),
+    _var("P-PDG", "Pa", "permanent downhole gauge pressure (bottom-hole)"),
+    _var("PT-P", "Pa", "production tube pressure downstream of the wing valve"),
+    _var("P-TPT", "Pa", "temperature-pressure transducer pressure"),
+    _var("QBS", "m3/s", "service pump flow rate"),
+    _var("QGL", "m3/s", "gas-lift flow rate"),
+    _var("T-JUS-CKP", "°C", "production choke downstream temperature"),
+    _var("T-MON-CKP", "°C", "production choke upstream temperature"),
+    _var("T-PDG", "°C", "permanent downhole gauge temperature"),
+    _var("T-TPT", "°C", "temperature-pressure transducer temperature"),
+)
+
+SENSOR_COLUMNS: tuple[str, ...] = tuple(v.name for v in VARIABLES)
+SOURCE_TO_COLUMN: dict[str, str] = {v.source_name: v.name for v in VARIABLES}
+UNITS: dict[str, str] = {v.name: v.unit for v in VARIABLES}
+
+#: The eight variables of 3W 1.0 CSV files, in file order.
+V1_SOURCE_COLUMNS: tuple[str, ...] = (
+    "P-PDG", "P-TPT", "T-TPT", "P-MON-CKP", "T-JUS-CKP", "P-JUS-CKGL", "T-JUS-CKGL", "QGL",
+)
+#: 3W 1.0 has one variable that 3W 2.0 dropped; it maps onto no lake column.
+V1_ONLY_SOURCE_COLUMNS: frozenset[str] = frozenset({"T-JUS-CKGL"})
+
+PRESSURE_COLUMN = "p_tpt"
+TEMPERATURE_COLUMN = "t_tpt"
+
+#: Event classes of 3W. A transient into event N is labeled N + TRANSIENT_OFFSET.
+EVENT_CLASSES: dict[int, str] = {
+    0: "normal operation",
+    1: "abrupt increase of BSW",
+    2: "spurious closure of DHSV",
+    3: "severe slugging",
+    4: "flow instability",
+    5: "rapid productivity loss",
+    6: "quick restriction in PCK",
+    7: "scaling in PCK",
+    8: "hydrate in production line",
+    9: "hydrate in service line",
+}
+TRANSIENT_OFFSET = 100
+NORMAL_CLASS = 0
+CLASSES_WITH_TRANSIENT: frozenset[int] = frozenset({1, 2, 5, 6, 7, 8, 9})
+
+
+def event_of(label: int) -> int:
+    """The event class a label belongs to (a transient label maps to its event)."""
+    return label - TRANSIENT_OFFSET if label >= TRANSIENT_OFFSET else label
+
+
+def is_transient(label: int) -> bool:
+    return label >= TRANSIENT_OFFSET
+
+
+# ---------------------------------------------------------------------------
+# Observations: what a reader yields, the producer sends and the consumer receives.
+# ---------------------------------------------------------------------------
+TIME_UNIT = "ms"
+EVENT_TIME_TYPE = pa.timestamp(TIME_UNIT, tz="UTC")
+
+OBSERVATION_SCHEMA = pa.schema(
+    [pa.field("well_id", pa.string(), nullable=False),
+     pa.field("event_time", EVENT_TIME_TYPE, nullable=False)]
+    + [pa.field(c, pa.float32()) for c in SENSOR_COLUMNS]
+    + [pa.field("class", pa.int16()), pa.field("state", pa.int16())]
+)
+OBSERVATION_COLUMNS: tuple[str, ...] = tuple(OBSERVATION_SCHEMA.names)
+
+# ---------------------------------------------------------------------------
+# Lake tables.
+# ---------------------------------------------------------------------------
+WELL_DATA_TABLE = "well_data"
+ANOMALY_EVENTS_TABLE = "anomaly_events"
+DEAD_LETTERS_TABLE = "dead_letters"
+
+WELL_DATA_SCHEMA = pa.schema(
+    list(OBSERVATION_SCHEMA)
+    + [
+        pa.field("pressure", pa.float32()),
+        pa.field("temperature", pa.float32()),
+        pa.field("anomaly_score", pa.float64()),
+        pa.field("anomaly_flag", pa.int8()),
+        pa.field("model_version", pa.string()),
+        pa.field("ingest_time", pa.timestamp(TIME_UNIT, tz="UTC")),
+    ]
+)
+#: Hive partition key of every lake table, derived from the event time (UTC).
+PARTITION_COLUMN = "date"
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("shard_id", pa.string()),
+        pa.field("sequence_number", pa.string()),
+        pa.field("partition_key", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("payload", pa.binary()),
+        pa.field("failed_at", pa.timestamp(TIME_UNIT, tz="UTC")),
+    ]
+)
