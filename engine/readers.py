@@ -76,7 +76,7 @@ def read_instance(path: str | Path) -> pa.Table:
         frame = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "not a 3W file"
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable 3W file ({reason})") from exc
     return _canonical(frame, path)

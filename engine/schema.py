@@ -109,18 +109,16 @@ OBSERVATION_SCHEMA = pa.schema(
     + [pa.field(c, pa.float32()) for c in SENSOR_COLUMNS]
     + [pa.field("class", pa.int16()), pa.field("state", pa.int16())]
 )
-OBSERVATION_COLUMNS: tuple[str, ...] = tuple(OBSERVATION_SCHEMA.names)
 
 # ---------------------------------------------------------------------------
 # Lake tables.
 # ---------------------------------------------------------------------------
 WELL_DATA_TABLE = "well_data"
-ANOMALY_EVENTS_TABLE = "anomaly_events"
 DEAD_LETTERS_TABLE = "dead_letters"
 
 WELL_DATA_SCHEMA = pa.schema(
-    list(OBSERVATION_SCHEMA)
-    + [
+    [
+        *OBSERVATION_SCHEMA,
         pa.field("pressure", pa.float32()),
         pa.field("temperature", pa.float32()),
         pa.field("anomaly_score", pa.float64()),
@@ -142,3 +140,18 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("failed_at", pa.timestamp(TIME_UNIT, tz="UTC")),
     ]
 )
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: its columns, the time column its date partition derives from, its key."""
+
+    schema: pa.Schema
+    time_column: str
+    key_columns: tuple[str, ...]
+
+
+LAKE_TABLES: dict[str, TableSpec] = {
+    WELL_DATA_TABLE: TableSpec(WELL_DATA_SCHEMA, "event_time", ("well_id", "event_time")),
+    DEAD_LETTERS_TABLE: TableSpec(DEAD_LETTER_SCHEMA, "failed_at", ("shard_id", "sequence_number")),
+}

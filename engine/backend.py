@@ -1,0 +1,49 @@
+"""A backend is a bundle of the ports; this is the one place that picks it from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.config import Settings
+from engine.errors import InputError
+from engine.lake import Lake
+from engine.leases import LeaseStore
+from engine.model_store import ModelStore
+from engine.query import QueryEngine
+from engine.replay_log import ReplayLog
+from engine.stream import Stream
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Everything the producer, the consumer, the CLI and the portal talk to."""
+
+    name: str
+    settings: Settings
+    stream: Stream
+    leases: LeaseStore
+    lake: Lake
+    sql: QueryEngine
+    models: ModelStore
+    replays: ReplayLog
+
+
+def _open_local(settings: Settings) -> Backend:
+    from engine.backends.local import open_local_backend
+
+    return open_local_backend(settings)
+
+
+#: Backend type (``PETROSTREAM_BACKEND``) -> function that opens it.
+BACKENDS: dict[str, Callable[[Settings], Backend]] = {"local": _open_local}
+
+
+def open_backend(settings: Settings | None = None) -> Backend:
+    """Open the backend the settings name (from the environment when none are given)."""
+    settings = settings or Settings.from_env()
+    try:
+        opener = BACKENDS[settings.backend]
+    except KeyError:
+        raise InputError(f"PETROSTREAM_BACKEND={settings.backend!r} is not one of {sorted(BACKENDS)}") from None
+    return opener(settings)

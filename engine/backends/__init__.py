@@ -1,0 +1,1 @@
+"""Backend implementations of the engine's ports, one subpackage per backend."""

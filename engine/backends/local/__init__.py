@@ -1,0 +1,37 @@
+"""The embedded backend: SQLite stream and leases, Parquet lake, DuckDB SQL, files for models.
+
+Needs no server, no account and no network; everything lives under ``PETROSTREAM_HOME``.
+"""
+
+from __future__ import annotations
+
+from engine.backend import Backend
+from engine.backends.local._lake import LocalLake
+from engine.backends.local._leases import SCHEMA as LEASES_SCHEMA
+from engine.backends.local._leases import LocalLeaseStore
+from engine.backends.local._model_store import LocalModelStore
+from engine.backends.local._query import DuckDBQueryEngine
+from engine.backends.local._replay_log import SCHEMA as REPLAYS_SCHEMA
+from engine.backends.local._replay_log import LocalReplayLog
+from engine.backends.local._sqlite import connect
+from engine.backends.local._stream import SCHEMA as STREAM_SCHEMA
+from engine.backends.local._stream import LocalStream
+from engine.config import Settings
+
+__all__ = ["open_local_backend"]
+
+
+def open_local_backend(settings: Settings) -> Backend:
+    """Open (creating if needed) the local backend under ``settings.home``."""
+    db = connect(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA)
+    lake = LocalLake(settings.home / "lake")
+    return Backend(
+        name="local",
+        settings=settings,
+        stream=LocalStream(db, settings.shard_count, settings.retention_hours),
+        leases=LocalLeaseStore(db, settings.application),
+        lake=lake,
+        sql=DuckDBQueryEngine(lake),
+        models=LocalModelStore(settings.home / "models"),
+        replays=LocalReplayLog(db),
+    )

@@ -1,0 +1,159 @@
+"""Hive-partitioned Parquet under the local home, with a SQLite manifest of live files.
+
+Readers see only files listed in the manifest, and every change to it (a batch replacing
+its earlier attempt, a compaction swapping many files for one) is one transaction, so a
+query never sees a half-written batch or a partition counted twice. Replaced files are
+deleted only after a grace period, so a query that listed them a moment ago can finish.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.backends.local._sqlite import connect, transaction
+from engine.lake import CompactionReport, Lake
+from engine.schema import LAKE_TABLES, PARTITION_COLUMN
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    table_name TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    batch_key TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    PRIMARY KEY (table_name, batch_key, partition)
+);
+CREATE TABLE IF NOT EXISTS garbage (path TEXT PRIMARY KEY, removed_at REAL NOT NULL);
+"""
+GRACE_SECONDS = 120.0
+COMPACT_MIN_FILES = 8
+
+
+class LocalLake(Lake):
+    """Parquet files in ``root/<table>/date=YYYY-MM-DD/`` listed in ``root/_manifest.sqlite``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._db = connect(root / "_manifest.sqlite", _SCHEMA)
+
+    def files(self, table: str) -> list[str]:
+        """Absolute paths of the table's live files (what a query must read)."""
+        rows = self._db.execute("SELECT path FROM files WHERE table_name = ? ORDER BY path", (table,))
+        return [str(self.root / path) for (path,) in rows]
+
+    def row_count(self, table: str) -> int:
+        (count,) = self._db.execute(
+            "SELECT COALESCE(SUM(rows), 0) FROM files WHERE table_name = ?", (table,)
+        ).fetchone()
+        return int(count)
+
+    def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
+        written = [(partition, self._write_file(table, partition, batch_key, rows), rows.num_rows)
+                   for partition, rows in parts.items()]
+        with transaction(self._db):
+            self._retire(self._db.execute(
+                "SELECT path FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key)
+            ).fetchall())
+            self._db.execute("DELETE FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key))
+            self._db.executemany(
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                [(table, partition, batch_key, path, rows) for partition, path, rows in written],
+            )
+        self._collect_garbage()
+
+    def _write_file(self, table: str, partition: str, stem: str, rows: pa.Table) -> str:
+        relative = Path(table) / f"{PARTITION_COLUMN}={partition}" / f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        pq.write_table(rows.cast(LAKE_TABLES[table].schema), temporary, compression="zstd")
+        temporary.rename(target)
+        return str(relative)
+
+    def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
+        spec = LAKE_TABLES[table]
+        by_partition: dict[str, list[_Member]] = {}
+        for partition, batch_key, path, rows in self._db.execute(
+            "SELECT partition, batch_key, path, rows FROM files WHERE table_name = ?", (table,)
+        ).fetchall():
+            if is_final(batch_key):
+                by_partition.setdefault(partition, []).append(_Member(batch_key, path, rows))
+        before = after = dropped = 0
+        for partition, members in by_partition.items():
+            if len(members) < COMPACT_MIN_FILES:
+                continue
+            merged = _deduplicated([str(self.root / m.path) for m in members], spec.key_columns,
+                                   spec.time_column)
+            stem = f"compacted-{uuid.uuid4().hex[:12]}"
+            path = self._write_file(table, partition, stem, merged)
+            if not self._swap(table, partition, members, _Member(stem, path, merged.num_rows)):
+                (self.root / path).unlink(missing_ok=True)  # another worker compacted it first
+                continue
+            before, after = before + len(members), after + 1
+            dropped += sum(m.rows for m in members) - merged.num_rows
+        self._collect_garbage()
+        return CompactionReport(after, before, after, dropped)
+
+    def _swap(self, table: str, partition: str, members: list[_Member], merged: _Member) -> bool:
+        """Replace ``members`` by one file in one transaction, unless one of them is gone already."""
+        try:
+            with transaction(self._db):
+                deleted = self._db.executemany(
+                    "DELETE FROM files WHERE table_name = ? AND batch_key = ? AND partition = ? AND path = ?",
+                    [(table, m.batch_key, partition, m.path) for m in members],
+                ).rowcount
+                if deleted != len(members):
+                    raise _Conflict
+                self._retire([(m.path,) for m in members])
+                self._db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                                 (table, partition, merged.batch_key, merged.path, merged.rows))
+        except _Conflict:
+            return False
+        return True
+
+    def _retire(self, paths: list[tuple[str]]) -> None:
+        now = time.time()
+        self._db.executemany("INSERT OR REPLACE INTO garbage VALUES (?, ?)", [(p, now) for (p,) in paths])
+
+    def _collect_garbage(self) -> None:
+        cutoff = time.time() - GRACE_SECONDS
+        expired = self._db.execute("SELECT path FROM garbage WHERE removed_at < ?", (cutoff,)).fetchall()
+        for (path,) in expired:
+            (self.root / path).unlink(missing_ok=True)
+        if expired:
+            self._db.executemany("DELETE FROM garbage WHERE path = ?", expired)
+
+
+def _deduplicated(paths: list[str], keys: tuple[str, ...], order: str) -> pa.Table:
+    """All rows of the files with one row per key, sorted by time.
+
+    Duplicates only exist if a batch was re-written after its files were compacted; any
+    copy is then as good as another, and the file name makes the choice deterministic.
+    """
+    key_list = ", ".join(keys)
+    sql = f"""
+        SELECT * EXCLUDE (filename)
+        FROM read_parquet(?, filename = true, hive_partitioning = false)
+        QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY filename DESC) = 1
+        ORDER BY {order}, {key_list}
+    """
+    with duckdb.connect() as connection:
+        return connection.execute(sql, [paths]).to_arrow_table()
+
+
+class _Member(NamedTuple):
+    batch_key: str
+    path: str
+    rows: int
+
+
+class _Conflict(Exception):
+    """Another worker changed the files being compacted; this compaction is abandoned."""

@@ -1,0 +1,57 @@
+"""DuckDB over the local lake, accepting Athena/Trino SQL (translated by sqlglot)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+import sqlglot
+from sqlglot.errors import ParseError
+
+from engine.backends.local._lake import LocalLake
+from engine.errors import InputError
+from engine.query import QueryEngine
+from engine.schema import LAKE_TABLES, PARTITION_COLUMN
+
+
+def to_duckdb(sql: str) -> str:
+    """Translate one Trino-dialect statement to DuckDB's dialect."""
+    try:
+        statements = sqlglot.transpile(sql, read="trino", write="duckdb")
+    except ParseError as exc:
+        raise InputError(f"SQL does not parse: {str(exc).splitlines()[0]}") from exc
+    if len(statements) != 1:
+        raise InputError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]
+
+
+class DuckDBQueryEngine(QueryEngine):
+    """A fresh in-memory DuckDB per query, with one view per lake table over its live files."""
+
+    def __init__(self, lake: LocalLake) -> None:
+        self._lake = lake
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+        statement = to_duckdb(sql)
+        with duckdb.connect() as connection:
+            for table in LAKE_TABLES:
+                self._register(connection, table)
+            try:
+                return connection.execute(statement, list(params)).df()
+            except duckdb.Error as exc:
+                raise InputError(f"query failed: {str(exc).splitlines()[0]}") from exc
+
+    def _register(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
+        files = self._lake.files(table)
+        if not files:
+            empty = LAKE_TABLES[table].schema.empty_table()
+            connection.register(f"_{table}_empty", empty)
+            connection.execute(f"CREATE VIEW {table} AS SELECT *, CAST(NULL AS VARCHAR) AS "
+                               f"{PARTITION_COLUMN} FROM _{table}_empty")
+            return
+        listing = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
+        connection.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], hive_partitioning = true, "
+            f"hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}, union_by_name = true)"
+        )

@@ -1,0 +1,229 @@
+"""The stream consumer: read a micro-batch, score it, land it in the lake, then checkpoint.
+
+This is the process that runs as the ECS service. Its guarantees:
+
+* **Exactly once in the lake per (well_id, event_time).** Reading is at-least-once; the lake
+  write of a batch is idempotent under a key made of the shard and the batch's first
+  sequence number; and each well's last landed event time is checkpointed with the feature
+  state, so rows the producer sent twice are dropped as already seen.
+* **Partial failures stay partial.** A record that does not decode or validate goes to the
+  dead-letter table with the reason; the rest of the batch flows.
+* **Hot model swap.** The active model version is polled; a new one is loaded between
+  batches, and one that fails verification is refused while the current one keeps serving.
+* **Clean stop.** On SIGTERM the current batch finishes, is checkpointed, and the leases are
+  released so another worker takes the shards at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine import codec
+from engine.backend import Backend
+from engine.errors import InputError, PetroStreamError
+from engine.features import WellState, decode_states, encode_states
+from engine.leases import Lease, LeaseLost
+from engine.model import Model
+from engine.schema import DEAD_LETTER_SCHEMA, DEAD_LETTERS_TABLE, OBSERVATION_SCHEMA, WELL_DATA_TABLE
+from engine.scoring import score_observations
+from engine.stream import StreamRecord
+
+log = logging.getLogger("petrostream.consumer")
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How a consumer worker paces itself."""
+
+    records_per_batch: int = 200
+    idle_exit_seconds: float | None = None
+    poll_seconds: float = 0.2
+    model_poll_seconds: float = 5.0
+    compact_every_seconds: float = 60.0
+
+
+@dataclass
+class ConsumerStats:
+    """Counters a worker exposes (status line, health endpoint)."""
+
+    batches: int = 0
+    rows_landed: int = 0
+    duplicates_dropped: int = 0
+    dead_letters: int = 0
+    model_version: str | None = None
+    started_at: float = field(default_factory=time.time)
+    last_batch_at: float | None = None
+
+
+def batch_key(shard_id: str, first_sequence: str) -> str:
+    """Lake key of a micro-batch; a retry of the same batch maps to the same key."""
+    return f"{shard_id}@{int(first_sequence):030d}"
+
+
+def is_checkpointed(key: str, checkpoints: dict[str, str | None]) -> bool:
+    """Whether a batch key lies at or before its shard's checkpoint (so it can never be re-written)."""
+    shard_id, _, first = key.partition("@")
+    checkpoint = checkpoints.get(shard_id)
+    return bool(first) and checkpoint is not None and int(first) <= int(checkpoint)
+
+
+class Consumer:
+    """One worker. Several workers (processes or ECS tasks) split the shards through leases."""
+
+    def __init__(self, backend: Backend, options: ConsumerOptions = ConsumerOptions(),
+                 worker_id: str | None = None) -> None:
+        self.backend = backend
+        self.options = options
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stats = ConsumerStats()
+        self._model: Model | None = None
+        self._leases: dict[str, Lease] = {}
+
+    # -- main loop ----------------------------------------------------------------
+    def run(self, stop: threading.Event) -> ConsumerStats:
+        """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the stream stays drained."""
+        idle_since = time.monotonic()
+        next_balance = next_model_check = next_compaction = 0.0
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_model_check:
+                    self._refresh_model()
+                    next_model_check = now + self.options.model_poll_seconds
+                if now >= next_balance:
+                    self._balance()
+                    next_balance = now + self.backend.leases.lease_seconds / 3
+                worked = False
+                for shard_id in sorted(self._leases):
+                    if stop.is_set():
+                        break
+                    worked |= self._consume_shard(shard_id)
+                if worked:
+                    idle_since = time.monotonic()
+                elif self._idle_too_long(idle_since):
+                    break
+                else:
+                    stop.wait(self.options.poll_seconds)
+                if time.monotonic() >= next_compaction:
+                    self.compact()
+                    next_compaction = time.monotonic() + self.options.compact_every_seconds
+        finally:
+            self._shutdown()
+        return self.stats
+
+    def _idle_too_long(self, idle_since: float) -> bool:
+        limit = self.options.idle_exit_seconds
+        return limit is not None and time.monotonic() - idle_since >= limit
+
+    def _balance(self) -> None:
+        held = self.backend.leases.balance(self.worker_id, self.backend.stream.shard_ids())
+        self._leases = {lease.shard_id: lease for lease in held}
+
+    def _shutdown(self) -> None:
+        self.compact()
+        for lease in self._leases.values():
+            self.backend.leases.release(lease)
+        self.backend.leases.retire(self.worker_id)
+        self._leases = {}
+
+    # -- one micro-batch ------------------------------------------------------------
+    def _consume_shard(self, shard_id: str) -> bool:
+        lease = self._leases[shard_id]
+        records = self.backend.stream.get_records(shard_id, lease.checkpoint, self.options.records_per_batch)
+        if not records:
+            return False
+        states = decode_states(lease.state)
+        observations, dead = _decode_all(records)
+        fresh = _drop_seen(observations, states)
+        self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
+        rows = score_observations(fresh, states, self._model)
+        key = batch_key(shard_id, records[0].sequence_number)
+        self.backend.lake.write(WELL_DATA_TABLE, key, rows)
+        if dead:
+            self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+        try:
+            self._leases[shard_id] = self.backend.leases.checkpoint(
+                lease, records[-1].sequence_number, encode_states(states))
+        except LeaseLost:
+            log.info("lost the lease of %s to another worker; dropping it", shard_id)
+            del self._leases[shard_id]
+            return True
+        self.stats.batches += 1
+        self.stats.rows_landed += rows.num_rows
+        self.stats.dead_letters += len(dead)
+        self.stats.last_batch_at = time.time()
+        return True
+
+    # -- model and housekeeping -----------------------------------------------------
+    def _refresh_model(self) -> None:
+        try:
+            version = self.backend.models.active_version()
+            if version is None or (self._model is not None and self._model.version == version):
+                return
+            self._model = self.backend.models.load(version)
+            self.stats.model_version = version
+            log.info("scoring with model %s", version)
+        except PetroStreamError as exc:
+            log.error("keeping model %s: %s", self.stats.model_version, exc)
+
+    def compact(self) -> None:
+        """Merge small lake files of batches that can no longer be re-written."""
+        checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
+        for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE):
+            self.backend.lake.compact(table, lambda key: is_checkpointed(key, checkpoints))
+
+
+def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:
+    """Decode each record on its own; those that fail become dead letters with the reason."""
+    tables, dead = [], []
+    for record in records:
+        try:
+            table = codec.decode(record.data)
+            _validate(table, record.partition_key)
+            tables.append(table)
+        except PetroStreamError as exc:
+            dead.append({"shard_id": record.shard_id, "sequence_number": record.sequence_number,
+                         "partition_key": record.partition_key, "reason": str(exc), "payload": record.data,
+                         "failed_at": datetime.now(UTC)})
+    return (pa.concat_tables(tables) if tables else None), dead
+
+
+def _validate(table: pa.Table, partition_key: str) -> None:
+    if table.num_rows == 0:
+        raise InputError("record holds no observations")
+    if table["event_time"].null_count:
+        raise InputError("record has observations without event_time")
+    wells = pc.unique(table["well_id"]).to_pylist()
+    if wells != [partition_key]:
+        raise InputError(f"record for partition key {partition_key!r} holds wells {wells[:3]}")
+
+
+def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> pa.Table:
+    """Rows newer than their well's last landed event time, in time order; advances the marks."""
+    if observations is None or observations.num_rows == 0:
+        return OBSERVATION_SCHEMA.empty_table()
+    times = observations["event_time"].cast(pa.int64()).to_numpy()
+    wells = observations["well_id"].to_numpy(zero_copy_only=False)
+    keep = np.zeros(len(times), dtype=bool)
+    for well in dict.fromkeys(wells):
+        rows = np.flatnonzero(wells == well)
+        state = states.setdefault(well, WellState())
+        mark = -np.inf if state.last_event_ms is None else state.last_event_ms
+        # A row is new if it is later than everything before it (the mark, then earlier rows).
+        running = np.maximum.accumulate(np.concatenate(([mark], times[rows])))
+        new = times[rows] > running[:-1]
+        keep[rows[new]] = True
+        if new.any():
+            state.last_event_ms = int(running[-1])
+    return observations.filter(pa.array(keep))

@@ -1,0 +1,112 @@
+"""The model artifact: an Isolation Forest, its threshold, and a manifest that vouches for it.
+
+The artifact is a joblib file; loading one runs pickle code, so its bytes are checked
+against the manifest's sha256 *before* loading, and the manifest's feature list and library
+versions are checked after: a tampered, corrupt or incompatible model is refused with a
+:class:`ModelError` and never scores anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from engine.errors import ModelError
+from engine.features import FEATURE_NAMES, FEATURE_VERSION
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def library_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__, "numpy": np.__version__}
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded, verified model: scores feature rows, higher = more anomalous."""
+
+    estimator: Any
+    threshold: float
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "unpublished"))
+
+    def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Anomaly scores and 0/1 flags (score above the threshold) for feature rows."""
+        if features.shape[0] == 0:
+            return np.empty(0), np.empty(0, dtype=np.int8)
+        scores = -self.estimator.score_samples(features)
+        return scores, (scores > self.threshold).astype(np.int8)
+
+
+def dump(estimator: Any, threshold: float, summary: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """Serialise a trained estimator; return the artifact bytes and its manifest."""
+    buffer = io.BytesIO()
+    joblib.dump({"estimator": estimator, "threshold": threshold}, buffer, compress=3)
+    payload = buffer.getvalue()
+    manifest = {
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "features": list(FEATURE_NAMES),
+        "feature_version": FEATURE_VERSION,
+        "threshold": threshold,
+        "libraries": library_versions(),
+        **summary,
+    }
+    return payload, manifest
+
+
+def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
+    """Verify and load an artifact; ``source`` names it in error messages."""
+    expected = manifest.get("sha256")
+    actual = hashlib.sha256(payload).hexdigest()
+    if expected != actual:
+        raise ModelError(f"{source}: sha256 {actual[:12]}… does not match the manifest "
+                         f"({str(expected)[:12]}…); refusing a tampered or corrupt model")
+    if manifest.get("features") != list(FEATURE_NAMES) or manifest.get("feature_version") != FEATURE_VERSION:
+        raise ModelError(f"{source}: trained on other features (version {manifest.get('feature_version')}); "
+                         "retrain it with this release")
+    trained_with = manifest.get("libraries", {}).get("scikit-learn", "?")
+    if trained_with.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ModelError(f"{source}: trained with scikit-learn {trained_with}, this is {sklearn.__version__}")
+    try:
+        content = joblib.load(io.BytesIO(payload))
+        return Model(content["estimator"], float(content["threshold"]), manifest)
+    except Exception as exc:
+        raise ModelError(f"{source}: artifact does not load ({type(exc).__name__})") from exc
+
+
+def manifest_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + MANIFEST_SUFFIX)
+
+
+def save_file(path: Path, payload: bytes, manifest: dict[str, Any]) -> None:
+    """Write ``path`` and ``path.manifest.json`` next to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    manifest_path(path).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def load_file(path: str | Path) -> Model:
+    """Load a model file and its manifest from disk, verified."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    sidecar = manifest_path(path)
+    if not sidecar.is_file():
+        raise ModelError(f"{path}: its manifest {sidecar.name} is missing")
+    try:
+        manifest = json.loads(sidecar.read_text())
+    except ValueError as exc:
+        raise ModelError(f"{sidecar}: manifest is not valid JSON") from exc
+    return load(path.read_bytes(), manifest, str(path))

@@ -1,0 +1,110 @@
+"""The model store: published versions, one active, and a history to roll back along.
+
+Publishing, activating and rolling back are explicit; consumers poll
+:meth:`ModelStore.active_version` (a tiny read) and load a new version when it changes. The
+rules live here once; a backend stores named blobs and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.errors import ModelError
+from engine.model import Model, load
+
+_POINTER = "ACTIVE.json"
+_ARTIFACT = "model.joblib"
+_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A published version as listed to a user."""
+
+    version: str
+    published_at: str
+    threshold: float
+    active: bool
+    summary: dict[str, Any]
+
+
+class ModelStore(ABC):
+    """Versions under ``<version>/model.joblib`` + ``<version>/manifest.json``, pointer in ``ACTIVE.json``."""
+
+    # -- storage primitives -------------------------------------------------------
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None:
+        """Store a blob (atomically replacing one of the same key)."""
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes | None:
+        """A blob, or None if there is none under that key."""
+
+    @abstractmethod
+    def _version_names(self) -> list[str]:
+        """Names of the published versions."""
+
+    # -- rules --------------------------------------------------------------------
+    def publish(self, payload: bytes, manifest: dict[str, Any], activate: bool = True) -> str:
+        """Store a new version (verified first, so a broken model is never published)."""
+        stamp = datetime.now(UTC)
+        version = f"v{stamp:%Y%m%dT%H%M%S}-{manifest['sha256'][:8]}"
+        manifest = {**manifest, "version": version, "published_at": stamp.isoformat(timespec="seconds")}
+        load(payload, manifest, f"model {version}")
+        self._put(f"{version}/{_ARTIFACT}", payload)
+        self._put(f"{version}/{_MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+        if activate:
+            self.activate(version)
+        return version
+
+    def versions(self) -> list[ModelVersion]:
+        active = self.active_version()
+        listed = []
+        for name in sorted(self._version_names()):
+            manifest = self._manifest(name)
+            listed.append(ModelVersion(name, manifest.get("published_at", ""), float(manifest["threshold"]),
+                                       name == active, manifest.get("training", {})))
+        return listed
+
+    def active_version(self) -> str | None:
+        history = self._history()
+        return history[-1] if history else None
+
+    def activate(self, version: str) -> None:
+        if version not in self._version_names():
+            raise ModelError(f"no published model version {version!r}")
+        history = [v for v in self._history() if v != version] + [version]
+        self._put(_POINTER, json.dumps({"history": history}).encode())
+
+    def rollback(self) -> str:
+        """Re-activate the version that was active before the current one."""
+        history = self._history()
+        if len(history) < 2:
+            raise ModelError("nothing to roll back to: fewer than two versions were ever active")
+        self._put(_POINTER, json.dumps({"history": history[:-1]}).encode())
+        return history[-2]
+
+    def load(self, version: str) -> Model:
+        """Load and verify a version; raises :class:`ModelError` if it is tampered or missing."""
+        payload = self._get(f"{version}/{_ARTIFACT}")
+        if payload is None:
+            raise ModelError(f"model {version}: artifact missing from the store")
+        return load(payload, self._manifest(version), f"model {version}")
+
+    def load_active(self) -> Model | None:
+        version = self.active_version()
+        return self.load(version) if version else None
+
+    def _manifest(self, version: str) -> dict[str, Any]:
+        raw = self._get(f"{version}/{_MANIFEST}")
+        if raw is None:
+            raise ModelError(f"model {version}: manifest missing from the store")
+        return json.loads(raw)
+
+    def _history(self) -> list[str]:
+        raw = self._get(_POINTER)
+        return list(json.loads(raw)["history"]) if raw else []

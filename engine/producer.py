@@ -1,0 +1,175 @@
+"""The producer: replays 3W instance files into the stream as if the wells were live.
+
+Files are merged by timestamp across wells and sent in time windows: each window becomes
+one record per well (or a few, if a well has many rows in it), encoded with the columnar
+codec. After every window the producer saves, per well, the last event time it sent, so a
+replay stopped by a signal or a crash resumes right after it. A crash between sending and
+saving re-sends at most one window; the consumer drops those rows as already seen.
+Periods where no well has data are skipped instead of waited through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from engine import codec
+from engine.backend import Backend
+from engine.readers import InstanceFile, read_instance
+from engine.replay_log import ReplayProgress
+from engine.stream import OutgoingRecord
+
+#: Event time one window covers when replaying as fast as possible.
+FAST_WINDOW_MS = 3_600_000
+#: Kinesis accepts at most 500 records per PutRecords call.
+MAX_RECORDS_PER_PUT = 500
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """How to replay: ``speed`` times real time (0 = as fast as possible), how much, how packed."""
+
+    speed: float = 0.0
+    max_rows: int | None = None
+    rows_per_record: int = 5_000
+
+
+def replay_id_for(files: Sequence[InstanceFile]) -> str:
+    """The same set of files is the same replay, so running the command again resumes it."""
+    digest = hashlib.sha256("\n".join(sorted(str(f.path.resolve()) for f in files)).encode())
+    return digest.hexdigest()[:16]
+
+
+def count_rows(files: Sequence[InstanceFile]) -> int:
+    """Rows the files hold, read from Parquet footers or by counting CSV lines."""
+    total = 0
+    for instance in files:
+        if instance.path.suffix == ".parquet":
+            total += pq.ParquetFile(instance.path).metadata.num_rows
+        else:
+            with instance.path.open("rb") as handle:
+                total += max(sum(1 for line in handle if line.strip()) - 1, 0)
+    return total
+
+
+class _WellCursor:
+    """One well's files, read one at a time, handed out in time slices."""
+
+    def __init__(self, files: list[InstanceFile], watermark: int | None) -> None:
+        self.files = sorted(files, key=lambda f: f.path.name)
+        self.watermark = watermark
+        self.pending: pa.Table | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        while (self.pending is None or self.pending.num_rows == 0) and self.files:
+            table = read_instance(self.files.pop(0).path)
+            if self.watermark is not None:
+                table = table.filter(pc.greater(table["event_time"].cast(pa.int64()), self.watermark))
+            self.pending = table
+
+    def next_time(self) -> int | None:
+        if self.pending is None or self.pending.num_rows == 0:
+            return None
+        return self.pending["event_time"][0].cast(pa.int64()).as_py()
+
+    def take_before(self, end_ms: int) -> pa.Table | None:
+        """Rows with event time before ``end_ms`` (possibly spanning files)."""
+        taken = []
+        while (start := self.next_time()) is not None and start < end_ms:
+            times = self.pending["event_time"].cast(pa.int64())
+            cut = int(pc.sum(pc.less(times, end_ms)).as_py())
+            taken.append(self.pending.slice(0, cut))
+            self.pending = self.pending.slice(cut)
+            self._advance()
+        return pa.concat_tables(taken) if taken else None
+
+
+class Producer:
+    """Replays a set of files into a backend's stream; resumable by design."""
+
+    def __init__(self, backend: Backend, files: Sequence[InstanceFile], options: ReplayOptions,
+                 on_progress: Callable[[ReplayProgress], None] | None = None) -> None:
+        self.backend = backend
+        self.files = list(files)
+        self.options = options
+        self.on_progress = on_progress
+        replay_id = replay_id_for(self.files)
+        self.progress = backend.replays.load(replay_id) or ReplayProgress(
+            replay_id, [str(f.path) for f in self.files], options.speed, count_rows(self.files))
+        self.progress.speed = options.speed
+
+    def run(self, stop: threading.Event) -> ReplayProgress:
+        """Send until the files are exhausted, ``max_rows`` are sent, or ``stop`` is set."""
+        by_well: dict[str, list[InstanceFile]] = defaultdict(list)
+        for instance in self.files:
+            by_well[instance.well_id].append(instance)
+        cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
+        budget = self.options.max_rows
+        window = FAST_WINDOW_MS if self.options.speed <= 0 else int(max(1.0, self.options.speed) * 1000)
+        self.progress.pid = os.getpid()
+        self._update("running")
+        anchor: tuple[int, float] | None = None
+        started, sent_this_run = time.monotonic(), 0
+        while not stop.is_set() and (budget is None or budget > 0):
+            pending = [t for c in cursors if (t := c.next_time()) is not None]
+            if not pending:
+                break
+            window_start = min(pending)
+            if anchor is None or window_start - anchor[0] > 2 * window:  # skip gaps with no data
+                anchor = (window_start, time.monotonic())
+            rows = [part for c in cursors if (part := c.take_before(window_start + window)) is not None]
+            batch = pa.concat_tables(rows)
+            if budget is not None and batch.num_rows > budget:
+                batch = _earliest(batch, budget)
+            self._pace(anchor, window_start + window, stop)
+            self._send(batch)
+            sent_this_run += batch.num_rows
+            budget = None if budget is None else budget - batch.num_rows
+            self.progress.rate = sent_this_run / max(time.monotonic() - started, 1e-9)
+            self._update("running")
+        finished = all(c.next_time() is None for c in cursors)
+        self.progress.pid = None
+        self._update("finished" if finished else "stopped")
+        return self.progress
+
+    def _pace(self, anchor: tuple[int, float], window_end: int, stop: threading.Event) -> None:
+        if self.options.speed <= 0:
+            return
+        due = anchor[1] + (window_end - anchor[0]) / 1000.0 / self.options.speed
+        stop.wait(max(0.0, due - time.monotonic()))
+
+    def _send(self, batch: pa.Table) -> None:
+        records = []
+        wells = batch["well_id"]
+        for well in pc.unique(wells).to_pylist():
+            rows = batch.filter(pc.equal(wells, well))
+            for start in range(0, rows.num_rows, self.options.rows_per_record):
+                records.append(OutgoingRecord(well, codec.encode(rows.slice(start, self.options.rows_per_record))))
+            self.progress.watermarks[well] = rows["event_time"].cast(pa.int64())[-1].as_py()
+        for start in range(0, len(records), MAX_RECORDS_PER_PUT):
+            self.backend.stream.put_records(records[start:start + MAX_RECORDS_PER_PUT])
+        self.progress.sent_rows += batch.num_rows
+
+    def _update(self, status: str) -> None:
+        self.progress.status = status
+        self.progress.updated_at = time.time()
+        self.backend.replays.save(self.progress)
+        if self.on_progress:
+            self.on_progress(self.progress)
+
+
+def _earliest(batch: pa.Table, count: int) -> pa.Table:
+    """The ``count`` earliest rows of a window, still grouped per well in time order."""
+    order = pc.sort_indices(batch, [("event_time", "ascending"), ("well_id", "ascending")])
+    return batch.take(np.sort(order.slice(0, count).to_numpy()))

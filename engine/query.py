@@ -1,0 +1,21 @@
+"""The SQL port: every backend answers the same SQL text, written in Athena's (Trino) dialect.
+
+Portal pages, the command line and users' own tools speak one dialect; a backend whose
+engine speaks another (DuckDB) translates. Values from users travel as ``?`` parameters,
+never spliced into the text.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import pandas as pd
+
+
+class QueryEngine(ABC):
+    """Run Trino-dialect SQL over the lake tables and return a data frame."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+        """Run one statement; ``params`` fill its ``?`` placeholders in order."""

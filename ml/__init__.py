@@ -1,0 +1,1 @@
+"""Training and evaluation of PetroStream's anomaly model."""
