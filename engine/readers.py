@@ -146,6 +146,8 @@ def to_observations(frame: pd.DataFrame) -> pa.Table:
             values = frame[field.name]
             if field.name in _LABEL_COLUMNS or field.name in SENSOR_COLUMNS:
                 values = values.astype("float64")
+            elif isinstance(values.dtype, pd.DatetimeTZDtype):
+                values = values.dt.tz_convert("UTC").dt.tz_convert(None).to_numpy()  # naive UTC instants
             arrays.append(pa.array(values, from_pandas=True).cast(field.type, safe=False))
         else:
             arrays.append(pa.nulls(len(frame), field.type))

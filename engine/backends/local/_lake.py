@@ -146,7 +146,7 @@ def _deduplicated(paths: list[str], keys: tuple[str, ...], order: str) -> pa.Tab
         ORDER BY {order}, {key_list}
     """
     with duckdb.connect() as connection:
-        return connection.execute(sql, [paths]).to_arrow_table()
+        return connection.sql(sql, params=[paths]).to_arrow_table()
 
 
 class _Member(NamedTuple):
