@@ -32,6 +32,7 @@ class Settings:
     shard_count: int = 4
     retention_hours: int = 24
     application: str = "petrostream-consumer"
+    lease_seconds: float = 20.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +43,5 @@ class Settings:
             shard_count=_int("PETROSTREAM_SHARDS", 4),
             retention_hours=_int("PETROSTREAM_RETENTION_HOURS", 24),
             application=os.environ.get("PETROSTREAM_APPLICATION", "petrostream-consumer"),
+            lease_seconds=_int("PETROSTREAM_LEASE_SECONDS", 20),
         )

@@ -92,7 +92,7 @@ class Consumer:
 
     # -- main loop ----------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerStats:
-        """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the stream stays drained."""
+        """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the whole stream stays drained that long."""
         idle_since = time.monotonic()
         next_balance = next_model_check = next_compaction = 0.0
         try:
@@ -109,11 +109,11 @@ class Consumer:
                     if stop.is_set():
                         break
                     worked |= self._consume_shard(shard_id)
-                if worked:
+                if worked or not self._stream_drained():
                     idle_since = time.monotonic()
-                elif self._idle_too_long(idle_since):
-                    break
-                else:
+                if not worked:
+                    if self._idle_too_long(idle_since):
+                        break
                     stop.wait(self.options.poll_seconds)
                 if time.monotonic() >= next_compaction:
                     self.compact()
@@ -125,6 +125,14 @@ class Consumer:
     def _idle_too_long(self, idle_since: float) -> bool:
         limit = self.options.idle_exit_seconds
         return limit is not None and time.monotonic() - idle_since >= limit
+
+    def _stream_drained(self) -> bool:
+        """No shard has records after its checkpoint (including shards a dead worker still holds)."""
+        if self.options.idle_exit_seconds is None:
+            return True
+        checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
+        return all(self.backend.stream.backlog(shard_id, checkpoints.get(shard_id)) == 0
+                   for shard_id in self.backend.stream.shard_ids())
 
     def _balance(self) -> None:
         held = self.backend.leases.balance(self.worker_id, self.backend.stream.shard_ids())

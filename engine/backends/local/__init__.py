@@ -29,7 +29,7 @@ def open_local_backend(settings: Settings) -> Backend:
         name="local",
         settings=settings,
         stream=LocalStream(db, settings.shard_count, settings.retention_hours),
-        leases=LocalLeaseStore(db, settings.application),
+        leases=LocalLeaseStore(db, settings.application, settings.lease_seconds),
         lake=lake,
         sql=DuckDBQueryEngine(lake),
         models=LocalModelStore(settings.home / "models"),

@@ -1,0 +1,125 @@
+"""The consumer in-process on the local backend: poison records, the crash window, model swaps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine.backend import Backend, open_backend
+from engine.config import Settings
+from engine.consumer import Consumer, ConsumerOptions
+from engine.leases import LeaseStore
+from engine.producer import Producer, ReplayOptions, count_rows
+from engine.readers import discover
+from engine.schema import WELL_DATA_TABLE
+from engine.stream import OutgoingRecord
+from ml.train_model import train
+
+DRAIN = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=3)
+
+
+@pytest.fixture(scope="module")
+def model_artifact(demo_dir: Path) -> tuple[bytes, dict[str, object]]:
+    return train([demo_dir])
+
+
+@pytest.fixture
+def local(tmp_path: Path, model_artifact: tuple[bytes, dict[str, object]]) -> Backend:
+    backend = open_backend(Settings(home=tmp_path, shard_count=2))
+    backend.models.publish(*model_artifact)
+    return backend
+
+
+def replay(backend: Backend, data: Path, max_rows: int | None = None) -> int:
+    return Producer(backend, discover([data]), ReplayOptions(speed=0, max_rows=max_rows,
+                                                             rows_per_record=1000)).run(threading.Event()).sent_rows
+
+
+def distinct_and_total(backend: Backend) -> tuple[int, int]:
+    frame = backend.sql.query("SELECT count(*) AS n, count(DISTINCT concat(well_id, CAST(event_time AS varchar))) "
+                              "AS d FROM well_data")
+    return int(frame.iloc[0]["d"]), int(frame.iloc[0]["n"])
+
+
+def test_a_poison_record_goes_to_dead_letters_and_the_rest_flows(local: Backend, demo_dir: Path) -> None:
+    sent = replay(local, demo_dir)
+    local.stream.put_records([OutgoingRecord("WELL-00001", b"\x01not parquet at all")])
+    local.stream.put_records([OutgoingRecord("WELL-00002", b"\x07unknown format")])
+    stats = Consumer(local, DRAIN).run(threading.Event())
+    assert stats.dead_letters == 2
+    assert distinct_and_total(local) == (sent, sent)
+    letters = local.sql.query("SELECT partition_key, reason FROM dead_letters ORDER BY partition_key")
+    assert letters["partition_key"].tolist() == ["WELL-00001", "WELL-00002"]
+    assert "corrupt record" in letters["reason"][0] and "format version" in letters["reason"][1]
+
+
+def test_a_crash_between_lake_write_and_checkpoint_is_redone_exactly_once(
+        local: Backend, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = replay(local, demo_dir)
+    real_checkpoint = LeaseStore.checkpoint
+    calls = {"n": 0}
+
+    def crash_on_third(self: LeaseStore, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("simulated crash after the lake write, before the checkpoint")
+        return real_checkpoint(self, *args, **kwargs)
+
+    monkeypatch.setattr(LeaseStore, "checkpoint", crash_on_third)
+    with pytest.raises(SystemExit):
+        Consumer(local, DRAIN, worker_id="crashing").run(threading.Event())
+    monkeypatch.setattr(LeaseStore, "checkpoint", real_checkpoint)
+    assert 0 < local.lake.row_count(WELL_DATA_TABLE) < sent
+    Consumer(local, DRAIN, worker_id="restarted").run(threading.Event())
+    assert distinct_and_total(local) == (sent, sent)
+
+
+def test_rows_sent_twice_by_the_producer_land_once(local: Backend, demo_dir: Path) -> None:
+    sent = replay(local, demo_dir)
+    local.replays.save(replace(local.replays.latest(), watermarks={}, sent_rows=0))
+    assert replay(local, demo_dir) == sent  # the producer forgot its progress and sent everything again
+    stats = Consumer(local, DRAIN).run(threading.Event())
+    assert stats.duplicates_dropped == sent
+    assert distinct_and_total(local) == (sent, sent)
+
+
+def test_a_new_model_version_is_picked_up_without_restart_and_a_tampered_one_refused(
+        local: Backend, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]]) -> None:
+    first = local.models.active_version()
+    options = ConsumerOptions(poll_seconds=0.05, model_poll_seconds=0.1)
+    consumer = Consumer(local, options)
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    try:
+        replay(local, demo_dir, max_rows=5000)
+        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 5000)
+        time.sleep(1.1)  # versions are stamped to the second
+        second = local.models.publish(*model_artifact)
+        _wait_for(lambda: consumer.stats.model_version == second)
+        time.sleep(1.1)
+        third = local.models.publish(*model_artifact)
+        (local.settings.home / "models" / third / "model.joblib").write_bytes(b"tampered")
+        time.sleep(0.5)
+        assert consumer.stats.model_version == second  # the tampered version was refused
+        total = count_rows(discover([demo_dir]))
+        replay(local, demo_dir)
+        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == total)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    versions = local.sql.query("SELECT model_version, count(*) AS n FROM well_data GROUP BY model_version")
+    assert set(versions["model_version"]) == {first, second}
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
