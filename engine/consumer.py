@@ -44,9 +44,13 @@ log = logging.getLogger("petrostream.consumer")
 
 @dataclass(frozen=True)
 class ConsumerOptions:
-    """How a consumer worker paces itself."""
+    """How a consumer worker paces itself.
 
-    records_per_batch: int = 200
+    A record carries at most 2,000 observations (the producer's default), so a batch of 25
+    records bounds a micro-batch at 50k rows: large Parquet files, bounded memory.
+    """
+
+    records_per_batch: int = 25
     idle_exit_seconds: float | None = None
     poll_seconds: float = 0.2
     model_poll_seconds: float = 5.0

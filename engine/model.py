@@ -24,6 +24,8 @@ from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
 
 MANIFEST_SUFFIX = ".manifest.json"
+#: scikit-learn sizes its scoring chunks to this many MiB (its default, 1 GiB, would dominate a consumer's memory).
+SCORING_WORKING_MEMORY_MB = 64
 
 
 def library_versions() -> dict[str, str]:
@@ -46,7 +48,8 @@ class Model:
         """Anomaly scores and 0/1 flags (score above the threshold) for feature rows."""
         if features.shape[0] == 0:
             return np.empty(0), np.empty(0, dtype=np.int8)
-        scores = -self.estimator.score_samples(features)
+        with sklearn.config_context(working_memory=SCORING_WORKING_MEMORY_MB):
+            scores = -self.estimator.score_samples(features)
         return scores, (scores > self.threshold).astype(np.int8)
 
 

@@ -41,7 +41,7 @@ class ReplayOptions:
 
     speed: float = 0.0
     max_rows: int | None = None
-    rows_per_record: int = 5_000
+    rows_per_record: int = 2_000
 
 
 def replay_id_for(files: Sequence[InstanceFile]) -> str:

@@ -15,13 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from engine.errors import InputError
 from engine.schema import (
+    EVENT_TIME_TYPE,
     OBSERVATION_SCHEMA,
     SENSOR_COLUMNS,
     SOURCE_TO_COLUMN,
+    TIME_UNIT,
     V1_ONLY_SOURCE_COLUMNS,
 )
 
@@ -70,68 +74,76 @@ def discover(paths: Iterable[str | Path]) -> list[InstanceFile]:
 
 
 def read_instance(path: str | Path) -> pa.Table:
-    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time."""
+    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time."""
     path = Path(path)
     try:
-        frame = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
-    except InputError:
-        raise
-    except Exception as exc:
+        table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable 3W file ({reason})") from exc
-    return _canonical(frame, path)
+        raise InputError(f"{path}: not a readable 3W file ({reason[:200]})") from exc
+    return _canonical(table, path)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    frame = pq.read_table(path).to_pandas()
-    if "timestamp" not in frame.columns and frame.index.name == "timestamp":
-        frame = frame.reset_index()
-    return frame
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, low_memory=False)
-
-
-def _canonical(frame: pd.DataFrame, path: Path) -> pa.Table:
-    if "timestamp" not in frame.columns:
+def _canonical(table: pa.Table, path: Path) -> pa.Table:
+    names = [n for n in table.column_names if not n.startswith("__index_level_")]
+    if "timestamp" not in names:
         raise InputError(f"{path}: not a 3W file: no 'timestamp' column")
-    known = [c for c in frame.columns if c in SOURCE_TO_COLUMN]
+    known = [n for n in names if n in SOURCE_TO_COLUMN]
     if not known:
-        raise InputError(
-            f"{path}: not a 3W file: none of the 3W variables among its columns "
-            f"({', '.join(map(str, frame.columns[:6]))})"
-        )
-    if frame.empty:
+        raise InputError(f"{path}: not a 3W file: none of the 3W variables among its columns ({', '.join(names[:6])})")
+    unknown = set(names) - set(known) - set(_LABEL_COLUMNS) - {"timestamp"} - V1_ONLY_SOURCE_COLUMNS
+    if unknown:
+        raise InputError(f"{path}: not a 3W file: unknown columns {sorted(unknown)[:5]}")
+    if table.num_rows == 0:
         raise InputError(f"{path}: empty 3W file (no rows)")
-    times = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True)
-    if times.isna().any():
-        bad = frame["timestamp"][times.isna()].iloc[0]
-        raise InputError(f"{path}: unreadable timestamp {str(bad)[:40]!r}")
-    columns: dict[str, object] = {
-        "well_id": np.full(len(frame), well_id_from_name(path), dtype=object),
-        "event_time": times.dt.as_unit("ms"),
+    columns = {
+        "well_id": pa.array(np.full(table.num_rows, well_id_from_name(path), dtype=object), pa.string()),
+        "event_time": _timestamps(table["timestamp"], path),
     }
     for source_name in known:
-        columns[SOURCE_TO_COLUMN[source_name]] = _numeric(frame[source_name], path, source_name)
+        columns[SOURCE_TO_COLUMN[source_name]] = _numeric(table[source_name], path, source_name)
     for label in _LABEL_COLUMNS:
-        if label in frame.columns:
-            columns[label] = _numeric(frame[label], path, label)
-    unused = set(frame.columns) - set(known) - set(_LABEL_COLUMNS) - {"timestamp"}
-    unused -= V1_ONLY_SOURCE_COLUMNS
-    if unused:
-        raise InputError(f"{path}: not a 3W file: unknown columns {sorted(map(str, unused))[:5]}")
-    canonical = pd.DataFrame(columns)
-    canonical = canonical.drop_duplicates("event_time", keep="last").sort_values("event_time")
-    return to_observations(canonical)
+        if label in names:
+            columns[label] = _numeric(table[label], path, label)
+    arrays = [columns[f.name].cast(f.type, safe=False) if f.name in columns else pa.nulls(table.num_rows, f.type)
+              for f in OBSERVATION_SCHEMA]
+    return _sorted_unique_times(pa.Table.from_arrays(arrays, schema=OBSERVATION_SCHEMA))
 
 
-def _numeric(column: pd.Series, path: Path, name: str) -> pd.Series:
-    values = pd.to_numeric(column, errors="coerce")
-    garbage = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
-    if garbage.any():
-        raise InputError(f"{path}: column {name!r} has a non-numeric value {str(column[garbage].iloc[0])[:40]!r}")
-    return values
+def _timestamps(column: pa.ChunkedArray, path: Path) -> pa.ChunkedArray:
+    """Event times as UTC milliseconds; naive times in 3W are UTC."""
+    if pa.types.is_timestamp(column.type):
+        unit_cast = column.cast(pa.timestamp(column.type.unit))  # drop any zone, keeping the instant
+        return unit_cast.cast(pa.timestamp(TIME_UNIT), safe=False).cast(EVENT_TIME_TYPE)
+    try:
+        return column.cast(pa.string()).cast(pa.timestamp("us")).cast(pa.timestamp(TIME_UNIT),
+                                                                      safe=False).cast(EVENT_TIME_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"{path}: unreadable timestamp ({str(exc).splitlines()[0][:120]})") from exc
+
+
+def _numeric(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArray:
+    """A numeric column with NaN as null (so SQL aggregates skip it); text that is not a number is an error."""
+    if pa.types.is_null(column.type):
+        return column.cast(pa.float64())
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        try:
+            column = column.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"{path}: column {name!r} has a non-numeric value "
+                             f"({str(exc).splitlines()[0][:120]})") from exc
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return column
+
+
+def _sorted_unique_times(table: pa.Table) -> pa.Table:
+    """Rows in time order; of rows sharing a timestamp, the last in the file wins."""
+    times = table["event_time"].cast(pa.int64()).to_numpy()
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    last_of_each = np.append(ordered[1:] != ordered[:-1], True)
+    return table.take(order[last_of_each])
 
 
 def to_observations(frame: pd.DataFrame) -> pa.Table:
