@@ -1,0 +1,46 @@
+# One image for every PetroStream job: the stream consumer (default command), the producer
+# (`python -m engine replay ...`) and the portal (`streamlit run control_center/app.py ...`).
+
+# --- build: resolve the pinned runtime requirements into a self-contained virtualenv ---
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+COPY requirements.txt /tmp/requirements.txt
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# --- runtime: the virtualenv and the application code, run as an unprivileged user ---
+FROM python:3.11-slim AS runtime
+
+# HOME and PETROSTREAM_HOME point at /tmp because ECS mounts the root file system
+# read-only and gives each task a writable /tmp volume.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    PETROSTREAM_HOME=/tmp/petrostream \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    HEALTHCHECK_URL=http://127.0.0.1:8080/health
+
+RUN groupadd --system --gid 10001 petrostream \
+    && useradd --system --uid 10001 --gid petrostream --no-create-home --home-dir /tmp petrostream
+
+WORKDIR /app
+COPY --from=build /opt/venv /opt/venv
+COPY engine/ engine/
+COPY ml/ ml/
+COPY control_center/ control_center/
+COPY pages/ pages/
+COPY deploy/ deploy/
+
+USER 10001:10001
+EXPOSE 8080 8501
+
+# The consumer's health endpoint; the portal sets HEALTHCHECK_URL to Streamlit's
+# /_stcore/health. Python's urllib, because the slim image has no curl.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4).status != 200)"]
+
+CMD ["python", "-m", "engine", "consume"]

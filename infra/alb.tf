@@ -1,0 +1,177 @@
+# The hosted portal (enable_portal = true): an HTTPS load balancer reachable only from
+# allowed_cidrs, HTTP redirected to HTTPS, the portal as default target and the
+# consumer's /health and /metrics behind it. Off by default: the load balancer and its two
+# public addresses would cost about as much as the rest of the deployment (docs/COST.md).
+
+locals {
+  portal_count = var.enable_portal ? 1 : 0
+  portal_host  = var.portal_hostname != "" ? var.portal_hostname : try(aws_lb.portal[0].dns_name, "")
+}
+
+resource "aws_security_group" "alb" {
+  count = local.portal_count
+
+  name        = "${local.prefix}-alb"
+  description = "Portal load balancer: HTTPS and the HTTP redirect from allowed networks"
+  vpc_id      = aws_vpc.main.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb" {
+  for_each = var.enable_portal ? {
+    for pair in setproduct(var.allowed_cidrs, [80, 443]) : "${pair[0]}-${pair[1]}" => { cidr = pair[0], port = pair[1] }
+  } : {}
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "Allowed network ${each.value.cidr} on ${each.value.port}"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
+  for_each = var.enable_portal ? {
+    portal   = { group = aws_security_group.portal.id, port = 8501 }
+    consumer = { group = aws_security_group.workers.id, port = 8080 }
+  } : {}
+
+  security_group_id            = aws_security_group.alb[0].id
+  description                  = "To ${each.key} tasks"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  referenced_security_group_id = each.value.group
+}
+
+resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
+  for_each = var.enable_portal ? {
+    portal   = { group = aws_security_group.portal.id, port = 8501 }
+    consumer = { group = aws_security_group.workers.id, port = 8080 }
+  } : {}
+
+  security_group_id            = each.value.group
+  description                  = "From the portal load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  referenced_security_group_id = aws_security_group.alb[0].id
+}
+
+resource "aws_lb" "portal" {
+  #checkov:skip=CKV_AWS_150:project_down.sh must be able to destroy the load balancer; it holds no data.
+  #checkov:skip=CKV2_AWS_28:Access is limited to allowed_cidrs by the security group; a WAF would add at least 6 USD/month to a demo.
+  #checkov:skip=CKV2_AWS_76:No WAF (see CKV2_AWS_28); the portal is a Python app, not exposed to Log4j.
+  count = local.portal_count
+
+  name                       = "${local.prefix}-portal"
+  load_balancer_type         = "application"
+  internal                   = false
+  subnets                    = aws_subnet.public[*].id
+  security_groups            = [aws_security_group.alb[0].id]
+  drop_invalid_header_fields = true
+  # Streamlit keeps a websocket open; the default 60 s would drop idle sessions.
+  idle_timeout = 300
+
+  access_logs {
+    bucket  = aws_s3_bucket.logs.id
+    prefix  = "alb"
+    enabled = true
+  }
+
+  depends_on = [aws_s3_bucket_policy.logs]
+}
+
+resource "aws_lb_target_group" "portal" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to the task stays inside the VPC and its security groups.
+  count = local.portal_count
+
+  name        = "${local.prefix}-portal"
+  port        = 8501
+  protocol    = "HTTP"
+  target_type = "ip"
+  vpc_id      = aws_vpc.main.id
+
+  health_check {
+    path    = "/_stcore/health"
+    matcher = "200"
+  }
+
+  # A Streamlit session lives on one task.
+  stickiness {
+    type    = "lb_cookie"
+    enabled = true
+  }
+}
+
+resource "aws_lb_target_group" "consumer" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to the task stays inside the VPC and its security groups.
+  count = local.portal_count
+
+  name        = "${local.prefix}-consumer"
+  port        = 8080
+  protocol    = "HTTP"
+  target_type = "ip"
+  vpc_id      = aws_vpc.main.id
+
+  health_check {
+    path    = "/health"
+    matcher = "200"
+  }
+}
+
+resource "aws_lb_listener" "http" {
+  count = local.portal_count
+
+  load_balancer_arn = aws_lb.portal[0].arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  count = local.portal_count
+
+  load_balancer_arn = aws_lb.portal[0].arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.portal[0].arn
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.certificate_arn != ""
+      error_message = "enable_portal needs certificate_arn: an ACM certificate for the portal's host name."
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "consumer" {
+  count = local.portal_count
+
+  listener_arn = aws_lb_listener.https[0].arn
+  priority     = 10
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.consumer[0].arn
+  }
+
+  condition {
+    path_pattern {
+      values = ["/health", "/metrics"]
+    }
+  }
+}
