@@ -103,8 +103,9 @@ def test_a_new_model_version_is_picked_up_without_restart_and_a_tampered_one_ref
         second = local.models.publish(*model_artifact)
         _wait_for(lambda: consumer.stats.model_version == second)
         time.sleep(1.1)
-        third = local.models.publish(*model_artifact)
+        third = local.models.publish(*model_artifact, activate=False)
         (local.settings.home / "models" / third / "model.joblib").write_bytes(b"tampered")
+        local.models.activate(third)
         time.sleep(0.5)
         assert consumer.stats.model_version == second  # the tampered version was refused
         total = count_rows(discover([demo_dir]))
