@@ -30,12 +30,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine import codec
+from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError
 from engine.features import WellState, decode_states, encode_states
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
-from engine.schema import DEAD_LETTER_SCHEMA, DEAD_LETTERS_TABLE, OBSERVATION_SCHEMA, WELL_DATA_TABLE
+from engine.schema import (
+    ANOMALY_EVENTS_TABLE,
+    DEAD_LETTER_SCHEMA,
+    DEAD_LETTERS_TABLE,
+    OBSERVATION_SCHEMA,
+    WELL_DATA_TABLE,
+)
 from engine.scoring import score_observations
 from engine.stream import StreamRecord
 
@@ -162,6 +169,8 @@ class Consumer:
         rows = score_observations(fresh, states, self._model)
         key = batch_key(shard_id, records[0].sequence_number)
         self.backend.lake.write(WELL_DATA_TABLE, key, rows)
+        policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
+        self.backend.lake.write(ANOMALY_EVENTS_TABLE, key, update_alarms(rows, states, policy))
         if dead:
             self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
@@ -192,7 +201,7 @@ class Consumer:
     def compact(self) -> None:
         """Merge small lake files of batches that can no longer be re-written."""
         checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
-        for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE):
+        for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENTS_TABLE):
             self.backend.lake.compact(table, lambda key: is_checkpointed(key, checkpoints))
 
 

@@ -1,45 +1,95 @@
 """Per-well streaming features: the one feature code for training, batch scoring and the consumer.
 
-Each sensor is compared with the well's own recent behaviour, so one global model can watch
-wells with different operating points. Everything is an exponentially weighted average
-(EWMA) carried in a small per-well state, which makes three things true at once:
+One global model has to watch many wells whose operating points differ by orders of magnitude,
+so every sensor is measured against the well's own recent behaviour. Per sensor:
 
-* a micro-batch continues exactly where the previous one stopped (the state is the only
-  memory, and it is saved with the stream checkpoint, so restarts continue exactly too);
-* scoring a whole file in one go gives the same numbers as streaming it in pieces;
-* the work is vectorised (``scipy.signal.lfilter`` runs each recurrence in C).
+* a baseline, the exponentially weighted mean (EWMA) over about an hour;
+* the distances of the 1-, 3- and 10-minute trailing means from it (level), the spread
+  around the 3-minute mean, and the 1-minute minus the 3-minute mean (slope);
+* each of those five divided by its own typical size on this well: the geometric mean of its
+  recent squares (an EWMA of logs over :data:`SCALE_SECONDS`). A log-average is robust: an
+  event that drives a quantity a hundred times past its usual size for ten minutes moves
+  that scale by a third, where an ordinary variance would have swallowed the event in minutes.
 
-Missing sensors are normal: a value missing after the sensor was seen repeats its last
-value; a sensor never seen yields neutral (zero) features.
+A well at 200 bar and one at 90 bar both read 0 while they run as usual. The model sees, per
+sensor, the signed 1-minute level (which sensor moved, which way) and, per kind, the largest
+magnitude over the sensors: a well whose informative sensor is P-TPT and one where it is
+P-MON-CKP then look alike, and five sensor-free features carry most of the signal, which an
+Isolation Forest (random splits over random features) needs. Values are compressed with a
+signed ``log1p`` (the spread is a log ratio already) and a dead band maps deviations smaller
+than about a third of the usual size to exactly 0: "as usual" is one dense point for the
+forest, the same for a quiet real well as for a noisy one, and for a sensor in warm-up.
+
+Everything is a first-order recurrence carried in a small per-well state, so:
+
+* a micro-batch continues exactly where the previous one stopped (the state is saved with the
+  stream checkpoint, so restarts continue exactly too), and scoring a file in one go gives
+  bit-identical numbers to streaming it in pieces;
+* the work is vectorised: one ``scipy.signal.lfilter`` call per horizon runs the recurrence
+  for all sensors of a well in C.
+
+Missing sensors are normal: a gap in a sensor repeats its last value; a sensor never seen
+yields zeros, so a well without P-PDG is scored on what it has. A well silent for longer than
+:data:`MAX_GAP_SECONDS` starts afresh (its old baseline says nothing about the new stretch),
+and a sensor needs :data:`WARMUP_ROWS` observations before its features leave zero. Rows are
+taken to be 1 s apart (3W's rate), so horizons are counted in rows.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.signal import lfilter
 
-#: Sensors the features look at: the ones most 3W wells carry.
-FEATURE_SENSORS: tuple[str, ...] = ("p_pdg", "p_tpt", "t_tpt", "p_mon_ckp", "t_jus_ckp", "p_jus_ckgl", "qgl")
-FAST_SECONDS = 60
-MID_SECONDS = 600
+from engine.alarms import AlarmState
+from engine.schema import UNITS
+
+#: Sensors the features look at: the 3W 1.0 set most wells carry, plus the choke-side pair of 3W 2.0.
+FEATURE_SENSORS: tuple[str, ...] = (
+    "p_pdg", "p_tpt", "t_tpt", "p_mon_ckp", "t_jus_ckp", "p_jus_ckgl", "qgl", "p_jus_ckp", "t_mon_ckp",
+)
+#: Trailing horizons (seconds at 1 Hz) of the level features.
+HORIZONS: tuple[int, ...] = (60, 180, 600)
+#: Horizon of the short-term spread (around the 3-minute mean).
+SPREAD_SECONDS = 180
 BASELINE_SECONDS = 3600
-#: Observations a sensor needs before its baseline is trusted; earlier rows score as neutral.
+#: Observations a sensor needs before its baseline is trusted; earlier rows read 0.
 WARMUP_ROWS = 300
-#: The baseline spread never counts as smaller than this share of the level (sensor resolution).
+#: A well silent for longer than this starts a fresh baseline.
+MAX_GAP_SECONDS = 900
+#: A typical size never counts as smaller than this share of the level (sensor resolution) ...
 RELATIVE_SPREAD_FLOOR = 1e-3
-_ABSOLUTE_SPREAD_FLOOR = 1e-6
+#: ... nor smaller than this, by unit (a sensor near zero would otherwise turn noise into alarms).
+ABSOLUTE_SPREAD_FLOOR: dict[str, float] = {"Pa": 5e3, "°C": 0.05, "m3/s": 1e-3, "%": 0.5, "state": 0.1}
 
-FEATURE_KINDS: tuple[str, ...] = ("dev_fast", "dev_mid", "volatility", "slope")
-FEATURE_NAMES: tuple[str, ...] = tuple(f"{s}__{k}" for s in FEATURE_SENSORS for k in FEATURE_KINDS)
-FEATURE_VERSION = 1
+#: What is measured on every sensor; the model sees each kind's largest magnitude over the sensors ...
+FEATURE_KINDS: tuple[str, ...] = ("level_1m", "level_3m", "level_10m", "spread_3m", "slope_1m_3m")
+#: ... and, per sensor, only the fastest level (which sensor moved, and which way).
+PER_SENSOR_KIND = "level_1m"
+FEATURE_NAMES: tuple[str, ...] = (
+    tuple(f"{sensor}__{PER_SENSOR_KIND}" for sensor in FEATURE_SENSORS) + tuple(f"max_abs__{k}" for k in FEATURE_KINDS)
+)
+FEATURE_VERSION = 2
+#: Horizon over which each quantity's typical size is learned, per well and sensor.
+SCALE_SECONDS = 4 * 3600
+#: Compressed deviations up to this (``log1p``: 0.65 typical sizes; spread: a factor 1.65) read as exactly 0.
+DEAD_BAND = 0.5
 
-# Order of the numbers a sensor keeps in the state.
-_LAST, _COUNT, _FAST, _MID, _FAST_VAR, _BASE, _BASE_VAR = range(7)
-_STATE_WIDTH = 7
+# Numbers a sensor keeps in the state, in this order: its last value, how many rows it has seen,
+# its trailing means and short-term variance, its baseline, then one running log-scale per kind.
+_LAST, _COUNT, _MEAN_1M, _MEAN_3M, _MEAN_10M, _VAR_3M, _BASE = range(7)
+_SCALES = slice(7, 7 + len(FEATURE_KINDS))
+_STATE_WIDTH = 7 + len(FEATURE_KINDS)
+_SPREAD_KIND = FEATURE_KINDS.index("spread_3m")
+_PER_SENSOR = FEATURE_KINDS.index(PER_SENSOR_KIND)
+_LOG_KINDS = [k for k in range(len(FEATURE_KINDS)) if k != _SPREAD_KIND]
+_FLOORS = np.array([ABSOLUTE_SPREAD_FLOOR[UNITS[sensor]] for sensor in FEATURE_SENSORS])
+_MAX_GAP_MS = MAX_GAP_SECONDS * 1000
 
 
 def _alpha(seconds: int) -> float:
@@ -48,19 +98,30 @@ def _alpha(seconds: int) -> float:
 
 @dataclass
 class WellState:
-    """What the features remember of one well between batches."""
+    """What the stream remembers of one well between batches (saved with the checkpoint).
+
+    ``last_event_ms`` is the consumer's de-duplication mark; ``feature_time_ms`` is the last
+    row the features saw (a long silence resets ``sensors``); ``alarm`` is the debouncer's.
+    """
 
     sensors: np.ndarray = field(default_factory=lambda: _empty_sensor_state())
     last_event_ms: int | None = None
+    feature_time_ms: int | None = None
+    alarm: AlarmState = field(default_factory=AlarmState)
 
     def to_json(self) -> dict[str, object]:
         values = [None if np.isnan(v) else float(v) for v in self.sensors.ravel()]
-        return {"sensors": values, "last_event_ms": self.last_event_ms}
+        return {"feature_version": FEATURE_VERSION, "sensors": values, "last_event_ms": self.last_event_ms,
+                "feature_time_ms": self.feature_time_ms, "alarm": self.alarm.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> WellState:
+        """Restore a state; one written by other features restarts them but keeps the de-dup mark."""
+        if data.get("feature_version") != FEATURE_VERSION:
+            return cls(last_event_ms=data.get("last_event_ms"))
         raw = np.array([np.nan if v is None else v for v in data["sensors"]], dtype=np.float64)
-        return cls(raw.reshape(len(FEATURE_SENSORS), _STATE_WIDTH), data.get("last_event_ms"))
+        return cls(raw.reshape(len(FEATURE_SENSORS), _STATE_WIDTH), data.get("last_event_ms"),
+                   data.get("feature_time_ms"), AlarmState.from_json(data.get("alarm") or {}))
 
 
 def _empty_sensor_state() -> np.ndarray:
@@ -85,69 +146,144 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
 
     Rows must be in time order within each well; wells may be interleaved.
     """
-    wells = observations["well_id"].to_numpy(zero_copy_only=False)
+    features = np.zeros((observations.num_rows, len(FEATURE_NAMES)))
+    if observations.num_rows == 0:
+        return features
+    encoded = pc.dictionary_encode(observations["well_id"]).combine_chunks()
+    codes = encoded.indices.to_numpy()
+    times = observations["event_time"].cast(pa.int64()).to_numpy()
     values = np.column_stack([
         observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
-    ]) if observations.num_rows else np.empty((0, len(FEATURE_SENSORS)))
-    features = np.zeros((observations.num_rows, len(FEATURE_NAMES)))
-    for well in dict.fromkeys(wells):
-        rows = np.flatnonzero(wells == well)
+    ])
+    for code, well in enumerate(encoded.dictionary.to_pylist()):
+        rows = slice(None) if len(encoded.dictionary) == 1 else np.flatnonzero(codes == code)
         state = states.setdefault(well, WellState())
-        features[rows] = _well_features(values[rows], state.sensors)
+        features[rows] = _well_features(values[rows], times[rows], state)
     return features
 
 
-def _well_features(values: np.ndarray, sensor_state: np.ndarray) -> np.ndarray:
-    """Features of consecutive rows of one well; updates ``sensor_state`` in place."""
+def warmup_mask(times: np.ndarray) -> np.ndarray:
+    """Which of one well's time-ordered rows fall in a warm-up, where features are held at 0.
+
+    That is the first :data:`WARMUP_ROWS` rows of the data and of every stretch after a
+    silence longer than :data:`MAX_GAP_SECONDS` (a sensor first seen later warms up later).
+    """
+    starts = np.flatnonzero(np.diff(times, prepend=times[:1] - _MAX_GAP_MS - 1) > _MAX_GAP_MS)
+    position = np.arange(len(times)) - starts[np.searchsorted(starts, np.arange(len(times)), side="right") - 1]
+    return position < WARMUP_ROWS
+
+
+def _well_features(values: np.ndarray, times: np.ndarray, state: WellState) -> np.ndarray:
+    """Features of consecutive rows of one well, restarting after long silences; advances ``state``."""
+    previous = times[0] if state.feature_time_ms is None else state.feature_time_ms
+    gaps = np.diff(times, prepend=previous) > _MAX_GAP_MS
+    bounds = [0, *np.flatnonzero(gaps).tolist(), len(times)]
+    per_sensor = np.zeros((len(times), len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+    for start, stop in itertools.pairwise(bounds):
+        if start == stop:
+            continue
+        if gaps[start]:
+            state.sensors = _empty_sensor_state()
+        per_sensor[start:stop] = _segment_features(values[start:stop], state.sensors)
+    state.feature_time_ms = int(times[-1])
+    return _compress(per_sensor)
+
+
+def _compress(deviations: np.ndarray) -> np.ndarray:
+    """Feature rows from per-sensor deviations (rows x sensors x kinds, in typical sizes).
+
+    Levels and slopes get a signed ``log1p`` (the spread already is a log ratio); the largest
+    magnitude per kind is taken before compressing, which is the same since both are monotone.
+    """
+    level = deviations[:, :, _PER_SENSOR]
+    largest = np.abs(deviations).max(axis=1)
+    largest[:, _LOG_KINDS] = np.log1p(largest[:, _LOG_KINDS])
+    features = np.concatenate([np.sign(level) * np.log1p(np.abs(level)), largest], axis=1)
+    return np.sign(features) * np.maximum(np.abs(features) - DEAD_BAND, 0.0)
+
+
+def _segment_features(values: np.ndarray, sensors: np.ndarray) -> np.ndarray:
+    """Deviations (rows x sensors x kinds) of rows without a long silence; updates ``sensors`` in place.
+
+    Sensors are processed together from the row where each is first known; that row is 0 for
+    every sensor seen before, so usually a single block covers them all.
+    """
     out = np.zeros((values.shape[0], len(FEATURE_SENSORS), len(FEATURE_KINDS)))
-    for column in range(values.shape[1]):
-        out[:, column, :] = _sensor_features(values[:, column], sensor_state[column])
-    return out.reshape(values.shape[0], -1)
+    filled = _forward_fill(values, sensors[:, _LAST])
+    known = ~np.isnan(filled)
+    first = np.where(known.any(axis=0), known.argmax(axis=0), values.shape[0])
+    for start in np.unique(first[first < values.shape[0]]):
+        columns = np.flatnonzero(first == start)
+        block_state = sensors[columns]
+        out[start:, columns] = _block_features(filled[start:, columns], block_state, _FLOORS[columns])
+        sensors[columns] = block_state
+    return out
 
 
-def _sensor_features(x: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """The four features of one sensor over consecutive rows (zeros while it is unknown)."""
-    result = np.zeros((x.size, len(FEATURE_KINDS)))
-    filled = _forward_fill(x, state[_LAST])
-    valid = np.flatnonzero(~np.isnan(filled))
-    if valid.size == 0:
-        return result
-    start = valid[0]
-    seq = filled[start:]
-    if state[_COUNT] == 0:  # first sight of this sensor: the averages start at its value
-        state[[_FAST, _MID, _BASE]] = seq[0]
-        state[[_FAST_VAR, _BASE_VAR]] = 0.0
-    fast, fast_var = _ewm_with_variance(seq, _alpha(FAST_SECONDS), state, _FAST, _FAST_VAR)
-    mid, state[_MID] = _ewm(seq, _alpha(MID_SECONDS), state[_MID])
-    base, base_var = _ewm_with_variance(seq, _alpha(BASELINE_SECONDS), state, _BASE, _BASE_VAR)
-    count = state[_COUNT] + np.arange(1, seq.size + 1)
-    state[_COUNT] = count[-1]
-    state[_LAST] = seq[-1]
+def _block_features(x: np.ndarray, state: np.ndarray, floors: np.ndarray) -> np.ndarray:
+    """Deviations (rows x sensors x kinds) of sensors known on every row of ``x``; updates ``state`` rows.
 
-    spread = np.maximum(np.sqrt(base_var), np.maximum(RELATIVE_SPREAD_FLOOR * np.abs(base), _ABSOLUTE_SPREAD_FLOOR))
-    block = np.column_stack([
-        (fast - base) / spread,
-        (mid - base) / spread,
-        np.sqrt(fast_var) / spread,
-        (fast - mid) / spread,
-    ])
+    Each raw quantity (a trailing mean's distance from the baseline, the short-term spread,
+    the 1-vs-3-minute slope) is divided by its own typical size on this well: the geometric
+    mean of its recent squares (an EWMA of logs over :data:`SCALE_SECONDS`, bias-corrected
+    while young, taken up to the previous row). Logs make that scale robust: an event that
+    drives a quantity 100 times its usual size for ten minutes moves its scale by a third,
+    where an ordinary variance would have swallowed the event within minutes.
+    """
+    fresh = state[:, _COUNT] == 0  # first sight: the averages start at the sensor's value
+    state[np.ix_(fresh, [_MEAN_1M, _MEAN_3M, _MEAN_10M, _BASE])] = x[0, fresh][:, None]
+    state[np.ix_(fresh, [_VAR_3M])] = 0.0
+    state[fresh, _SCALES] = 0.0
+    before = state[:, _COUNT].copy()
+    mean_1m = _ewm(x, _alpha(HORIZONS[0]), state, _MEAN_1M)
+    mean_3m, var_3m = _ewm_with_variance(x, _alpha(SPREAD_SECONDS), state, _MEAN_3M, _VAR_3M)
+    mean_10m = _ewm(x, _alpha(HORIZONS[2]), state, _MEAN_10M)
+    base = _ewm(x, _alpha(BASELINE_SECONDS), state, _BASE)
+    count = before + np.arange(1, x.shape[0] + 1)[:, None]
+    state[:, _COUNT] = count[-1]
+    state[:, _LAST] = x[-1]
+
+    raw = np.stack([mean_1m - base, mean_3m - base, mean_10m - base, np.sqrt(var_3m), mean_1m - mean_3m], axis=2)
+    floor = np.maximum(RELATIVE_SPREAD_FLOOR * np.abs(base), floors)[:, :, None]
+    log_squares = np.log(raw**2 + floor**2)
+    scale = _lagged_log_scale(log_squares, state, before, count)
+    block = raw * np.exp(-0.5 * scale)
+    block[:, :, _SPREAD_KIND] = 0.5 * (log_squares[:, :, _SPREAD_KIND] - scale[:, :, _SPREAD_KIND])
     block[count <= WARMUP_ROWS] = 0.0
-    result[start:] = block
-    return result
+    return block
 
 
-def _forward_fill(x: np.ndarray, last: float) -> np.ndarray:
-    """Replace gaps by the previous value (the state's last value before the first row)."""
-    series = np.concatenate(([last], x))
-    index = np.where(~np.isnan(series), np.arange(series.size), 0)
-    np.maximum.accumulate(index, out=index)
-    return series[index][1:]
+def _lagged_log_scale(log_squares: np.ndarray, state: np.ndarray, before: np.ndarray,
+                      count: np.ndarray) -> np.ndarray:
+    """Bias-corrected EWMA of ``log_squares`` (rows x sensors x kinds) as of each previous row.
+
+    The state keeps the uncorrected sums (starting at 0); dividing by ``1 - (1-alpha)**n``
+    turns them into a proper weighted mean of the ``n`` rows seen, however young the sensor.
+    """
+    alpha = _alpha(SCALE_SECONDS)
+    rows, sensors, kinds = log_squares.shape
+    sums, _ = lfilter([alpha], [1.0, alpha - 1.0], log_squares.reshape(rows, -1), axis=0,
+                      zi=((1.0 - alpha) * state[:, _SCALES]).reshape(1, -1))
+    previous = np.vstack([state[:, _SCALES].reshape(1, -1), sums[:-1]]).reshape(rows, sensors, kinds)
+    state[:, _SCALES] = sums[-1].reshape(sensors, kinds)
+    seen = np.vstack([before[None, :], count[:-1]])[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return previous / (1.0 - (1.0 - alpha) ** seen)
 
 
-def _ewm(x: np.ndarray, alpha: float, previous: float) -> tuple[np.ndarray, float]:
-    """EWMA ``y[t] = alpha*x[t] + (1-alpha)*y[t-1]`` continuing from ``previous``."""
-    y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * previous])
-    return y, float(y[-1])
+def _forward_fill(x: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Replace gaps by the previous value of the column (the state's last value before the first row)."""
+    series = np.vstack([last, x])
+    index = np.where(~np.isnan(series), np.arange(series.shape[0])[:, None], 0)
+    np.maximum.accumulate(index, axis=0, out=index)
+    return np.take_along_axis(series, index, axis=0)[1:]
+
+
+def _ewm(x: np.ndarray, alpha: float, state: np.ndarray, slot: int) -> np.ndarray:
+    """EWMA ``y[t] = alpha*x[t] + (1-alpha)*y[t-1]`` of each column, continuing from ``state[:, slot]``."""
+    y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=((1.0 - alpha) * state[:, slot])[None, :])
+    state[:, slot] = y[-1]
+    return y
 
 
 def _ewm_with_variance(x: np.ndarray, alpha: float, state: np.ndarray, mean_slot: int,
@@ -157,10 +293,11 @@ def _ewm_with_variance(x: np.ndarray, alpha: float, state: np.ndarray, mean_slot
     ``var[t] = (1-alpha) * (var[t-1] + alpha * (x[t] - mean[t-1])**2)``, again a first-order
     linear recurrence once the squared deviations are known.
     """
-    mean_before = np.concatenate(([state[mean_slot]], np.empty(x.size - 1)))
-    mean, state[mean_slot] = _ewm(x, alpha, state[mean_slot])
+    mean_before = np.vstack([state[:, mean_slot], np.empty((x.shape[0] - 1, x.shape[1]))])
+    mean = _ewm(x, alpha, state, mean_slot)
     mean_before[1:] = mean[:-1]
     increments = (1.0 - alpha) * alpha * (x - mean_before) ** 2
-    variance, _ = lfilter([1.0], [1.0, alpha - 1.0], increments, zi=[(1.0 - alpha) * state[var_slot]])
-    state[var_slot] = variance[-1]
+    variance, _ = lfilter([1.0], [1.0, alpha - 1.0], increments, axis=0,
+                          zi=((1.0 - alpha) * state[:, var_slot])[None, :])
+    state[:, var_slot] = variance[-1]
     return mean, variance

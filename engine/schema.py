@@ -115,6 +115,7 @@ OBSERVATION_SCHEMA = pa.schema(
 # ---------------------------------------------------------------------------
 WELL_DATA_TABLE = "well_data"
 DEAD_LETTERS_TABLE = "dead_letters"
+ANOMALY_EVENTS_TABLE = "anomaly_events"
 
 WELL_DATA_SCHEMA = pa.schema(
     [
@@ -141,6 +142,24 @@ DEAD_LETTER_SCHEMA = pa.schema(
     ]
 )
 
+#: One row per alarm event (debounced flags, see engine/alarms.py); ``label`` is the event's most
+#: frequent source class, null when the source had none.
+ANOMALY_EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("well_id", pa.string(), nullable=False),
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("start_time", EVENT_TIME_TYPE, nullable=False),
+        pa.field("end_time", EVENT_TIME_TYPE),
+        pa.field("peak_time", EVENT_TIME_TYPE),
+        pa.field("peak_score", pa.float64()),
+        pa.field("duration_seconds", pa.float64()),
+        pa.field("active_rows", pa.int64()),
+        pa.field("label", pa.int16()),
+        pa.field("model_version", pa.string()),
+        pa.field("status", pa.string()),
+    ]
+)
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -154,4 +173,5 @@ class TableSpec:
 LAKE_TABLES: dict[str, TableSpec] = {
     WELL_DATA_TABLE: TableSpec(WELL_DATA_SCHEMA, "event_time", ("well_id", "event_time")),
     DEAD_LETTERS_TABLE: TableSpec(DEAD_LETTER_SCHEMA, "failed_at", ("shard_id", "sequence_number")),
+    ANOMALY_EVENTS_TABLE: TableSpec(ANOMALY_EVENTS_SCHEMA, "start_time", ("well_id", "event_id")),
 }
