@@ -29,8 +29,11 @@ test: $(TEST_PREREQS)
 lint: deps
 	$(BIN)/ruff check .
 
+PORTAL_PORT ?= 8501
 run: deps
-	$(BIN)/python -m engine quickstart
+	PETROSTREAM_BACKEND=local $(BIN)/python -m control_center.bootstrap
+	@echo "PetroStream portal: http://localhost:$(PORTAL_PORT)  (Ctrl-C stops the portal, not replays or consumers)"
+	PETROSTREAM_BACKEND=local $(BIN)/python -m streamlit run control_center/app.py --server.port $(PORTAL_PORT)
 
 bench: deps
 	$(BIN)/python bench/bench_pipeline.py

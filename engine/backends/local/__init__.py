@@ -10,12 +10,15 @@ from engine.backends.local._lake import LocalLake
 from engine.backends.local._leases import SCHEMA as LEASES_SCHEMA
 from engine.backends.local._leases import LocalLeaseStore
 from engine.backends.local._model_store import LocalModelStore
+from engine.backends.local._processes import SCHEMA as PROCESSES_SCHEMA
+from engine.backends.local._processes import ProcessTable
 from engine.backends.local._query import DuckDBQueryEngine
 from engine.backends.local._replay_log import SCHEMA as REPLAYS_SCHEMA
 from engine.backends.local._replay_log import LocalReplayLog
 from engine.backends.local._sqlite import connect
 from engine.backends.local._stream import SCHEMA as STREAM_SCHEMA
 from engine.backends.local._stream import LocalStream
+from engine.backends.local._workers import LocalReplayControl, LocalScaler
 from engine.config import Settings
 
 __all__ = ["open_local_backend"]
@@ -23,8 +26,10 @@ __all__ = ["open_local_backend"]
 
 def open_local_backend(settings: Settings) -> Backend:
     """Open (creating if needed) the local backend under ``settings.home``."""
-    db = connect(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA)
+    db = connect(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA + PROCESSES_SCHEMA)
     lake = LocalLake(settings.home / "lake")
+    processes = ProcessTable(db, settings)
+    replays = LocalReplayLog(db)
     return Backend(
         name="local",
         settings=settings,
@@ -33,5 +38,7 @@ def open_local_backend(settings: Settings) -> Backend:
         lake=lake,
         sql=DuckDBQueryEngine(lake),
         models=LocalModelStore(settings.home / "models"),
-        replays=LocalReplayLog(db),
+        replays=replays,
+        replay_control=LocalReplayControl(replays, processes),
+        scaling=LocalScaler(processes),
     )

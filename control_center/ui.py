@@ -1,0 +1,173 @@
+"""What every page shares: this session's backend, errors as messages, empty states, formatting.
+
+Pages stay thin by leaning on these: a page lays out widgets, calls the engine inside
+:func:`shielded`, and formats numbers with the helpers below.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import streamlit as st
+
+from engine.backend import Backend, open_backend
+from engine.config import Settings
+from engine.errors import PetroStreamError
+from engine.insights import WellStatus
+
+log = logging.getLogger("petrostream.portal")
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+Port = TypeVar("Port")
+
+_BACKEND_KEY = "_petrostream_backend"
+_FLASH_KEY = "_petrostream_flash"
+
+#: How each well status looks everywhere (tiles, map markers, legends).
+STATUS_COLOURS: dict[WellStatus, str] = {
+    WellStatus.NORMAL: "#2e7d32",
+    WellStatus.ANOMALY: "#c62828",
+    WellStatus.STALE: "#f9a825",
+    WellStatus.NO_DATA: "#9e9e9e",
+}
+#: Markdown badge colour of each status (badges need no emoji font on the viewer's machine).
+_BADGES: dict[WellStatus, str] = {
+    WellStatus.NORMAL: "green", WellStatus.ANOMALY: "red", WellStatus.STALE: "orange", WellStatus.NO_DATA: "gray",
+}
+
+
+def backend() -> Backend:
+    """This browser session's backend, opened on first use.
+
+    Each session keeps its own: the local backend holds SQLite connections whose transactions
+    must not interleave between sessions. If the backend cannot be opened the page says why
+    and stops there.
+    """
+    try:
+        settings = Settings.from_env()
+        cached = st.session_state.get(_BACKEND_KEY)
+        if cached is None or cached.settings != settings:
+            cached = st.session_state[_BACKEND_KEY] = open_backend(settings)
+        return cached
+    except PetroStreamError as exc:
+        st.error(f"The backend is unreachable: {exc}")
+    except Exception as exc:  # a driver or OS error opening the stores
+        log.exception("opening the backend failed")
+        st.error(f"The backend is unreachable: {_one_line(exc)}")
+    st.info("Check `PETROSTREAM_BACKEND` and `PETROSTREAM_HOME` (or the cloud settings), then reload the page.")
+    st.stop()
+
+
+def required(port: Port | None, backend: Backend, ability: str, command: str) -> Port:
+    """A port the page cannot work without; where the backend lacks it, say so and stop the page."""
+    if port is None:
+        st.warning(f"The `{backend.name}` backend cannot {ability} from the portal yet; use `{command}` instead.")
+        st.stop()
+    return port
+
+
+@contextmanager
+def shielded(action: str) -> Iterator[None]:
+    """Run a block of page code; a failure becomes an error message, never a traceback.
+
+    Engine errors carry a message fit for users; anything else is logged with its traceback
+    for the operator and summarised on the page. Streamlit's own control flow (stop, rerun)
+    passes through, as it derives from BaseException.
+    """
+    try:
+        yield
+    except PetroStreamError as exc:
+        st.error(f"{action}: {exc}")
+    except Exception as exc:
+        log.exception("%s failed", action)
+        st.error(f"{action} failed unexpectedly: {_one_line(exc)}")
+
+
+def flash(message: str) -> None:
+    """Rerun the page now (so everything shows the change just made) with ``message`` on top."""
+    st.session_state[_FLASH_KEY] = message
+    st.rerun()
+
+
+def show_flash() -> None:
+    """The message of the action that caused this rerun, if any."""
+    message = st.session_state.pop(_FLASH_KEY, None)
+    if message:
+        st.success(message)
+
+
+def empty_state(message: str, hint: str | None = None) -> None:
+    """An explanation of why there is nothing to show yet, and what to do about it."""
+    st.info(message, icon="ℹ️")
+    if hint:
+        st.caption(hint)
+
+
+def page_link(page: str, label: str) -> None:
+    """A link to another page of the portal by its file name (``"model"`` for pages/model.py)."""
+    st.page_link(PAGES / f"{page}.py", label=label, icon=":material/arrow_forward:")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def age(moment: datetime | None, reference: datetime | None = None) -> str:
+    """How long ago, in words a control room reads at a glance."""
+    if moment is None:
+        return "never"
+    seconds = max(0.0, ((reference or now()) - moment).total_seconds())
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def number(value: float | int | None, digits: int = 0, unit: str = "") -> str:
+    """A number with thousands separators, or an em dash when unknown."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}" if unit else text
+
+
+def duration(seconds: float) -> str:
+    """``90`` -> ``1.5 min``: bucket widths and windows in words."""
+    for unit, size in (("day", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def file_name(*parts: str, suffix: str) -> str:
+    """A download name from data values (well ids come from files users supplied): safe characters only."""
+    stem = "_".join(re.sub(r"[^A-Za-z0-9_-]+", "-", part).strip("-") for part in parts if part)
+    return f"{stem or 'petrostream'}.{suffix}"
+
+
+def plain(text: object) -> str:
+    """Data (a well id from a file name, a registry's text) shown in markdown as written, never as markup."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:$])", r"\\\1", str(text))
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def status_label(status: WellStatus) -> str:
+    """A coloured badge for Streamlit markdown."""
+    return f":{_BADGES[status]}-badge[{status.value}]"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,349 @@
+"""What the portal shows, asked of the lake in SQL: KPIs, live well status, score timelines,
+alarm events, history at a resolution chosen from the range, and the executive views.
+
+Every statement is fixed Trino-dialect text with ``?`` parameters, so the same text runs on
+DuckDB locally and on Athena, and no user string ever becomes SQL. Aggregation happens in the
+engine, so a browser never receives more than a few thousand points whatever the lake holds.
+
+Time has two clocks here. Event time is the wells' clock (a replay of 2014 data has 2014 event
+times); ingest time is ours. "Live" windows (the last minutes of a well) are measured on each
+well's own event time, while "recent" and "stale" are measured on ingest time against now.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from engine.alarms import open_events
+from engine.backend import Backend
+from engine.errors import InputError
+from engine.features import WellState, decode_states
+from engine.leases import LeaseStore
+from engine.model_store import ModelStore
+from engine.query import QueryEngine
+
+#: An anomaly flag this close to a well's latest observation (event time) makes the well "anomaly".
+ALARM_WINDOW = timedelta(minutes=2)
+#: A well that landed nothing for this long (ingest time) is "stale".
+STALE_AFTER = timedelta(minutes=5)
+#: "Recent" anomalies and "active" wells: landed within this period (ingest time).
+RECENT = timedelta(hours=1)
+#: Live score timelines cover this much of each well's latest event time.
+LIVE_WINDOW = timedelta(minutes=15)
+#: At most this many buckets per history chart.
+MAX_POINTS = 2_000
+#: History bucket widths to choose from, in seconds (1 s is the 3W sampling period).
+BUCKET_SECONDS: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 600, 1_800, 3_600, 21_600, 86_400)
+#: Closed alarm events in the alarm table.
+EVENT_ROWS = 50
+
+
+class WellStatus(enum.StrEnum):
+    """What a well's tile and map marker say."""
+
+    NORMAL = "normal"
+    ANOMALY = "anomaly"
+    STALE = "stale"
+    NO_DATA = "no data"
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp parameter: ISO 8601 in UTC, read in SQL by ``from_iso8601_timestamp(?)``."""
+    if moment.tzinfo is None:
+        raise InputError("timestamps given to queries must carry a time zone")
+    return moment.astimezone(UTC).isoformat()
+
+
+# -- KPIs ---------------------------------------------------------------------------------
+_KPIS = """
+SELECT count(*) AS observations,
+       count_if(anomaly_flag = 1) AS anomalies,
+       count_if(anomaly_flag = 1 AND ingest_time >= from_iso8601_timestamp(?)) AS recent_anomalies,
+       count(DISTINCT well_id) AS wells,
+       count(DISTINCT CASE WHEN ingest_time >= from_iso8601_timestamp(?) THEN well_id END) AS active_wells,
+       max(ingest_time) AS last_ingest
+FROM well_data
+"""
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The headline numbers of the Overview page."""
+
+    observations: int
+    anomalies: int
+    recent_anomalies: int
+    wells: int
+    active_wells: int
+    last_ingest: datetime | None
+
+
+def kpis(sql: QueryEngine, now: datetime) -> Kpis:
+    """Totals over the lake, and what landed within :data:`RECENT` of ``now``."""
+    since = iso(now - RECENT)
+    row = sql.query(_KPIS, [since, since]).iloc[0]
+    return Kpis(int(row.observations), _int(row.anomalies), _int(row.recent_anomalies), int(row.wells),
+                int(row.active_wells), _timestamp(row.last_ingest))
+
+
+# -- live status and score timelines, in one statement ------------------------------------------
+_ALARM_SECONDS = int(ALARM_WINDOW.total_seconds())
+_LIVE_SECONDS = int(LIVE_WINDOW.total_seconds())
+#: Per well and 10-second bucket of its last LIVE_WINDOW: the score line, and what the well's tile
+#: needs (totals repeat on every row; the latest bucket carries the latest readings). One statement,
+#: because every statement costs a round trip (tens of ms on DuckDB, seconds on Athena). The second
+#: time condition is implied by the first, but as a constant it lets the engine skip old row groups.
+_LIVE = f"""
+WITH totals AS (
+    SELECT well_id, max(event_time) AS last_event, max(ingest_time) AS last_ingest,
+           count(*) AS observations, count_if(anomaly_flag = 1) AS anomalies
+    FROM well_data
+    GROUP BY well_id
+)
+SELECT w.well_id,
+       from_unixtime(floor(to_unixtime(w.event_time) / 10) * 10) AS bucket,
+       max(w.anomaly_score) AS score,
+       max(w.anomaly_flag) AS flag,
+       count_if(w.anomaly_flag = 1
+                AND w.event_time > t.last_event - INTERVAL '{_ALARM_SECONDS}' SECOND) AS recent_flags,
+       max_by(w.anomaly_score, w.event_time) AS last_score,
+       max_by(w.pressure, w.event_time) / 1e5 AS pressure_bar,
+       max_by(w.temperature, w.event_time) AS temperature_c,
+       t.last_event, t.last_ingest, t.observations, t.anomalies
+FROM well_data w
+JOIN totals t ON w.well_id = t.well_id
+WHERE w.event_time > t.last_event - INTERVAL '{_LIVE_SECONDS}' SECOND
+  AND w.event_time > (SELECT min(last_event) FROM totals) - INTERVAL '{_LIVE_SECONDS}' SECOND  -- lets scans skip
+GROUP BY w.well_id, 2, t.last_event, t.last_ingest, t.observations, t.anomalies
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class WellSnapshot:
+    """One well as the live views show it."""
+
+    well_id: str
+    status: WellStatus
+    last_event: datetime | None = None
+    last_ingest: datetime | None = None
+    observations: int = 0
+    anomalies: int = 0
+    recent_flags: int = 0
+    last_score: float | None = None
+    pressure_bar: float | None = None
+    temperature_c: float | None = None
+
+
+@dataclass(frozen=True)
+class LiveWells:
+    """Each well's snapshot, and its highest score per 10 s over its last :data:`LIVE_WINDOW` of event time
+    (``scores``: ``well_id``, ``bucket`` (UTC), ``score``, ``flag`` = 1 if any row of the bucket was flagged)."""
+
+    snapshots: list[WellSnapshot]
+    scores: pd.DataFrame
+
+
+def classify(last_ingest: datetime | None, recent_flags: int, now: datetime) -> WellStatus:
+    """Stale beats anomaly: an alarm nobody has confirmed for minutes is not a live alarm."""
+    if last_ingest is None:
+        return WellStatus.NO_DATA
+    if now - last_ingest > STALE_AFTER:
+        return WellStatus.STALE
+    return WellStatus.ANOMALY if recent_flags > 0 else WellStatus.NORMAL
+
+
+def live_wells(sql: QueryEngine, now: datetime, known_wells: tuple[str, ...] = ()) -> LiveWells:
+    """Every well in the lake, plus ``known_wells`` (e.g. from the registry) that have no data yet."""
+    frame = sql.query(_LIVE)
+    snapshots = []
+    for well, rows in frame.groupby("well_id", sort=True):
+        latest = rows.iloc[-1]
+        last_ingest = _timestamp(latest.last_ingest)
+        flags = int(rows["recent_flags"].fillna(0).sum())
+        snapshots.append(WellSnapshot(
+            well_id=str(well), status=classify(last_ingest, flags, now), last_event=_timestamp(latest.last_event),
+            last_ingest=last_ingest, observations=int(latest.observations), anomalies=_int(latest.anomalies),
+            recent_flags=flags, last_score=_float(latest.last_score), pressure_bar=_float(latest.pressure_bar),
+            temperature_c=_float(latest.temperature_c)))
+    seen = {s.well_id for s in snapshots}
+    snapshots += [WellSnapshot(well, WellStatus.NO_DATA) for well in known_wells if well not in seen]
+    return LiveWells(snapshots, frame[["well_id", "bucket", "score", "flag"]].reset_index(drop=True))
+
+
+def active_threshold(models: ModelStore) -> float | None:
+    """The score above which the active model flags a row (None without an active model)."""
+    return next((v.threshold for v in models.versions() if v.active), None)
+
+
+# -- alarm events ---------------------------------------------------------------------------
+_EVENTS = f"""
+SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, status
+FROM anomaly_events
+ORDER BY start_time DESC
+LIMIT {EVENT_ROWS}
+"""
+
+
+def alarms(sql: QueryEngine, leases: LeaseStore) -> pd.DataFrame:
+    """Open alarms (from the consumers' checkpoints), then the newest closed ones from ``anomaly_events``.
+
+    An alarm reaches the table only once it ends, so the open ones come from the checkpointed
+    debouncer states; both have the same columns, ``status`` telling them apart.
+    """
+    closed = sql.query(_EVENTS)
+    states: dict[str, WellState] = {}
+    for lease in leases.leases():
+        states.update(decode_states(lease.state))
+    ongoing = open_events(states).to_pandas()[list(closed.columns)].sort_values("start_time", ascending=False)
+    frames = [f for f in (ongoing, closed) if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else closed
+
+
+# -- score distribution ----------------------------------------------------------------------
+#: Width of a score histogram bin (Isolation Forest scores lie between 0 and 1).
+SCORE_BIN = 0.01
+_SCORE_HISTOGRAM = """
+SELECT floor(anomaly_score / ?) * ? AS bin,
+       count_if("class" = 0) AS normal_rows,
+       count_if("class" > 0) AS event_rows,
+       count_if("class" IS NULL) AS unlabeled_rows
+FROM well_data
+WHERE model_version = ? AND anomaly_score IS NOT NULL
+GROUP BY 1
+ORDER BY 1
+"""
+
+
+def score_histogram(sql: QueryEngine, model_version: str) -> pd.DataFrame:
+    """How the lake's rows scored by one model version, by label: ``bin`` (lower edge) and row counts."""
+    return sql.query(_SCORE_HISTOGRAM, [SCORE_BIN, SCORE_BIN, model_version])
+
+
+# -- one live refresh ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LiveView:
+    """Everything the live page shows; reading it is what one refresh costs."""
+
+    wells: LiveWells
+    threshold: float | None
+    alarms: pd.DataFrame
+
+
+def live_view(backend: Backend, now: datetime) -> LiveView:
+    return LiveView(live_wells(backend.sql, now), active_threshold(backend.models), alarms(backend.sql, backend.leases))
+
+
+# -- history ----------------------------------------------------------------------------------
+_WELLS = """
+SELECT well_id, min(event_time) AS first_event, max(event_time) AS last_event, count(*) AS observations
+FROM well_data
+GROUP BY well_id
+ORDER BY well_id
+"""
+_HISTORY = """
+SELECT from_unixtime(floor(to_unixtime(event_time) / ?) * ?) AS bucket,
+       avg(pressure) / 1e5 AS pressure_bar,
+       min(pressure) / 1e5 AS pressure_min_bar,
+       max(pressure) / 1e5 AS pressure_max_bar,
+       avg(temperature) AS temperature_c,
+       min(temperature) AS temperature_min_c,
+       max(temperature) AS temperature_max_c,
+       max(anomaly_score) AS max_score,
+       count_if(anomaly_flag = 1) AS anomalies,
+       count(*) AS observations
+FROM well_data
+WHERE well_id = ?
+  AND "date" BETWEEN ? AND ?
+  AND event_time >= from_iso8601_timestamp(?)
+  AND event_time < from_iso8601_timestamp(?)
+GROUP BY 1
+ORDER BY 1
+"""
+
+
+def wells(sql: QueryEngine) -> pd.DataFrame:
+    """Wells with data and the event-time range each covers (``well_id``, ``first_event``, ``last_event``)."""
+    return sql.query(_WELLS)
+
+
+def bucket_seconds_for(start: datetime, end: datetime) -> int:
+    """The finest bucket that keeps a chart of ``start``..``end`` within :data:`MAX_POINTS` points."""
+    span = (end - start).total_seconds()
+    if span <= 0:
+        raise InputError("the end of the range must come after its start")
+    return next((b for b in BUCKET_SECONDS if span / b <= MAX_POINTS), BUCKET_SECONDS[-1])
+
+
+@dataclass(frozen=True)
+class History:
+    """A well's sensors over a range, aggregated per bucket (pressures in bar, temperatures in °C)."""
+
+    frame: pd.DataFrame
+    bucket_seconds: int
+
+
+def history(sql: QueryEngine, well_id: str, start: datetime, end: datetime) -> History:
+    """Buckets of ``[start, end)`` for one well; the date filter lets the engine skip partitions."""
+    bucket = bucket_seconds_for(start, end)
+    last = end - timedelta(microseconds=1)
+    params = [bucket, bucket, well_id, f"{start.astimezone(UTC):%Y-%m-%d}", f"{last.astimezone(UTC):%Y-%m-%d}",
+              iso(start), iso(end)]
+    return History(sql.query(_HISTORY, params), bucket)
+
+
+# -- executive views --------------------------------------------------------------------------
+_EXECUTIVE = """
+SELECT well_id,
+       substr("date", 1, {length}) AS {period},
+       count(*) AS observations,
+       count_if(anomaly_flag = 1) AS anomalies,
+       CAST(count_if(anomaly_flag = 1) AS DOUBLE) / count(*) AS anomaly_rate,
+       avg(pressure) / 1e5 AS avg_pressure_bar,
+       avg(temperature) AS avg_temperature_c,
+       max(anomaly_score) AS max_score,
+       count(DISTINCT "date") AS days_reporting
+FROM well_data
+GROUP BY well_id, substr("date", 1, {length})
+"""
+#: View name -> its SELECT (Trino); periods come from the UTC date partition, so no time-zone setting matters.
+EXECUTIVE_VIEWS: dict[str, str] = {
+    "well_data_monthly": _EXECUTIVE.format(length=7, period="month"),
+    "well_data_yearly": _EXECUTIVE.format(length=4, period="year"),
+}
+
+
+def executive_view(sql: QueryEngine, name: str) -> pd.DataFrame:
+    """The rows of one executive view, newest period first."""
+    return sql.query(f"SELECT * FROM ({_view_select(name)}) ORDER BY 2 DESC, 1")
+
+
+def executive_view_ddl(name: str) -> str:
+    """``CREATE OR REPLACE VIEW`` for Athena, so Power BI reads the same aggregates the portal shows."""
+    return f"CREATE OR REPLACE VIEW {name} AS{_view_select(name).rstrip()}"
+
+
+def _view_select(name: str) -> str:
+    if name not in EXECUTIVE_VIEWS:
+        raise InputError(f"no executive view {name!r}; choose one of {sorted(EXECUTIVE_VIEWS)}")
+    return EXECUTIVE_VIEWS[name]
+
+
+# -- value helpers ----------------------------------------------------------------------------
+def _timestamp(value: object) -> datetime | None:
+    if value is None or pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)).to_pydatetime()
+
+
+def _float(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _int(value: object) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)

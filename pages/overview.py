@@ -1,0 +1,68 @@
+"""Overview: the headline numbers, the pipeline's health, and one click to start the demo."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from control_center import ui
+from engine import insights
+from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
+from engine.status import pipeline_status
+
+backend = ui.backend()
+st.title("PetroStream overview")
+
+intro, actions = st.columns([3, 1])
+intro.markdown("Offshore wells streamed, scored by an Isolation Forest and landed in the lake. "
+               f"New here? **Start demo pipeline** replays synthetic wells at {DEMO_SPEED:.0f}× real time; "
+               "live anomalies appear within a couple of minutes.")
+start = actions.button("Start demo pipeline", type="primary", key="start-demo", width="stretch")
+stop = actions.button("Stop pipeline", key="stop-pipeline", width="stretch")
+if start:
+    with st.spinner("Preparing demo data and model, starting the replay and a consumer…"), \
+            ui.shielded("Starting the demo pipeline"):
+        st.success(start_demo_pipeline(backend))
+if stop:
+    with ui.shielded("Stopping the pipeline"):
+        st.success(stop_pipeline(backend))
+
+
+@st.fragment(run_every="5s")
+def dashboard() -> None:
+    """Refreshes itself; the buttons above are not re-run."""
+    now = ui.now()
+    with ui.shielded("Reading the lake"):
+        kpis = insights.kpis(backend.sql, now)
+        columns = st.columns(4)
+        columns[0].metric("Anomalies (all time)", ui.number(kpis.anomalies))
+        columns[1].metric(f"Anomalies (last {insights.RECENT.total_seconds() / 3600:.0f} h)",
+                          ui.number(kpis.recent_anomalies))
+        columns[2].metric("Active wells", f"{kpis.active_wells} of {kpis.wells}",
+                          help="Wells with data landed in the last hour")
+        columns[3].metric("Observations in the lake", ui.number(kpis.observations))
+        if kpis.observations == 0:
+            ui.empty_state("No data in the lake yet.",
+                           "Click Start demo pipeline, or start a replay and a consumer yourself.")
+
+    st.subheader("Pipeline health")
+    with ui.shielded("Reading the pipeline's health"):
+        status = pipeline_status(backend)
+        columns = st.columns(5)
+        if backend.replay_control is not None:
+            replay = backend.replay_control.state()
+            rate = f"{replay.progress.rate:,.0f} rows/s" if replay.running and replay.progress else None
+            columns[0].metric("Producer", replay.phase, rate, delta_color="off", delta_arrow="off")
+        if backend.scaling is not None:
+            scaling = backend.scaling.reconcile()
+            columns[1].metric("Consumers running", scaling.running, f"desired {scaling.desired}", delta_color="off",
+                              delta_arrow="off")
+        columns[2].metric("Stream lag (records)", ui.number(status.total_lag))
+        columns[3].metric("Dead letters", ui.number(status.dead_letters))
+        columns[4].metric("Model version", status.model_version or "none")
+        st.caption(f"Backend `{status.backend}` · refreshed {ui.when(now)}")
+        if status.model_version is None:
+            st.warning("No model is active: new data lands unscored. Train one, or start the demo pipeline.")
+            ui.page_link("model", "Train or publish a model")
+
+
+dashboard()

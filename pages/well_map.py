@@ -1,0 +1,69 @@
+"""Well map: every well where the registry places it, coloured by its live status."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from control_center import ui, well_map
+from engine import insights
+from engine.well_registry import forget_registry, load_registry, save_registry
+
+REFRESH_SECONDS = 10
+
+backend = ui.backend()
+home = backend.settings.home
+st.title("Well map")
+
+registry = None
+with ui.shielded("Reading the well registry"):
+    registry = load_registry(home)
+    if registry.illustrative:
+        st.info("Positions are **illustrative demo coordinates** offshore Brazil (Campos and Santos basins), not "
+                "real well locations. Upload your own registry below to place your wells.", icon=":material/map:")
+    else:
+        st.caption(f"Well positions from {registry.source}.")
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_map() -> None:
+    """Only the marker layer changes between refreshes; the map itself is not redrawn."""
+    if registry is None:
+        return
+    now = ui.now()
+    with ui.shielded("Reading the wells' status"):
+        snapshots = {s.well_id: s for s in insights.live_wells(backend.sql, now, tuple(registry.locations)).snapshots}
+        located, unplaced = registry.locate(sorted(snapshots))
+        if not located:
+            ui.empty_state("No wells to show yet: the lake has no data and the registry lists no wells.",
+                           "Start the demo pipeline on the Overview page, or upload a well registry below.")
+            return
+        st_folium(well_map.base_map(located), key="well-map", height=520, use_container_width=True,
+                  feature_group_to_add=well_map.markers(located, snapshots), returned_objects=[])
+        counts = Counter(snapshots[w.well_id].status for w in located)
+        st.markdown(" · ".join(f"{ui.status_label(status)}: **{counts.get(status, 0)}**"
+                               for status in ui.STATUS_COLOURS))
+        with st.expander("Wells as a table"):
+            st.dataframe(well_map.well_table(located, snapshots), hide_index=True, key="map-wells")
+        if unplaced:
+            st.warning(f"Not in the registry, so not on the map: {', '.join(map(ui.plain, unplaced))}")
+        st.caption(f"Refreshes every {REFRESH_SECONDS} s · {ui.when(now)}")
+
+
+live_map()
+
+with st.expander("Use your own well registry"):
+    st.markdown("A **CSV** with columns `well_id`, `latitude`, `longitude` (optional `name`, `field`), or a "
+                "**GeoJSON** FeatureCollection of Points with a `well_id` property. It is validated, then kept "
+                "under the backend's home.")
+    upload = st.file_uploader("Registry file", type=["csv", "geojson", "json"], key="registry-upload")
+    if upload is not None and st.button("Use this registry", key="registry-save"):
+        with ui.shielded("Reading the registry"):
+            save_registry(home, upload.name, upload.getvalue())
+            st.rerun()
+    if registry is not None and registry.uploaded and st.button("Forget the uploaded registry",
+                                                                key="registry-forget"):
+        forget_registry(home)
+        st.rerun()

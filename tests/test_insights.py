@@ -1,0 +1,174 @@
+"""The portal's SQL: KPIs, live status, score timelines, alarms, history and executive views.
+
+A small lake is written row by row with known values (through the lake port, as the consumer
+writes it), so every number the portal would show can be checked exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from engine import insights
+from engine.alarms import AlarmState, OpenEvent
+from engine.backend import Backend
+from engine.errors import InputError
+from engine.features import WellState, encode_states
+from engine.insights import WellStatus
+from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import VERSION, observations, open_home
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+ALARM_START = datetime(2024, 3, 31, 23, 50, tzinfo=UTC)  # 20 minutes across midnight: two date partitions
+CALM_START = datetime(2024, 4, 1, tzinfo=UTC)
+OLD_START = datetime(2023, 12, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    """W-ALARM: flagged in its last minute; W-CALM: never flagged; W-OLD: flagged long ago, silent for 2 h."""
+    backend = open_home(Path(tmp_path_factory.mktemp("insights")))
+    backend.lake.write(WELL_DATA_TABLE, "alarm", observations(
+        "W-ALARM", ALARM_START, 1200, ingest=NOW - timedelta(minutes=1), pressure_pa=1.5e7, temperature=90.0,
+        flagged=range(1140, 1200), label_flagged=3))
+    backend.lake.write(WELL_DATA_TABLE, "calm", observations(
+        "W-CALM", CALM_START, 600, ingest=NOW - timedelta(seconds=30), pressure_pa=1.0e7, temperature=70.0))
+    backend.lake.write(WELL_DATA_TABLE, "old", observations(
+        "W-OLD", OLD_START, 300, ingest=NOW - timedelta(hours=2), pressure_pa=2.0e7, temperature=60.0,
+        flagged=range(10)))
+    return backend
+
+
+def test_kpis_count_everything_and_what_landed_recently(lake: Backend) -> None:
+    kpis = insights.kpis(lake.sql, NOW)
+    assert (kpis.observations, kpis.anomalies, kpis.recent_anomalies) == (2100, 70, 60)
+    assert (kpis.wells, kpis.active_wells) == (3, 2)
+    assert kpis.last_ingest == NOW - timedelta(seconds=30)
+
+
+def test_kpis_of_an_empty_lake_are_zero(tmp_path: Path) -> None:
+    kpis = insights.kpis(open_home(tmp_path).sql, NOW)
+    assert (kpis.observations, kpis.anomalies, kpis.wells, kpis.last_ingest) == (0, 0, 0, None)
+
+
+def test_live_status_per_well(lake: Backend) -> None:
+    snapshots = {s.well_id: s for s in insights.live_wells(lake.sql, NOW, known_wells=("W-NEW", "W-CALM")).snapshots}
+    assert {w: s.status for w, s in snapshots.items()} == {
+        "W-ALARM": WellStatus.ANOMALY, "W-CALM": WellStatus.NORMAL, "W-OLD": WellStatus.STALE,
+        "W-NEW": WellStatus.NO_DATA}
+    alarm = snapshots["W-ALARM"]
+    assert alarm.recent_flags == 60 and alarm.anomalies == 60 and alarm.observations == 1200
+    assert alarm.last_event == ALARM_START + timedelta(seconds=1199)
+    assert alarm.last_score == pytest.approx(0.8)
+    assert alarm.pressure_bar == pytest.approx(150.0) and alarm.temperature_c == pytest.approx(90.0)
+    assert snapshots["W-NEW"].observations == 0 and snapshots["W-NEW"].last_ingest is None
+
+
+def test_stale_beats_anomaly_and_no_data_beats_both() -> None:
+    assert insights.classify(NOW - timedelta(minutes=6), 5, NOW) == WellStatus.STALE
+    assert insights.classify(NOW - timedelta(minutes=4), 5, NOW) == WellStatus.ANOMALY
+    assert insights.classify(NOW - timedelta(minutes=4), 0, NOW) == WellStatus.NORMAL
+    assert insights.classify(None, 5, NOW) == WellStatus.NO_DATA
+
+
+def test_recent_scores_cover_each_wells_last_minutes_in_10_second_buckets(lake: Backend) -> None:
+    scores = insights.live_wells(lake.sql, NOW).scores
+    alarm = scores[scores["well_id"] == "W-ALARM"]
+    assert len(alarm) == 90  # 15 minutes of 10-second buckets before its latest reading
+    assert alarm["bucket"].min() >= ALARM_START + timedelta(seconds=1199) - insights.LIVE_WINDOW
+    assert list(alarm["flag"].tail(6)) == [1] * 6 and alarm["flag"].head(84).sum() == 0
+    assert alarm["score"].max() == pytest.approx(0.8)
+    assert len(scores[scores["well_id"] == "W-CALM"]) == 60  # it has only 10 minutes of data
+
+
+def test_alarms_list_open_then_closed_events(tmp_path: Path) -> None:
+    backend = open_home(tmp_path)
+    assert insights.alarms(backend.sql, backend.leases).empty
+    start = datetime(2024, 4, 1, 1, tzinfo=UTC)
+    closed = pa.Table.from_pylist([{
+        "well_id": "W-1", "event_id": "W-1@1", "start_time": start, "end_time": start + timedelta(minutes=5),
+        "peak_time": start, "peak_score": 0.9, "duration_seconds": 300.0, "active_rows": 300, "label": 102,
+        "model_version": VERSION, "status": "closed"}], ANOMALY_EVENTS_SCHEMA)
+    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", closed)
+    ongoing = OpenEvent(int((start + timedelta(hours=1)).timestamp() * 1000), int((start + timedelta(hours=1,
+                        minutes=2)).timestamp() * 1000), 0.7, 0, 120, {"3": 120}, VERSION)
+    lease = backend.leases.balance("worker", backend.stream.shard_ids())[0]
+    backend.leases.checkpoint(lease, "1", encode_states({"W-2": WellState(alarm=AlarmState(open=ongoing))}))
+
+    alarms = insights.alarms(backend.sql, backend.leases)
+    assert list(alarms["well_id"]) == ["W-2", "W-1"]
+    assert list(alarms["status"]) == ["open", "closed"]
+    assert alarms["peak_score"].tolist() == pytest.approx([0.7, 0.9])
+
+
+def test_history_aggregates_in_sql_across_date_partitions(lake: Backend) -> None:
+    start, end = ALARM_START - timedelta(minutes=50), ALARM_START + timedelta(minutes=70)  # two hours
+    result = insights.history(lake.sql, "W-ALARM", start, end)
+    assert result.bucket_seconds == 5
+    frame = result.frame
+    assert len(frame) == 240 and frame["observations"].sum() == 1200  # both dates' partitions read
+    assert frame["anomalies"].sum() == 60 and (frame["anomalies"] > 0).sum() == 12
+    assert frame["pressure_bar"].tolist() == pytest.approx([150.0] * 240)
+    assert frame["temperature_max_c"].max() == pytest.approx(90.0)
+    assert frame["bucket"].is_monotonic_increasing
+
+
+def test_history_keeps_to_its_range_and_well(lake: Backend) -> None:
+    narrow = insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START + timedelta(minutes=5))
+    assert narrow.bucket_seconds == 1 and narrow.frame["observations"].sum() == 300
+    hostile = insights.history(lake.sql, "W-ALARM' OR '1'='1", ALARM_START, ALARM_START + timedelta(hours=1))
+    assert hostile.frame.empty
+    with pytest.raises(InputError, match="after its start"):
+        insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START)
+
+
+@pytest.mark.parametrize(("span", "bucket"), [
+    (timedelta(minutes=10), 1), (timedelta(hours=6), 30), (timedelta(days=1), 60), (timedelta(days=30), 1_800),
+    (timedelta(days=365), 21_600), (timedelta(days=3650), 86_400)])
+def test_resolution_follows_the_range(span: timedelta, bucket: int) -> None:
+    assert insights.bucket_seconds_for(NOW - span, NOW) == bucket
+    assert span.total_seconds() / bucket <= insights.MAX_POINTS or bucket == insights.BUCKET_SECONDS[-1]
+
+
+def test_timestamps_must_carry_a_time_zone() -> None:
+    with pytest.raises(InputError):
+        insights.iso(datetime(2024, 1, 1))
+
+
+def test_executive_views_aggregate_per_well_and_period(lake: Backend) -> None:
+    monthly = insights.executive_view(lake.sql, "well_data_monthly").set_index(["well_id", "month"])
+    assert monthly.loc[("W-ALARM", "2024-03"), "observations"] == 600
+    assert monthly.loc[("W-ALARM", "2024-04"), "anomalies"] == 60
+    assert monthly.loc[("W-OLD", "2023-12"), "anomaly_rate"] == pytest.approx(10 / 300)
+    assert monthly.loc[("W-CALM", "2024-04"), "avg_pressure_bar"] == pytest.approx(100.0)
+    yearly = insights.executive_view(lake.sql, "well_data_yearly").set_index(["well_id", "year"])
+    assert yearly.loc[("W-ALARM", "2024"), "observations"] == 1200
+    assert yearly.loc[("W-ALARM", "2024"), "days_reporting"] == 2
+    assert sorted(yearly.index.get_level_values("year")) == ["2023", "2024", "2024"]
+
+
+def test_executive_view_statements_are_athena_views() -> None:
+    ddl = insights.executive_view_ddl("well_data_monthly")
+    assert ddl.startswith("CREATE OR REPLACE VIEW well_data_monthly AS") and "GROUP BY well_id" in ddl
+    with pytest.raises(InputError, match="no executive view"):
+        insights.executive_view_ddl("well_data; DROP TABLE well_data")
+
+
+def test_score_histogram_splits_rows_by_label(lake: Backend) -> None:
+    histogram = insights.score_histogram(lake.sql, VERSION)
+    assert histogram["normal_rows"].sum() == 2040 and histogram["event_rows"].sum() == 60
+    assert histogram.loc[histogram["bin"].round(2) == 0.8, "event_rows"].sum() == 60
+    assert insights.score_histogram(lake.sql, "no-such-version").empty
+
+
+def test_active_threshold_comes_from_the_active_version(tmp_path: Path, demo_dir: Path) -> None:
+    from ml.train_model import train
+
+    backend = open_home(tmp_path)
+    assert insights.active_threshold(backend.models) is None
+    payload, manifest = train([demo_dir])
+    backend.models.publish(payload, manifest)
+    assert insights.active_threshold(backend.models) == pytest.approx(manifest["threshold"])

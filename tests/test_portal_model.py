@@ -1,0 +1,104 @@
+"""The Model page acts: training makes a candidate, Publish makes a version, Activate and Roll back
+move the active one, Evaluate reports detection, and bad data choices are messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.backend import Backend
+from tests.portal_homes import open_home, open_page, with_demo_data
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """A home with demo data and no model."""
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "local")
+    monkeypatch.setenv("PETROSTREAM_HOME", str(tmp_path))
+    with_demo_data(tmp_path)
+    return open_home(tmp_path)
+
+
+def train_and_publish(at: AppTest, seed: int) -> AppTest:
+    at.number_input(key="train-seed").set_value(seed)
+    at.number_input(key="train-trees").set_value(20)
+    at.button(key="model-train").click().run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(m.value.startswith("**Candidate**") for m in at.markdown)
+    at.button(key="model-publish").click().run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_train_publish_activate_and_roll_back(home: Backend) -> None:
+    at = open_page("model")
+    assert home.models.versions() == []
+
+    train_and_publish(at, seed=1)
+    (first,) = [v.version for v in home.models.versions()]
+    assert home.models.active_version() == first
+    assert any(f"Published {first}" in s.value for s in at.success)
+    assert list(at.dataframe[0].value["version"]) == [first]
+    assert not any(m.value.startswith("**Candidate**") for m in at.markdown)  # published: no longer a candidate
+
+    train_and_publish(at, seed=2)
+    second = next(v.version for v in home.models.versions() if v.version != first)
+    assert home.models.active_version() == second
+
+    at.selectbox(key="model-pick").set_value(first)
+    at.button(key="model-activate").click().run()
+    assert home.models.active_version() == first
+    assert any(f"{first} is active" in s.value for s in at.success)
+    assert at.dataframe[0].value.set_index("version").loc[first, "active"] == "✓"
+
+    at.button(key="model-rollback").click().run()
+    assert home.models.active_version() == second
+    assert any(f"Rolled back to {second}" in s.value for s in at.success)
+
+
+def test_publishing_can_leave_the_active_version_alone(home: Backend) -> None:
+    at = open_page("model")
+    train_and_publish(at, seed=1)
+    active = home.models.active_version()
+    at.number_input(key="train-seed").set_value(3)
+    at.button(key="model-train").click().run(timeout=180)
+    at.checkbox(key="publish-activate").uncheck()
+    at.button(key="model-publish").click().run()
+    assert len(home.models.versions()) == 2 and home.models.active_version() == active
+
+
+def test_evaluation_of_a_published_version(home: Backend) -> None:
+    at = open_page("model")
+    train_and_publish(at, seed=1)
+    version = home.models.active_version()
+    at.selectbox(key="evaluate-subject").set_value(version)
+    at.button(key="model-evaluate").click().run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = [m.label for m in at.metric]
+    assert {"Transient events alarmed", "False alarms per hour", "ROC-AUC / PR-AUC"} <= set(labels)
+    assert any(f"Evaluation of {version}" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 2  # detection per class, delays (and ROC/PR when both labels occur)
+
+
+@pytest.mark.parametrize(("folder", "message"), [
+    ("relative/path", "absolute path"), ("/no/such/folder", "no such folder")])
+def test_a_bad_folder_is_a_message(home: Backend, folder: str, message: str) -> None:
+    at = open_page("model")
+    at.radio(key="train-source").set_value("A folder of 3W files").run()
+    at.text_input(key="train-folder").input(folder).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert at.button(key="model-train").disabled
+
+
+def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path) -> None:
+    at = open_page("model")
+    at.radio(key="train-source").set_value("A folder of 3W files").run()
+    at.text_input(key="train-folder").input(str(sample_dir)).run()
+    assert not at.exception and not at.error
+    assert any("file(s) of" in c.value for c in at.caption)
+    assert not at.button(key="model-train").disabled

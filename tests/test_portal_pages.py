@@ -1,0 +1,208 @@
+"""Every portal page, on an empty home, on a home the real pipeline filled, and with no backend.
+
+Read-only: the pages' actions are exercised in test_portal_model.py and test_portal_operations.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from control_center.ui import STATUS_COLOURS, plain
+from engine.backend import Backend
+from engine.insights import EXECUTIVE_VIEWS, WellStatus
+from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import PAGES, observations, open_home, open_page, populate
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    return populate(tmp_path_factory.mktemp("filled"))
+
+
+@pytest.fixture
+def on_filled(filled: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "local")
+    monkeypatch.setenv("PETROSTREAM_HOME", str(filled.settings.home))
+    return filled
+
+
+@pytest.fixture
+def on_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "local")
+    monkeypatch.setenv("PETROSTREAM_HOME", str(tmp_path))
+    return tmp_path
+
+
+def texts(at: AppTest) -> str:
+    """Everything a user reads on the page, as one string."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "error", "title", "subheader")
+             for e in getattr(at, kind)]
+    parts += [f"{m.label}={m.value}" for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def clean(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# -- empty home -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("page", "expected"), [
+    ("overview", ["No data in the lake yet", "No model is active"]),
+    ("live_anomalies", ["No well has reported yet"]),
+    ("well_map", ["illustrative demo coordinates", "No wells to show yet"]),
+    ("history", ["No data in the lake yet, so no history"]),
+    ("model", ["No model has been published yet", "demo data set has not been generated",
+               "Nothing to evaluate yet"]),
+    ("replay", ["No replay has run yet"]),
+    ("scaling", ["No consumer is running"]),
+    ("power_bi", ["No Power BI report is configured", "No data in the lake yet"]),
+])
+def test_each_page_explains_an_empty_home(on_empty: Path, page: str, expected: list[str]) -> None:
+    shown = texts(clean(open_page(page)))
+    for text in expected:
+        assert text in shown
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_unreachable_backend_is_a_message_not_a_traceback(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "mainframe")
+    at = open_page(page)
+    assert not at.exception
+    assert any("The backend is unreachable" in e.value and "mainframe" in e.value for e in at.error)
+
+
+# -- populated home -------------------------------------------------------------------------------
+def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
+    at = clean(open_page("overview"))
+    shown = metrics(at)
+    rows = on_filled.lake.row_count(WELL_DATA_TABLE)
+    flagged = int(on_filled.sql.query("SELECT count(*) AS n FROM well_data WHERE anomaly_flag = 1")["n"][0])
+    assert flagged > 0
+    assert shown["Observations in the lake"] == f"{rows:,}"
+    assert shown["Anomalies (all time)"] == f"{flagged:,}"
+    assert shown["Active wells"] == "3 of 3"
+    assert shown["Producer"] == "finished"
+    assert shown["Model version"] == on_filled.models.active_version()
+    assert shown["Consumers running"] == "0" and shown["Stream lag (records)"] == "0"
+    assert [b.label for b in at.button] == ["Start demo pipeline", "Stop pipeline"]
+
+
+def test_live_anomalies_shows_tiles_timelines_and_alarms(on_filled: Backend) -> None:
+    at = clean(open_page("live_anomalies"))
+    tiles = [m.value for m in at.markdown if m.value.startswith("**WELL")]
+    assert [tile.split("**")[1] for tile in tiles] == [plain(f"WELL-0000{n}") for n in (1, 2, 3)]
+    assert all("-badge[" in tile for tile in tiles)
+    assert len(at.get("plotly_chart")) == 1
+    assert "Alarms" in [s.value for s in at.subheader]
+
+
+def test_well_map_places_every_well_with_its_status(on_filled: Backend) -> None:
+    at = clean(open_page("well_map"))
+    shown = texts(at)
+    assert "illustrative demo coordinates" in shown
+    table = at.dataframe[0].value
+    assert sorted(table["well"]) == ["WELL-00001", "WELL-00002", "WELL-00003"]
+    assert set(table["status"]) <= {"normal", "anomaly", "stale"}
+    assert table["field"].str.contains("basin").all()
+    counts = next(m.value for m in at.markdown if "normal" in m.value and "no data" in m.value)
+    assert sum(int(part.split("**")[1]) for part in counts.split(" · ")) == 3
+
+
+def test_history_charts_a_well_and_offers_its_csv(on_filled: Backend) -> None:
+    at = clean(open_page("history"))
+    assert at.selectbox(key="history-well").options == ["WELL-00001", "WELL-00002", "WELL-00003"]
+    assert "points, one per 1 min" in texts(at)
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("download_button")) == 1
+    at.selectbox(key="history-well").set_value("WELL-00002").run()
+    assert f"{plain('WELL-00002')} has data from" in texts(clean(at))
+
+
+def test_model_page_lists_the_active_version(on_filled: Backend) -> None:
+    at = clean(open_page("model"))
+    active = on_filled.models.active_version()
+    assert list(at.dataframe[0].value["version"]) == [active]
+    assert f"**Active: `{active}`**" in texts(at)
+    threshold = next(v.threshold for v in on_filled.models.versions())
+    assert metrics(at)["Threshold"] == f"{threshold:,.4f}"
+    assert [b.label for b in at.button if b.label in ("Activate", "Roll back", "Train")] == [
+        "Activate", "Roll back", "Train"]
+
+
+def test_replay_page_shows_the_finished_replay(on_filled: Backend) -> None:
+    at = clean(open_page("replay"))
+    shown = metrics(at)
+    rows = on_filled.lake.row_count(WELL_DATA_TABLE)
+    assert shown["Replay"] == "finished" and shown["Rows sent"] == f"{rows:,}"
+    assert at.multiselect(key="replay-wells").value == ["WELL-00001", "WELL-00002", "WELL-00003"]
+
+
+def test_scaling_page_shows_consumers_and_lag_per_shard(on_filled: Backend) -> None:
+    at = clean(open_page("scaling"))
+    assert metrics(at)["Desired"] == "0" and metrics(at)["Running"] == "0"
+    shards = next(d.value for d in at.dataframe if "shard" in d.value.columns)
+    assert len(shards) == 4 and shards["lag (records)"].sum() == 0
+
+
+def test_power_bi_page_shows_the_executive_views(on_filled: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = "https://app.powerbi.com/reports/petrostream"
+    monkeypatch.setenv("PETROSTREAM_POWERBI_URL", report)
+    at = clean(open_page("power_bi"))
+    views = [d.value for d in at.dataframe if "well_id" in d.value.columns]
+    assert len(views) == len(EXECUTIVE_VIEWS)
+    assert views[0]["observations"].sum() == on_filled.lake.row_count(WELL_DATA_TABLE)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Export CSV") == 2 and labels.count("Export Parquet") == 2
+    assert "Download connection file (.dsn)" in labels
+    assert [b.proto.url for b in at.get("link_button")] == [report]
+
+
+# -- the map recolours without redrawing --------------------------------------------------------
+def test_a_refresh_recolours_markers_but_keeps_the_mounted_map(on_empty: Path) -> None:
+    """streamlit-folium remounts (redraws) a map only when its component key changes; the markers
+    travel separately as ``feature_group``, which the mounted map swaps in place."""
+    backend = open_home(on_empty)
+    start, now = datetime(2024, 5, 1, tzinfo=UTC), datetime.now(UTC)
+    backend.lake.write(WELL_DATA_TABLE, "calm", observations("WELL-A", start, 300, ingest=now, pressure_pa=1e7,
+                                                             temperature=80.0))
+    at = clean(open_page("well_map"))
+    (before,) = [json.loads(c.proto.json_args) for c in at.get("component_instance")]
+    assert STATUS_COLOURS[WellStatus.NORMAL] in before["feature_group"]
+
+    backend.lake.write(WELL_DATA_TABLE, "alarm", observations(
+        "WELL-A", start + timedelta(seconds=300), 60, ingest=now, pressure_pa=1e7, temperature=80.0,
+        flagged=range(60)))
+    at.run()  # the next refresh
+    (after,) = [json.loads(c.proto.json_args) for c in clean(at).get("component_instance")]
+    assert STATUS_COLOURS[WellStatus.ANOMALY] in after["feature_group"]
+    assert STATUS_COLOURS[WellStatus.NORMAL] not in after["feature_group"]
+    assert after["key"] == before["key"] and after["script"] == before["script"]
+
+
+def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
+    backend = open_home(on_empty)
+    start, now = datetime(2024, 5, 1, tzinfo=UTC), datetime.now(UTC)
+    backend.lake.write(WELL_DATA_TABLE, "rows", observations("WELL-A", start, 300, ingest=now, pressure_pa=1e7,
+                                                             temperature=80.0, flagged=range(200, 300)))
+    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist([{
+        "well_id": "WELL-A", "event_id": "WELL-A@1", "start_time": start + timedelta(seconds=200),
+        "end_time": start + timedelta(seconds=299), "peak_time": start, "peak_score": 0.8, "duration_seconds": 99.0,
+        "active_rows": 100, "label": 102, "model_version": "v-test", "status": "closed"}], ANOMALY_EVENTS_SCHEMA))
+    at = clean(open_page("live_anomalies"))
+    (alarms,) = [d.value for d in at.dataframe if "event_id" in d.value.columns]
+    assert list(alarms["label"]) == ["102 · spurious closure of DHSV (transient)"]
+    assert list(alarms["status"]) == ["closed"]
