@@ -11,7 +11,9 @@ from engine.lake import Lake
 from engine.leases import LeaseStore
 from engine.model_store import ModelStore
 from engine.query import QueryEngine
+from engine.replay_control import ReplayControl
 from engine.replay_log import ReplayLog
+from engine.scaling import Scaler
 from engine.stream import Stream
 
 
@@ -27,6 +29,9 @@ class Backend:
     sql: QueryEngine
     models: ModelStore
     replays: ReplayLog
+    #: Start/stop the detached producer and scale the consumers (None where a backend has no such control yet).
+    replay_control: ReplayControl | None = None
+    scaling: Scaler | None = None
 
 
 def _open_local(settings: Settings) -> Backend:
@@ -35,8 +40,14 @@ def _open_local(settings: Settings) -> Backend:
     return open_local_backend(settings)
 
 
+def _open_aws(settings: Settings) -> Backend:
+    from engine.backends.aws import open_aws_backend
+
+    return open_aws_backend(settings)
+
+
 #: Backend type (``PETROSTREAM_BACKEND``) -> function that opens it.
-BACKENDS: dict[str, Callable[[Settings], Backend]] = {"local": _open_local}
+BACKENDS: dict[str, Callable[[Settings], Backend]] = {"local": _open_local, "aws": _open_aws}
 
 
 def open_backend(settings: Settings | None = None) -> Backend:

@@ -10,13 +10,17 @@ is shared here; backends only store and swap files.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.schema import LAKE_TABLES
+
+#: A partition is compacted once it holds at least this many files of final batches.
+COMPACT_MIN_FILES = 8
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,21 @@ class CompactionReport:
 def partition_of(times: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Hive partition value (``YYYY-MM-DD``, UTC) of each timestamp."""
     return pc.strftime(times, format="%Y-%m-%d")
+
+
+def deduplicated(tables: Sequence[pa.Table], table: str) -> pa.Table:
+    """All rows of ``tables`` with one row per key of ``table``, sorted by time and key.
+
+    Duplicates only exist if a batch was re-written after its files were compacted; any
+    copy is as good as another, and the copy from the latest of ``tables`` wins so the
+    choice is deterministic.
+    """
+    spec = LAKE_TABLES[table]
+    rows = pa.concat_tables([t.cast(spec.schema) for t in tables])
+    rows = rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
+    keep = rows.group_by(list(spec.key_columns), use_threads=False).aggregate([("_row", "max")])["_row_max"]
+    order = [(spec.time_column, "ascending")] + [(key, "ascending") for key in spec.key_columns]
+    return rows.take(keep).drop_columns(["_row"]).sort_by(order)
 
 
 class Lake(ABC):

@@ -1,0 +1,61 @@
+"""The scale-out backend: Kinesis, DynamoDB, S3 + Glue, Athena, and ECS for the workers.
+
+Resource names come from :mod:`engine.backends.aws._config` (environment, Terraform outputs,
+Terraform defaults); credentials, region and endpoints from the standard AWS environment, so
+``AWS_ENDPOINT_URL`` points the whole backend at a moto server in tests. Opening the backend
+only checks the Glue tables (creating or updating them where the identity may: the
+consumer's role); a missing or forbidden resource surfaces as a
+:class:`~engine.errors.BackendError` naming it at first use, so each role (producer,
+consumer, portal) needs only the permissions of what it does.
+
+Firehose (configured in Terraform) copies the stream into the raw bucket; the consumer
+writes only the curated lake, so the raw data is never archived twice.
+"""
+
+from __future__ import annotations
+
+import boto3
+
+from engine.backend import Backend
+from engine.backends.aws._athena import AthenaQueryEngine
+from engine.backends.aws._config import AwsNames, client_config, load_names
+from engine.backends.aws._dynamodb import DynamoLeaseStore, DynamoReplayLog
+from engine.backends.aws._ecs import EcsReplayControl, EcsScaler
+from engine.backends.aws._glue import GlueCatalog
+from engine.backends.aws._kinesis import KinesisStream
+from engine.backends.aws._s3_lake import S3Lake
+from engine.backends.aws._s3_model_store import S3ModelStore
+from engine.config import Settings
+
+__all__ = ["AwsNames", "load_names", "open_aws_backend"]
+
+
+def open_aws_backend(settings: Settings) -> Backend:
+    """Open the aws backend on the resources the configuration names."""
+    names = load_names(settings)
+    session = boto3.session.Session(region_name=names.region)
+    config = client_config()
+
+    def client(service: str) -> object:
+        return session.client(service, config=config)
+
+    lease_table = names.resource("lease_table", "DynamoDB table")
+    leases = DynamoLeaseStore(client("dynamodb"), lease_table, settings.application, settings.lease_seconds)
+    catalog = GlueCatalog(client("glue"), names.resource("glue_database", "Glue database"), names.curated_bucket)
+    catalog.ensure_tables()
+    s3 = client("s3")
+    replays = DynamoReplayLog(client("dynamodb"), lease_table)
+    ecs = client("ecs")
+    return Backend(
+        name="aws",
+        settings=settings,
+        stream=KinesisStream(client("kinesis"), names.resource("stream_name", "Kinesis stream"), leases.checkpoints),
+        leases=leases,
+        lake=S3Lake(s3, names.resource("curated_bucket", "S3 bucket"), catalog),
+        sql=AthenaQueryEngine(client("athena"), names.resource("athena_workgroup", "Athena workgroup"),
+                              names.glue_database),
+        models=S3ModelStore(s3, names.resource("model_bucket", "S3 bucket")),
+        replays=replays,
+        replay_control=EcsReplayControl(replays, ecs, s3, names),
+        scaling=EcsScaler(ecs, client("application-autoscaling"), client("cloudwatch"), names),
+    )

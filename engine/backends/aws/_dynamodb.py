@@ -1,0 +1,160 @@
+"""Shard leases, worker heartbeats and replay progress in one DynamoDB table.
+
+The table (``petrostream-leases``, hash key ``lease_key``) holds several kinds of item,
+told apart by a key prefix:
+
+* ``lease#<application>#<shard>`` — a shard's lease; every write is conditional on the
+  counter the writer last saw (``ConditionExpression``), which is all the KCL-style rules in
+  :mod:`engine.leases` need to keep two workers from owning one shard;
+* ``worker#<application>#<worker>`` — a worker's heartbeat and its expiry;
+* ``replay#<replay id>`` — a replay's progress, and ``replay-latest`` pointing at the replay
+  saved most recently (a conditional write keeps an older save from taking the pointer back).
+
+Consumer state and replay progress are zlib-compressed: DynamoDB bills writes per KiB and
+refuses items over 400 KB, and both are repetitive JSON.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from engine.backends.aws._errors import Resource, error_code, translated
+from engine.leases import DEFAULT_LEASE_SECONDS, Lease, LeaseStore
+from engine.replay_log import ReplayLog, ReplayProgress
+
+__all__ = ["KEY", "DynamoLeaseStore", "DynamoReplayLog"]
+
+#: The table's hash key (infra/catalog.tf).
+KEY = "lease_key"
+_LATEST_REPLAY = "replay-latest"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class _Table:
+    """The few DynamoDB calls the lease store and the replay log make, with errors translated."""
+
+    def __init__(self, client: Any, resource: Resource) -> None:
+        self.client = client
+        self.resource = resource
+
+    def put(self, item: dict[str, Any], condition: str | None = None,
+            values: dict[str, Any] | None = None) -> bool:
+        """Write an item; False if ``condition`` did not hold."""
+        request: dict[str, Any] = {"TableName": self.resource.name, "Item": item}
+        if condition:
+            request["ConditionExpression"] = condition
+        if values:
+            request["ExpressionAttributeValues"] = values
+        with translated(self.resource):
+            try:
+                self.client.put_item(**request)
+            except ClientError as exc:
+                if error_code(exc) == _CONDITION_FAILED:
+                    return False
+                raise
+        return True
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with translated(self.resource):
+            return self.client.get_item(TableName=self.resource.name, Key={KEY: {"S": key}},
+                                        ConsistentRead=True).get("Item")
+
+    def delete(self, key: str) -> None:
+        with translated(self.resource):
+            self.client.delete_item(TableName=self.resource.name, Key={KEY: {"S": key}})
+
+    def scan(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every item whose key starts with ``prefix`` (strongly consistent)."""
+        request = {"TableName": self.resource.name, "ConsistentRead": True,
+                   "FilterExpression": "begins_with(#k, :p)", "ExpressionAttributeNames": {"#k": KEY},
+                   "ExpressionAttributeValues": {":p": {"S": prefix}}}
+        with translated(self.resource):
+            for page in self.client.get_paginator("scan").paginate(**request):
+                yield from page["Items"]
+
+
+class DynamoLeaseStore(LeaseStore):
+    """Leases of one consumer application; each application keeps its own progress."""
+
+    def __init__(self, client: Any, resource: Resource, application: str,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        super().__init__(lease_seconds)
+        self._table = _Table(client, resource)
+        self._leases = f"lease#{application}#"
+        self._workers = f"worker#{application}#"
+
+    def checkpoints(self) -> dict[str, str | None]:
+        """Shard -> checkpointed sequence number (what the stream needs to order resharded shards)."""
+        return {lease.shard_id: lease.checkpoint for lease in self._read_all()}
+
+    def _read_all(self) -> list[Lease]:
+        return [_lease(item) for item in self._table.scan(self._leases)]
+
+    def _insert(self, lease: Lease) -> bool:
+        return self._table.put(self._item(lease), "attribute_not_exists(lease_key)")
+
+    def _replace(self, lease: Lease, expected_counter: int) -> bool:
+        return self._table.put(self._item(lease), "attribute_exists(lease_key) AND lease_counter = :expected",
+                               {":expected": {"N": str(expected_counter)}})
+
+    def _heartbeat(self, worker_id: str, expires_at: float) -> None:
+        self._table.put({KEY: {"S": self._workers + worker_id}, "expires_at": {"N": repr(expires_at)}})
+
+    def _forget_worker(self, worker_id: str) -> None:
+        self._table.delete(self._workers + worker_id)
+
+    def live_workers(self) -> list[str]:
+        now = time.time()
+        return sorted(item[KEY]["S"][len(self._workers):] for item in self._table.scan(self._workers)
+                      if float(item["expires_at"]["N"]) >= now)
+
+    def _item(self, lease: Lease) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            KEY: {"S": self._leases + lease.shard_id}, "shard_id": {"S": lease.shard_id},
+            "lease_counter": {"N": str(lease.counter)}, "expires_at": {"N": repr(lease.expires_at)},
+        }
+        if lease.owner is not None:
+            item["owner"] = {"S": lease.owner}
+        if lease.checkpoint is not None:
+            item["checkpoint"] = {"S": lease.checkpoint}
+        if lease.state is not None:
+            item["state"] = {"B": zlib.compress(lease.state)}
+        return item
+
+
+def _lease(item: dict[str, Any]) -> Lease:
+    return Lease(
+        shard_id=item["shard_id"]["S"],
+        owner=item.get("owner", {}).get("S"),
+        counter=int(item["lease_counter"]["N"]),
+        expires_at=float(item["expires_at"]["N"]),
+        checkpoint=item.get("checkpoint", {}).get("S"),
+        state=zlib.decompress(item["state"]["B"]) if "state" in item else None,
+    )
+
+
+class DynamoReplayLog(ReplayLog):
+    """Replay progress items next to the leases."""
+
+    def __init__(self, client: Any, resource: Resource) -> None:
+        self._table = _Table(client, resource)
+
+    def load(self, replay_id: str) -> ReplayProgress | None:
+        item = self._table.get(f"replay#{replay_id}")
+        return ReplayProgress.from_json(zlib.decompress(item["progress"]["B"])) if item else None
+
+    def save(self, progress: ReplayProgress) -> None:
+        stamp = {"N": repr(progress.updated_at)}
+        self._table.put({KEY: {"S": f"replay#{progress.replay_id}"}, "updated_at": stamp,
+                         "progress": {"B": zlib.compress(progress.to_json().encode())}})
+        self._table.put({KEY: {"S": _LATEST_REPLAY}, "replay_id": {"S": progress.replay_id}, "updated_at": stamp},
+                        "attribute_not_exists(updated_at) OR updated_at <= :stamp", {":stamp": stamp})
+
+    def latest(self) -> ReplayProgress | None:
+        pointer = self._table.get(_LATEST_REPLAY)
+        return self.load(pointer["replay_id"]["S"]) if pointer else None

@@ -1,0 +1,153 @@
+"""The S3 lake and its Glue catalog against moto: layout, partitions, and crashes at every step.
+
+A "crash" is a write moto refuses (access denied) at a chosen object, which stops the lake
+exactly there, as a killed worker would; the next attempt must leave exactly the live rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.glue.models import GlueBackend
+from moto.s3.exceptions import AccessForbidden
+from moto.s3.models import S3Backend
+
+from engine.backend import Backend, open_backend
+from engine.backends.aws import AwsNames
+from engine.backends.aws._glue import glue_type
+from engine.config import Settings
+from engine.errors import BackendError
+from engine.schema import LAKE_TABLES, PARTITION_COLUMN, WELL_DATA_TABLE
+from tests.backends import aws_account, aws_client
+from tests.test_backend_contract import START, lake_rows
+
+
+@pytest.fixture
+def names() -> Iterator[AwsNames]:
+    with aws_account() as names:
+        yield names
+
+
+@pytest.fixture
+def backend(names: AwsNames, tmp_path: Path) -> Backend:
+    return open_backend(Settings(backend="aws", home=tmp_path))
+
+
+def objects(names: AwsNames, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in aws_client("s3").list_objects_v2(
+        Bucket=names.curated_bucket, Prefix=prefix).get("Contents", []))
+
+
+def count(backend: Backend) -> int:
+    return int(backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0])
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, method: str, when: Callable[..., bool]) -> None:
+    """Make moto's S3 refuse ``method`` calls for which ``when(*args)`` holds (until the test ends)."""
+    original = getattr(S3Backend, method)
+
+    def refusing(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+        if when(*args):
+            raise AccessForbidden("injected crash")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, method, refusing)
+
+
+def test_tables_and_date_partitions_are_registered_in_glue_once(
+        names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    glue = aws_client("glue")
+    for table, spec in LAKE_TABLES.items():
+        entry = glue.get_table(DatabaseName=names.glue_database, Name=table)["Table"]
+        assert [(c["Name"], c["Type"]) for c in entry["StorageDescriptor"]["Columns"]] == \
+            [(f.name, glue_type(f.type)) for f in spec.schema]
+        assert entry["PartitionKeys"] == [{"Name": PARTITION_COLUMN, "Type": "string"}]
+        assert entry["StorageDescriptor"]["Location"] == f"s3://{names.curated_bucket}/{table}/"
+    assert glue_type(LAKE_TABLES[WELL_DATA_TABLE].schema.field("event_time").type) == "timestamp"
+
+    registrations = []
+    original = GlueBackend.batch_create_partition
+    monkeypatch.setattr(GlueBackend, "batch_create_partition",
+                        lambda self, *args: registrations.append(args) or original(self, *args))
+    backend.lake.write(WELL_DATA_TABLE, "shard@1", lake_rows("WELL-00001", START, 7200))  # 23:00 -> 01:00
+    backend.lake.write(WELL_DATA_TABLE, "shard@2", lake_rows("WELL-00001", START + timedelta(hours=2), 60))
+    partitions = glue.get_partitions(DatabaseName=names.glue_database, TableName=WELL_DATA_TABLE)["Partitions"]
+    assert sorted((p["Values"][0], p["StorageDescriptor"]["Location"]) for p in partitions) == [
+        (day, f"s3://{names.curated_bucket}/well_data/date={day}/") for day in ("2024-03-01", "2024-03-02")]
+    assert len(registrations) == 1  # the second batch's partition was known already
+    assert objects(names, "well_data/") == ["well_data/date=2024-03-01/shard@1.parquet",
+                                            "well_data/date=2024-03-02/shard@1.parquet",
+                                            "well_data/date=2024-03-02/shard@2.parquet"]
+
+
+def test_a_table_whose_schema_gained_a_column_is_brought_up_to_date(names: AwsNames, tmp_path: Path) -> None:
+    glue = aws_client("glue")
+    open_backend(Settings(backend="aws", home=tmp_path))
+    table = glue.get_table(DatabaseName=names.glue_database, Name=WELL_DATA_TABLE)["Table"]
+    older = {key: table[key] for key in ("Name", "TableType", "Parameters", "PartitionKeys", "StorageDescriptor")}
+    older["StorageDescriptor"]["Columns"] = older["StorageDescriptor"]["Columns"][:-3]
+    glue.update_table(DatabaseName=names.glue_database, TableInput=older)
+    open_backend(Settings(backend="aws", home=tmp_path))
+    columns = glue.get_table(DatabaseName=names.glue_database, Name=WELL_DATA_TABLE)["Table"]["StorageDescriptor"]
+    assert [c["Name"] for c in columns["Columns"]] == LAKE_TABLES[WELL_DATA_TABLE].schema.names
+
+
+def test_a_retry_after_a_crash_half_way_through_a_batch_leaves_only_the_retry(
+        names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    two_days = lake_rows("WELL-00001", START, 7200)
+    refuse(monkeypatch, "put_object", lambda bucket, key, *rest: key == "well_data/date=2024-03-02/shard@7.parquet")
+    with pytest.raises(BackendError, match="injected crash"):
+        backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days)  # the first day is written, then the crash
+    monkeypatch.undo()
+    backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days.slice(0, 1800))  # the retry holds the first day only
+    assert objects(names, "well_data/") == ["well_data/date=2024-03-01/shard@7.parquet"]
+    assert count(backend) == backend.lake.row_count(WELL_DATA_TABLE) == 1800
+
+
+def final_batches(backend: Backend, n: int = 9) -> None:
+    for i in range(n):  # overlapping by a minute, as re-sent windows would
+        backend.lake.write(WELL_DATA_TABLE, f"shard@{i}", lake_rows("WELL-00001", START + timedelta(minutes=i), 120))
+    backend.lake.write(WELL_DATA_TABLE, "shard@99", lake_rows("WELL-00001", START + timedelta(minutes=30), 120))
+
+
+def is_final(key: str) -> bool:
+    return key != "shard@99"
+
+
+@pytest.mark.parametrize("crash_at", ["merged data", "retiring the members"])
+def test_a_compaction_cut_short_is_completed_by_the_next_one(
+        names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch, crash_at: str) -> None:
+    final_batches(backend)
+    if crash_at == "merged data":
+        refuse(monkeypatch, "put_object", lambda bucket, key, *rest: "/compacted-" in key)
+    else:
+        refuse(monkeypatch, "delete_objects", lambda bucket, objects, *rest: True)
+    with pytest.raises(BackendError):
+        backend.lake.compact(WELL_DATA_TABLE, is_final)
+    monkeypatch.undo()
+    report = backend.lake.compact(WELL_DATA_TABLE, is_final)
+    live = objects(names, "well_data/")
+    assert len(live) == 2 and any("/compacted-" in key for key in live)  # one merged file + the open batch
+    assert count(backend) == backend.lake.row_count(WELL_DATA_TABLE) == 600 + 120
+    assert objects(names, "_locks/") == []
+    if crash_at == "merged data":  # nothing was merged the first time: the second pass did all of it
+        assert (report.files_before, report.files_after) == (9, 1)
+
+
+def test_a_held_compaction_lock_is_respected_and_an_expired_one_taken_over(
+        names: AwsNames, backend: Backend) -> None:
+    final_batches(backend)
+    s3 = aws_client("s3")
+    lock = {"Bucket": names.curated_bucket, "Key": "_locks/well_data.json"}
+    s3.put_object(**lock, Body=json.dumps({"owner": "other", "expires_at": time.time() + 60}).encode())
+    assert backend.lake.compact(WELL_DATA_TABLE, is_final).files_before == 0
+    assert len(objects(names, "well_data/")) == 10
+    s3.put_object(**lock, Body=json.dumps({"owner": "dead", "expires_at": time.time() - 1}).encode())
+    assert backend.lake.compact(WELL_DATA_TABLE, is_final).files_before == 9
+    assert len(objects(names, "well_data/")) == 2 and objects(names, "_locks/") == []
