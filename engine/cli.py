@@ -77,8 +77,11 @@ def _stop_on_signals() -> threading.Event:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from engine.demo_data import generate
 
+    out = Path(args.out)
+    if out.is_dir() and any(out.rglob("*.parquet")):
+        raise InputError(f"{out}: already holds instance files; pick an empty folder so runs do not mix")
     line = _ProgressLine()
-    files = generate(Path(args.out), wells=args.wells, hours=args.hours, seed=args.seed,
+    files = generate(out, wells=args.wells, hours=args.hours, seed=args.seed,
                      progress=lambda done, total: line.show(f"demo data: {done}/{total} files"))
     line.show(f"demo data: {len(files)} files", final=True)
     print(f"wrote {len(files)} instance files for {args.wells} wells under {args.out}")

@@ -34,6 +34,7 @@ from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError
 from engine.features import WellState, decode_states, encode_states
+from engine.lake import COMPACTED_PREFIX
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.schema import (
@@ -61,7 +62,7 @@ class ConsumerOptions:
     idle_exit_seconds: float | None = None
     poll_seconds: float = 0.2
     model_poll_seconds: float = 5.0
-    compact_every_seconds: float = 60.0
+    housekeeping_every_seconds: float = 60.0
 
 
 @dataclass
@@ -82,8 +83,10 @@ def batch_key(shard_id: str, first_sequence: str) -> str:
     return f"{shard_id}@{int(first_sequence):030d}"
 
 
-def is_checkpointed(key: str, checkpoints: dict[str, str | None]) -> bool:
-    """Whether a batch key lies at or before its shard's checkpoint (so it can never be re-written)."""
+def is_final(key: str, checkpoints: dict[str, str | None]) -> bool:
+    """Whether a lake batch can never be re-written: compacted, or at or before its shard's checkpoint."""
+    if key.startswith(COMPACTED_PREFIX):
+        return True
     shard_id, _, first = key.partition("@")
     checkpoint = checkpoints.get(shard_id)
     return bool(first) and checkpoint is not None and int(first) <= int(checkpoint)
@@ -105,7 +108,7 @@ class Consumer:
     def run(self, stop: threading.Event) -> ConsumerStats:
         """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the whole stream stays drained that long."""
         idle_since = time.monotonic()
-        next_balance = next_model_check = next_compaction = 0.0
+        next_balance = next_model_check = next_housekeeping = 0.0
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -126,9 +129,9 @@ class Consumer:
                     if self._idle_too_long(idle_since):
                         break
                     stop.wait(self.options.poll_seconds)
-                if time.monotonic() >= next_compaction:
-                    self.compact()
-                    next_compaction = time.monotonic() + self.options.compact_every_seconds
+                if time.monotonic() >= next_housekeeping:
+                    self.housekeeping()
+                    next_housekeeping = time.monotonic() + self.options.housekeeping_every_seconds
         finally:
             self._shutdown()
         return self.stats
@@ -150,7 +153,7 @@ class Consumer:
         self._leases = {lease.shard_id: lease for lease in held}
 
     def _shutdown(self) -> None:
-        self.compact()
+        self.housekeeping()
         for lease in self._leases.values():
             self.backend.leases.release(lease)
         self.backend.leases.retire(self.worker_id)
@@ -171,8 +174,7 @@ class Consumer:
         self.backend.lake.write(WELL_DATA_TABLE, key, rows)
         policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
         self.backend.lake.write(ANOMALY_EVENTS_TABLE, key, update_alarms(rows, states, policy))
-        if dead:
-            self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+        self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
             self._leases[shard_id] = self.backend.leases.checkpoint(
                 lease, records[-1].sequence_number, encode_states(states))
@@ -198,11 +200,13 @@ class Consumer:
         except PetroStreamError as exc:
             log.error("keeping model %s: %s", self.stats.model_version, exc)
 
-    def compact(self) -> None:
-        """Merge small lake files of batches that can no longer be re-written."""
+    def housekeeping(self) -> None:
+        """Trim records past the stream's retention; merge small lake files of batches that can
+        no longer be re-written."""
+        self.backend.stream.trim()
         checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
         for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENTS_TABLE):
-            self.backend.lake.compact(table, lambda key: is_checkpointed(key, checkpoints))
+            self.backend.lake.compact(table, lambda key: is_final(key, checkpoints))
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:

@@ -122,6 +122,15 @@ def test_rewriting_a_batch_key_replaces_it_even_across_partitions(backend: Backe
     assert backend.lake.row_count(WELL_DATA_TABLE) == 7200
 
 
+def test_rewriting_a_batch_key_with_no_rows_removes_what_it_wrote(backend: Backend) -> None:
+    backend.lake.write(WELL_DATA_TABLE, "shard-0@1", lake_rows("WELL-00001", START, 100))
+    backend.lake.write(WELL_DATA_TABLE, "shard-0@2", lake_rows("WELL-00001", START + timedelta(hours=1), 10))
+    backend.lake.write(WELL_DATA_TABLE, "shard-0@1", lake_rows("WELL-00001", START, 0))
+    assert backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0] == 10
+    backend.lake.write(WELL_DATA_TABLE, "shard-0@3", lake_rows("WELL-00001", START, 0))  # nothing, nothing to do
+    assert backend.lake.row_count(WELL_DATA_TABLE) == 10
+
+
 def test_seed_queries_run_verbatim(backend: Backend) -> None:
     backend.lake.write(WELL_DATA_TABLE, "k1", lake_rows("WELL-00001", START, 100, flag_every=10))
     backend.lake.write(WELL_DATA_TABLE, "k2", lake_rows("WELL-00002", START, 50))
@@ -149,16 +158,21 @@ def test_bad_sql_is_a_clear_error(backend: Backend) -> None:
         backend.sql.query("SELEC nonsense FROM")
 
 
-def test_compaction_merges_final_batches_drops_duplicates_and_leaves_open_ones(backend: Backend) -> None:
-    for i in range(9):  # nine final batches of 2 min each, overlapping by 1 min
-        backend.lake.write(WELL_DATA_TABLE, f"shard-0@{i}", lake_rows("WELL-00001", START + timedelta(minutes=i), 120))
+def test_compaction_merges_final_batches_and_leaves_open_ones_replaceable(backend: Backend) -> None:
+    for i in range(9):  # nine final batches of one minute each
+        backend.lake.write(WELL_DATA_TABLE, f"shard-0@{i}", lake_rows("WELL-00001", START + timedelta(minutes=i), 60))
     later = START + timedelta(minutes=30)
     backend.lake.write(WELL_DATA_TABLE, "shard-0@9", lake_rows("WELL-00001", later, 120))  # not final yet
     report = backend.lake.compact(WELL_DATA_TABLE, lambda key: key != "shard-0@9")
-    assert (report.files_before, report.files_after, report.duplicates_dropped) == (9, 1, 9 * 120 - 600)
-    assert backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0] == 600 + 120
+    assert (report.partitions, report.files_before, report.files_after) == (1, 9, 1)
+    assert backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0] == 9 * 60 + 120
     backend.lake.write(WELL_DATA_TABLE, "shard-0@9", lake_rows("WELL-00001", later, 30))  # still replaceable
-    assert backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0] == 600 + 30
+    counts = backend.sql.query("SELECT count(*) AS n, count(DISTINCT event_time) AS d FROM well_data")
+    assert counts.iloc[0].tolist() == [9 * 60 + 30, 9 * 60 + 30]
+    assert backend.lake.compact(WELL_DATA_TABLE, lambda key: True).files_before == 0  # too few files to bother
+    for i in range(7):  # the compacted file is final too: it merges again with later batches
+        backend.lake.write(WELL_DATA_TABLE, f"shard-1@{i}", lake_rows("WELL-00002", START + timedelta(minutes=i), 60))
+    assert backend.lake.compact(WELL_DATA_TABLE, lambda key: key != "shard-0@9").files_before == 8
 
 
 def test_dead_letters_are_queryable(backend: Backend) -> None:

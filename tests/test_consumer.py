@@ -12,7 +12,8 @@ import pytest
 
 from engine.backend import Backend, open_backend
 from engine.config import Settings
-from engine.consumer import Consumer, ConsumerOptions
+from engine.consumer import Consumer, ConsumerOptions, batch_key, is_final
+from engine.lake import COMPACTED_PREFIX
 from engine.leases import LeaseStore
 from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
@@ -124,3 +125,11 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def test_batches_are_final_once_checkpointed_and_compacted_files_always() -> None:
+    checkpoints = {"shardId-000000000000": "120", "shardId-000000000001": None}
+    assert is_final(batch_key("shardId-000000000000", "120"), checkpoints)
+    assert not is_final(batch_key("shardId-000000000000", "121"), checkpoints)
+    assert not is_final(batch_key("shardId-000000000001", "1"), checkpoints)
+    assert is_final(f"{COMPACTED_PREFIX}abc", checkpoints)

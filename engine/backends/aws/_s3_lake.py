@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, translated
 from engine.backends.aws._glue import GlueCatalog
-from engine.lake import COMPACT_MIN_FILES, CompactionReport, Lake, deduplicated
+from engine.lake import COMPACT_MIN_FILES, COMPACTED_PREFIX, CompactionReport, Lake, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
 __all__ = ["S3Lake"]
@@ -99,6 +99,8 @@ class S3Lake(Lake):
     def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
         manifest_key = _manifest_key(table, batch_key)
         previous = self._get_manifest(manifest_key)
+        if not parts and previous is None:
+            return  # nothing to write, nothing to replace
         files = {self.data_key(table, partition, batch_key): _File(partition, rows.num_rows)
                  for partition, rows in parts.items()}
         left = set(previous.files) | set(previous.stale) if previous else set()
@@ -118,7 +120,7 @@ class S3Lake(Lake):
     def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
         lock = self._lock(table)
         if lock is None:
-            return CompactionReport(0, 0, 0, 0)  # another worker is compacting this table
+            return CompactionReport(0, 0, 0)  # another worker is compacting this table
         try:
             manifests = self._manifests(table)
             for stem, manifest in list(manifests.items()):
@@ -129,29 +131,28 @@ class S3Lake(Lake):
                 if is_final(batch_key):
                     for key, file in manifest.files.items():
                         members[file.partition].append((batch_key, key, file.rows))
-            before = after = dropped = 0
+            before = after = 0
             for partition, group in sorted(members.items()):
                 if len(group) >= COMPACT_MIN_FILES:
-                    merged_rows = self._merge(table, partition, group, manifests)
+                    self._merge(table, partition, sorted(group), manifests)
                     before, after = before + len(group), after + 1
-                    dropped += sum(rows for _, _, rows in group) - merged_rows
-            return CompactionReport(after, before, after, dropped)
+            return CompactionReport(after, before, after)
         finally:
             self._unlock(table, lock)
 
     def _merge(self, table: str, partition: str, group: list[tuple[str, str, int]],
-               manifests: dict[str, _Manifest]) -> int:
-        """Replace a partition's files of final batches by one file; return its row count."""
-        merged = deduplicated([self._get_parquet(key) for _, key, _ in group], table)
+               manifests: dict[str, _Manifest]) -> None:
+        """Replace a partition's files of final batches (in batch-key order) by one file."""
+        schema = LAKE_TABLES[table].schema
+        merged = pa.concat_tables([self._get_parquet(key).cast(schema) for _, key, _ in group])
         digest = hashlib.sha256("\n".join(sorted(key for _, key, _ in group)).encode()).hexdigest()[:20]
-        stem = f"compacted-{digest}"
+        stem = f"{COMPACTED_PREFIX}{digest}"
         intent = _Manifest({self.data_key(table, partition, stem): _File(partition, merged.num_rows)},
                            replaces={batch_key: key for batch_key, key, _ in group})
         self._put_manifest(_manifest_key(table, stem), intent)
         self._put_parquet(table, self.data_key(table, partition, stem), merged)
         manifests[stem] = intent
         self._finish_merge(table, stem, intent, manifests)
-        return merged.num_rows
 
     def _finish_merge(self, table: str, stem: str, merged: _Manifest, manifests: dict[str, _Manifest]) -> None:
         """Retire the members of a merge whose data is in; undo a merge whose data never arrived."""
@@ -240,7 +241,8 @@ class S3Lake(Lake):
 
     def _put_parquet(self, table: str, key: str, rows: pa.Table) -> None:
         buffer = io.BytesIO()
-        pq.write_table(rows.cast(LAKE_TABLES[table].schema), buffer, compression="zstd")
+        schema = LAKE_TABLES[table].schema
+        pq.write_table(rows.cast(schema), buffer, **parquet_options(schema))
         with translated(self._bucket):
             self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=buffer.getvalue(),
                                 ContentType="application/vnd.apache.parquet")

@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.backends.local._sqlite import connect, transaction
-from engine.lake import CompactionReport, Lake
+from engine.lake import COMPACT_MIN_FILES, COMPACTED_PREFIX, CompactionReport, Lake, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
 _SCHEMA = """
@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS garbage (path TEXT PRIMARY KEY, removed_at REAL NOT NULL);
 """
 GRACE_SECONDS = 120.0
-COMPACT_MIN_FILES = 8
 
 
 class LocalLake(Lake):
@@ -56,6 +55,9 @@ class LocalLake(Lake):
         return int(count)
 
     def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
+        if not parts and self._db.execute("SELECT 1 FROM files WHERE table_name = ? AND batch_key = ? LIMIT 1",
+                                          (table, batch_key)).fetchone() is None:
+            return  # nothing to write, nothing to replace
         written = [(partition, self._write_file(table, partition, batch_key, rows), rows.num_rows)
                    for partition, rows in parts.items()]
         with transaction(self._db):
@@ -70,37 +72,45 @@ class LocalLake(Lake):
         self._collect_garbage()
 
     def _write_file(self, table: str, partition: str, stem: str, rows: pa.Table) -> str:
+        schema = LAKE_TABLES[table].schema
+        return self._publish_file(table, partition, stem, lambda temporary: pq.write_table(
+            rows.cast(schema), temporary, **parquet_options(schema)))
+
+    def _publish_file(self, table: str, partition: str, stem: str, write: Callable[[Path], object]) -> str:
+        """Write a new, uniquely named file through a temporary name; return its path under the root.
+
+        Names are never reused, so a query that listed a file never sees it change under it.
+        """
         relative = Path(table) / f"{PARTITION_COLUMN}={partition}" / f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        pq.write_table(rows.cast(LAKE_TABLES[table].schema), temporary, compression="zstd")
+        write(temporary)
         temporary.rename(target)
         return str(relative)
 
     def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
-        spec = LAKE_TABLES[table]
+        schema = LAKE_TABLES[table].schema
         by_partition: dict[str, list[_Member]] = {}
         for partition, batch_key, path, rows in self._db.execute(
             "SELECT partition, batch_key, path, rows FROM files WHERE table_name = ?", (table,)
         ).fetchall():
             if is_final(batch_key):
                 by_partition.setdefault(partition, []).append(_Member(batch_key, path, rows))
-        before = after = dropped = 0
+        before = after = 0
         for partition, members in by_partition.items():
             if len(members) < COMPACT_MIN_FILES:
                 continue
-            merged = _deduplicated([str(self.root / m.path) for m in members], spec.key_columns,
-                                   spec.time_column)
-            stem = f"compacted-{uuid.uuid4().hex[:12]}"
-            path = self._write_file(table, partition, stem, merged)
-            if not self._swap(table, partition, members, _Member(stem, path, merged.num_rows)):
+            members.sort(key=lambda m: m.batch_key)  # shard, then sequence: each well's rows stay in order
+            sources = [self.root / m.path for m in members]
+            stem = f"{COMPACTED_PREFIX}{uuid.uuid4().hex[:12]}"
+            path = self._publish_file(table, partition, stem, partial(_concatenate, sources, schema))
+            if not self._swap(table, partition, members, _Member(stem, path, sum(m.rows for m in members))):
                 (self.root / path).unlink(missing_ok=True)  # another worker compacted it first
                 continue
             before, after = before + len(members), after + 1
-            dropped += sum(m.rows for m in members) - merged.num_rows
         self._collect_garbage()
-        return CompactionReport(after, before, after, dropped)
+        return CompactionReport(after, before, after)
 
     def _swap(self, table: str, partition: str, members: list[_Member], merged: _Member) -> bool:
         """Replace ``members`` by one file in one transaction, unless one of them is gone already."""
@@ -132,21 +142,13 @@ class LocalLake(Lake):
             self._db.executemany("DELETE FROM garbage WHERE path = ?", expired)
 
 
-def _deduplicated(paths: list[str], keys: tuple[str, ...], order: str) -> pa.Table:
-    """All rows of the files with one row per key, sorted by time.
-
-    Duplicates only exist if a batch was re-written after its files were compacted; any
-    copy is then as good as another, and the file name makes the choice deterministic.
-    """
-    key_list = ", ".join(keys)
-    sql = f"""
-        SELECT * EXCLUDE (filename)
-        FROM read_parquet(?, filename = true, hive_partitioning = false)
-        QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY filename DESC) = 1
-        ORDER BY {order}, {key_list}
-    """
-    with duckdb.connect() as connection:
-        return connection.sql(sql, params=[paths]).to_arrow_table()
+def _concatenate(sources: list[Path], schema: pa.Schema, target: Path) -> None:
+    """Copy the files' row groups one after another into one file, holding one row group at a time."""
+    with pq.ParquetWriter(target, schema, **parquet_options(schema)) as writer:
+        for source in sources:
+            parquet = pq.ParquetFile(source)
+            for index in range(parquet.num_row_groups):
+                writer.write_table(parquet.read_row_group(index).cast(schema))
 
 
 class _Member(NamedTuple):

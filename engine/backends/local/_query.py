@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from functools import lru_cache
 
 import duckdb
 import pandas as pd
@@ -15,6 +17,7 @@ from engine.query import QueryEngine
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
 
+@lru_cache(maxsize=512)
 def to_duckdb(sql: str) -> str:
     """Translate one Trino-dialect statement to DuckDB's dialect."""
     try:
@@ -27,14 +30,22 @@ def to_duckdb(sql: str) -> str:
 
 
 class DuckDBQueryEngine(QueryEngine):
-    """A fresh in-memory DuckDB per query, with one view per lake table over its live files."""
+    """One in-memory DuckDB; each query gets its own cursor with temporary views over the live files.
+
+    Opening a database costs tens of milliseconds, a cursor almost nothing, and the views must be
+    rebuilt per query anyway because the manifest's file list changes with every batch.
+    """
 
     def __init__(self, lake: LocalLake) -> None:
         self._lake = lake
+        self._database = duckdb.connect()
+        self._lock = threading.Lock()  # the portal queries from several threads; cursors are per thread
 
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         statement = to_duckdb(sql)
-        with duckdb.connect() as connection:
+        with self._lock:
+            cursor = self._database.cursor()
+        with cursor as connection:
             for table in LAKE_TABLES:
                 self._register(connection, table)
             try:
@@ -47,11 +58,11 @@ class DuckDBQueryEngine(QueryEngine):
         if not files:
             empty = LAKE_TABLES[table].schema.empty_table()
             connection.register(f"_{table}_empty", empty)
-            connection.execute(f"CREATE VIEW {table} AS SELECT *, CAST(NULL AS VARCHAR) AS "
+            connection.execute(f"CREATE TEMP VIEW {table} AS SELECT *, CAST(NULL AS VARCHAR) AS "
                                f"{PARTITION_COLUMN} FROM _{table}_empty")
             return
         listing = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
         connection.execute(
-            f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], hive_partitioning = true, "
+            f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet([{listing}], hive_partitioning = true, "
             f"hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}, union_by_name = true)"
         )
