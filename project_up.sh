@@ -35,17 +35,9 @@ for arg in "$@"; do
 done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$ROOT"
-INFRA="$ROOT/infra"
-STATE_DIR="${PETROSTREAM_HOME:-$ROOT/.petrostream}"
-OUTPUTS="$STATE_DIR/aws-outputs.json"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export TF_VAR_region="$AWS_REGION"
-export TF_IN_AUTOMATION=1
-PREFIX="${TF_VAR_name_prefix:-petrostream}"
+# shellcheck source=scripts/project_common.sh
+source "$ROOT/scripts/project_common.sh"
 export PETROSTREAM_NAME_PREFIX="$PREFIX" PETROSTREAM_HOME="$STATE_DIR"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-[ -x "$PYTHON" ] || PYTHON=python3
 
 # Immutable ECR tags: one tag per commit, and a fresh one for uncommitted changes.
 if [ -z "${IMAGE_TAG:-}" ]; then
@@ -54,26 +46,6 @@ if [ -z "${IMAGE_TAG:-}" ]; then
     IMAGE_TAG="$IMAGE_TAG-dirty-$(date -u +%Y%m%d%H%M%S)"
   fi
 fi
-
-STEP=0
-step() {
-  STEP=$((STEP + 1))
-  printf '\n==> [%d] %s\n' "$STEP" "$*"
-}
-
-# Print a command (quoting only words that need it), then run it unless this is a dry run.
-run() {
-  local word line="+"
-  for word in "$@"; do
-    if [[ "$word" =~ ^[][A-Za-z0-9_./:=,@%+{}\<\>-]+$ ]]; then
-      line+=" $word"
-    else
-      line+=" $(printf '%q' "$word")"
-    fi
-  done
-  printf '%s\n' "$line"
-  if [ "$DRY_RUN" -eq 0 ]; then "$@"; fi
-}
 
 # For commands with pipes or redirections: print the text, run the function given.
 run_as() {
@@ -89,21 +61,6 @@ output() {
     printf '<%s>' "$1"
   else
     "$PYTHON" -m deploy.outputs get "$OUTPUTS" "$1"
-  fi
-}
-
-require_tools() {
-  local missing=()
-  for tool in "$@"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$DRY_RUN" -eq 1 ]; then
-      echo "note: not installed here: ${missing[*]} (needed for a real run)"
-    else
-      echo "project_up.sh: install ${missing[*]} first" >&2
-      exit 1
-    fi
   fi
 }
 

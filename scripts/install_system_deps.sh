@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (Chromium for the browser test,
-# shellcheck for the shell scripts), only when they are missing.
+# Installs the Debian packages the tests need (Chromium for the browser test, and
+# ShellCheck for the shell scripts), only when they are missing.
 set -euo pipefail
 
 packages=(chromium shellcheck)
