@@ -15,12 +15,24 @@ from engine.features import WellState, compute_features
 from engine.model import Model
 from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA
 
+#: Features and scores are computed this many rows at a time: the feature code's intermediates
+#: grow with the rows it sees at once, and slices keep a consumer's memory flat whatever its batch
+#: size. Slicing changes no number, since the per-well state carries across slices exactly.
+SLICE_ROWS = 8192
+
 
 def score_observations(observations: pa.Table, states: dict[str, WellState], model: Model | None) -> pa.Table:
     """Rows of ``well_data`` for observations; ``states`` carry each well's memory forward.
 
     Without a model the rows still land, with null scores, so no data waits on training.
     """
+    if observations.num_rows <= SLICE_ROWS:
+        return _score_slice(observations, states, model)
+    return pa.concat_tables([_score_slice(observations.slice(start, SLICE_ROWS), states, model)
+                             for start in range(0, observations.num_rows, SLICE_ROWS)])
+
+
+def _score_slice(observations: pa.Table, states: dict[str, WellState], model: Model | None) -> pa.Table:
     features = compute_features(observations, states)
     if model is None:
         scores = pa.nulls(observations.num_rows, pa.float64())

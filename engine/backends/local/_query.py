@@ -38,12 +38,14 @@ class DuckDBQueryEngine(QueryEngine):
 
     def __init__(self, lake: LocalLake) -> None:
         self._lake = lake
-        self._database = duckdb.connect()
+        self._database: duckdb.DuckDBPyConnection | None = None  # opened by the first query: consumers never ask
         self._lock = threading.Lock()  # the portal queries from several threads; cursors are per thread
 
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         statement = to_duckdb(sql)
         with self._lock:
+            if self._database is None:
+                self._database = duckdb.connect()
             cursor = self._database.cursor()
         with cursor as connection:
             for table in LAKE_TABLES:
