@@ -15,7 +15,7 @@ from engine.backends.local._processes import ProcessTable
 from engine.backends.local._query import DuckDBQueryEngine
 from engine.backends.local._replay_log import SCHEMA as REPLAYS_SCHEMA
 from engine.backends.local._replay_log import LocalReplayLog
-from engine.backends.local._sqlite import connect
+from engine.backends.local._sqlite import Database
 from engine.backends.local._stream import SCHEMA as STREAM_SCHEMA
 from engine.backends.local._stream import LocalStream
 from engine.backends.local._workers import LocalReplayControl, LocalScaler
@@ -26,7 +26,7 @@ __all__ = ["open_local_backend"]
 
 def open_local_backend(settings: Settings) -> Backend:
     """Open (creating if needed) the local backend under ``settings.home``."""
-    db = connect(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA + PROCESSES_SCHEMA)
+    db = Database(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA + PROCESSES_SCHEMA)
     lake = LocalLake(settings.home / "lake")
     processes = ProcessTable(db, settings)
     replays = LocalReplayLog(db)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.backends.local._sqlite import connect, transaction
+from engine.backends.local._sqlite import Database, transaction
 from engine.lake import COMPACT_MIN_FILES, COMPACTED_PREFIX, CompactionReport, Lake, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
@@ -41,7 +41,7 @@ class LocalLake(Lake):
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._db = connect(root / "_manifest.sqlite", _SCHEMA)
+        self._db = Database(root / "_manifest.sqlite", _SCHEMA)
 
     def files(self, table: str) -> list[str]:
         """Absolute paths of the table's live files (what a query must read)."""

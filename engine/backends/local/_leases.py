@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from engine.backends.local._sqlite import transaction
+from engine.backends.local._sqlite import Database, transaction
 from engine.leases import DEFAULT_LEASE_SECONDS, Lease, LeaseStore
 
 SCHEMA = """
@@ -32,7 +31,7 @@ _COLUMNS = "shard_id, owner, counter, expires_at, checkpoint, state"
 class LocalLeaseStore(LeaseStore):
     """One lease row per (application, shard): each consumer application keeps its own progress."""
 
-    def __init__(self, db: sqlite3.Connection, application: str,
+    def __init__(self, db: Database, application: str,
                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         super().__init__(lease_seconds)
         self._db = db

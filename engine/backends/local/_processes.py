@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from engine.backends.local._sqlite import transaction
+from engine.backends.local._sqlite import Database, transaction
 from engine.config import Settings
 
 SCHEMA = """
@@ -62,7 +61,7 @@ class ProcessRecord:
 class ProcessTable:
     """Start, find and stop the backend's detached processes."""
 
-    def __init__(self, db: sqlite3.Connection, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from engine.backends.local._sqlite import transaction
+from engine.backends.local._sqlite import Database, transaction
 from engine.replay_log import ReplayLog, ReplayProgress
 
 SCHEMA = """
@@ -17,7 +15,7 @@ CREATE TABLE IF NOT EXISTS replays (
 
 
 class LocalReplayLog(ReplayLog):
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def load(self, replay_id: str) -> ReplayProgress | None:

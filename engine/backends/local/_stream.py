@@ -7,11 +7,10 @@ Kinesis, and a laptop needs no server.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 
-from engine.backends.local._sqlite import transaction
+from engine.backends.local._sqlite import Database, transaction
 from engine.stream import OutgoingRecord, Stream, StreamRecord, shard_index
 
 SCHEMA = """
@@ -30,7 +29,7 @@ CREATE TABLE IF NOT EXISTS stream_meta (key TEXT PRIMARY KEY, value TEXT NOT NUL
 class LocalStream(Stream):
     """Records in one table; the sequence number is global, hence increasing per shard too."""
 
-    def __init__(self, db: sqlite3.Connection, shard_count: int, retention_hours: int) -> None:
+    def __init__(self, db: Database, shard_count: int, retention_hours: int) -> None:
         self._db = db
         self._retention_seconds = retention_hours * 3600
         with transaction(db):
