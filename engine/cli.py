@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,8 +44,6 @@ class _ProgressLine:
     """One self-overwriting status line on a terminal; sparse plain lines in logs."""
 
     def __init__(self, every_seconds: float = 1.0) -> None:
-        import time
-
         self._clock = time.monotonic
         self._tty = sys.stderr.isatty()
         self._every = every_seconds if self._tty else 10 * every_seconds
@@ -141,13 +140,14 @@ def cmd_benchmark_3w(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from engine.producer import Producer, ReplayOptions
     from engine.readers import discover
+    from engine.replay_log import ReplayProgress
 
     files = discover(args.data)
     if not files:
         raise InputError(f"no 3W files (.parquet, .csv) under {', '.join(args.data)}")
     line = _ProgressLine()
 
-    def show(progress) -> None:
+    def show(progress: ReplayProgress) -> None:
         share = progress.sent_rows / progress.total_rows if progress.total_rows else 1.0
         line.show(f"replay: {progress.sent_rows:,}/{progress.total_rows:,} rows ({share:.0%}) "
                   f"at {progress.rate:,.0f} rows/s")
@@ -208,7 +208,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     store = _backend().models
-    if args.action == "activate":
+    if args.action == "publish":
+        from engine.model import read_file
+
+        if not args.version:
+            raise InputError("models publish needs a model FILE (written by `train --model-out FILE`)")
+        print(f"published and activated {store.publish(*read_file(args.version))}")
+    elif args.action == "activate":
         if not args.version:
             raise InputError("models activate needs a VERSION (see `python -m engine models list`)")
         store.activate(args.version)
@@ -286,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status, "pipeline health")
     status.add_argument("--json", action="store_true")
 
-    models = command("models", cmd_models, "list, activate or roll back model versions")
-    models.add_argument("action", choices=("list", "activate", "rollback"), nargs="?", default="list")
-    models.add_argument("version", nargs="?")
+    models = command("models", cmd_models, "list, publish, activate or roll back model versions")
+    models.add_argument("action", choices=("list", "publish", "activate", "rollback"), nargs="?", default="list")
+    models.add_argument("version", nargs="?", metavar="VERSION|FILE",
+                        help="the version to activate, or the model file to publish")
 
     quick = command("quickstart", cmd_quickstart, "demo data, model and a first replay, all local")
     quick.add_argument("--demo-dir", help="where demo data lives (default: under PETROSTREAM_HOME)")

@@ -100,8 +100,8 @@ def save_file(path: Path, payload: bytes, manifest: dict[str, Any]) -> None:
     manifest_path(path).write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def load_file(path: str | Path) -> Model:
-    """Load a model file and its manifest from disk, verified."""
+def read_file(path: str | Path) -> tuple[bytes, dict[str, Any]]:
+    """A model file's bytes and its manifest, unverified (:func:`load` or a store's publish verifies)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
@@ -112,4 +112,9 @@ def load_file(path: str | Path) -> Model:
         manifest = json.loads(sidecar.read_text())
     except ValueError as exc:
         raise ModelError(f"{sidecar}: manifest is not valid JSON") from exc
-    return load(path.read_bytes(), manifest, str(path))
+    return path.read_bytes(), manifest
+
+
+def load_file(path: str | Path) -> Model:
+    """Load a model file and its manifest from disk, verified."""
+    return load(*read_file(path), str(path))

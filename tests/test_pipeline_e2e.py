@@ -200,3 +200,18 @@ def test_a_tampered_model_file_is_refused_on_the_command_line(home: Path, data: 
     result = cli(home, "score", "--model", str(model), "--input", str(discover([data])[0].path),
                  "--output", str(tmp_path / "o.parquet"), check=False)
     assert result.returncode == 2 and "sha256" in result.stderr
+
+
+def test_model_lifecycle_on_the_command_line(home: Path, data: Path, tmp_path: Path) -> None:
+    model = tmp_path / "candidate.joblib"
+    cli(home, "train", "--data", str(data), "--model-out", str(model))
+    first = open_backend(Settings(home=home)).models.active_version()
+    time.sleep(1.1)  # versions are stamped to the second
+    published = cli(home, "models", "publish", str(model)).stdout.split()[-1]
+    assert open_backend(Settings(home=home)).models.active_version() == published != first
+    assert f"* {published}" in cli(home, "models").stdout
+    assert cli(home, "models", "rollback").stdout.split()[-1] == first
+    cli(home, "models", "activate", published)
+    assert open_backend(Settings(home=home)).models.active_version() == published
+    refused = cli(home, "models", "activate", "v-nope", check=False)
+    assert refused.returncode == 2 and "no published model version" in refused.stderr
