@@ -167,7 +167,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
     from engine.consumer import Consumer, ConsumerOptions
     from engine.health import serve_health
 
-    consumer = Consumer(_backend(), ConsumerOptions(idle_exit_seconds=args.exit_when_idle))
+    backend = _backend()
+    consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
+                                                 min_batch_seconds=backend.settings.batch_seconds))
     port = os.environ.get("PETROSTREAM_HEALTH_PORT")
     if port:
         serve_health(int(port), consumer)

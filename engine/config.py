@@ -33,6 +33,9 @@ class Settings:
     retention_hours: int = 24
     application: str = "petrostream-consumer"
     lease_seconds: float = 20.0
+    #: A caught-up shard is read again only after this long, so each batch carries more rows. On
+    #: Kinesis, S3 and DynamoDB every batch costs requests; locally it only adds latency.
+    batch_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +47,5 @@ class Settings:
             retention_hours=_int("PETROSTREAM_RETENTION_HOURS", 24),
             application=os.environ.get("PETROSTREAM_APPLICATION", "petrostream-consumer"),
             lease_seconds=_int("PETROSTREAM_LEASE_SECONDS", 20),
+            batch_seconds=_int("PETROSTREAM_BATCH_SECONDS", 0),
         )

@@ -59,6 +59,8 @@ class ConsumerOptions:
     """
 
     records_per_batch: int = 25
+    #: After a batch that emptied its shard, wait this long before reading that shard again.
+    min_batch_seconds: float = 0.0
     idle_exit_seconds: float | None = None
     poll_seconds: float = 0.2
     model_poll_seconds: float = 5.0
@@ -103,6 +105,7 @@ class Consumer:
         self.stats = ConsumerStats()
         self._model: Model | None = None
         self._leases: dict[str, Lease] = {}
+        self._next_read: dict[str, float] = {}
 
     # -- main loop ----------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerStats:
@@ -122,7 +125,8 @@ class Consumer:
                 for shard_id in sorted(self._leases):
                     if stop.is_set():
                         break
-                    worked |= self._consume_shard(shard_id)
+                    if time.monotonic() >= self._next_read.get(shard_id, 0.0):
+                        worked |= self._consume_shard(shard_id)
                 if worked or not self._stream_drained():
                     idle_since = time.monotonic()
                 if not worked:
@@ -163,6 +167,8 @@ class Consumer:
     def _consume_shard(self, shard_id: str) -> bool:
         lease = self._leases[shard_id]
         records = self.backend.stream.get_records(shard_id, lease.checkpoint, self.options.records_per_batch)
+        if len(records) < self.options.records_per_batch:  # caught up: let the next batch gather
+            self._next_read[shard_id] = time.monotonic() + self.options.min_batch_seconds
         if not records:
             return False
         states = decode_states(lease.state)

@@ -50,5 +50,6 @@ locals {
     PETROSTREAM_ECS_CLUSTER              = local.cluster_name
     PETROSTREAM_CONSUMER_SERVICE         = local.consumer_name
     PETROSTREAM_PRODUCER_TASK_DEFINITION = local.producer_family
+    PETROSTREAM_BATCH_SECONDS            = tostring(var.consumer_batch_seconds)
   }
 }

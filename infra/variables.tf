@@ -86,6 +86,12 @@ variable "consumer_cpu_target_percent" {
   default     = 70
 }
 
+variable "consumer_batch_seconds" {
+  description = "Seconds a caught-up consumer waits before reading a shard again. Each batch costs S3 PUTs and a DynamoDB checkpoint: 1 s would be about 40 USD/month per shard, 15 s about 3 USD, at the price of that much latency."
+  type        = number
+  default     = 15
+}
+
 variable "consumer_cpu" {
   description = "CPU units of a consumer task (256 = 0.25 vCPU)."
   type        = number

@@ -133,3 +133,21 @@ def test_batches_are_final_once_checkpointed_and_compacted_files_always() -> Non
     assert not is_final(batch_key("shardId-000000000000", "121"), checkpoints)
     assert not is_final(batch_key("shardId-000000000001", "1"), checkpoints)
     assert is_final(f"{COMPACTED_PREFIX}abc", checkpoints)
+
+
+def test_a_caught_up_shard_waits_the_minimum_batch_interval(local: Backend, demo_dir: Path) -> None:
+    replay(local, demo_dir, max_rows=3000)
+    consumer = Consumer(local, ConsumerOptions(min_batch_seconds=3600, poll_seconds=0.05))
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    try:
+        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 3000)
+        batches = consumer.stats.batches
+        replay(local, demo_dir, max_rows=3000)  # arrives while every shard is waiting out its interval
+        time.sleep(1.0)
+        assert consumer.stats.batches == batches
+        assert local.lake.row_count(WELL_DATA_TABLE) == 3000
+    finally:
+        stop.set()
+        worker.join(timeout=30)

@@ -13,6 +13,7 @@ ENGINE_ENV = {
     "PETROSTREAM_CURATED_BUCKET", "PETROSTREAM_ATHENA_RESULTS_BUCKET", "PETROSTREAM_MODEL_BUCKET",
     "PETROSTREAM_GLUE_DATABASE", "PETROSTREAM_ATHENA_WORKGROUP", "PETROSTREAM_LEASE_TABLE",
     "PETROSTREAM_ECS_CLUSTER", "PETROSTREAM_CONSUMER_SERVICE", "PETROSTREAM_PRODUCER_TASK_DEFINITION",
+    "PETROSTREAM_BATCH_SECONDS",
 }
 ENGINE_OUTPUTS = {
     "stream_name", "raw_bucket", "curated_bucket", "athena_results_bucket", "model_bucket", "glue_database",
@@ -156,6 +157,8 @@ def test_containers_get_the_engine_configuration(tf: Terraform) -> None:
     assert env["PETROSTREAM_STREAM_NAME"] == "${local.stream_name}"
     assert env["PETROSTREAM_RAW_BUCKET"] == '${local.data_buckets["raw"]}'
     assert env["PETROSTREAM_PRODUCER_TASK_DEFINITION"] == "${local.producer_family}"
+    assert env["PETROSTREAM_BATCH_SECONDS"] == "${tostring(var.consumer_batch_seconds)}"
+    assert tf.default("consumer_batch_seconds") == 15  # batches every second would cost ~40 USD/month a shard
     for role in ("consumer", "producer"):
         assert tf.locals["containers"][role]["environment"] == "${local.environment}"
     assert tf.locals["containers"]["portal"]["environment"] == "${local.portal_environment}"
