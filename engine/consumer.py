@@ -171,7 +171,7 @@ class Consumer:
             self._next_read[shard_id] = time.monotonic() + self.options.min_batch_seconds
         if not records:
             return False
-        states = decode_states(lease.state)
+        states = decode_states(lease.state) if lease.checkpoint is not None else self._inherited_states(shard_id)
         observations, dead = _decode_all(records)
         fresh = _drop_seen(observations, states)
         self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
@@ -193,6 +193,22 @@ class Consumer:
         self.stats.dead_letters += len(dead)
         self.stats.last_batch_at = time.time()
         return True
+
+    def _inherited_states(self, shard_id: str) -> dict[str, WellState]:
+        """A shard born of a reshard starts from its parents' final per-well states.
+
+        Its wells come from the parents (which are drained before it is read), and so must their
+        memory: the features continue, and rows a producer re-sends across the reshard are still
+        recognised as landed.
+        """
+        parents = self.backend.stream.parent_shards(shard_id)
+        if not parents:
+            return {}
+        states: dict[str, WellState] = {}
+        for lease in self.backend.leases.leases():
+            if lease.shard_id in parents:
+                states.update(decode_states(lease.state))
+        return states
 
     # -- model and housekeeping -----------------------------------------------------
     def _refresh_model(self) -> None:

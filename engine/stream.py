@@ -65,3 +65,7 @@ class Stream(ABC):
     @abstractmethod
     def trim(self) -> int:
         """Drop records older than the retention period; return how many went."""
+
+    def parent_shards(self, shard_id: str) -> tuple[str, ...]:
+        """The shards a shard was split or merged from; a stream that never reshards has none."""
+        return ()

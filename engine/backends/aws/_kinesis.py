@@ -105,6 +105,10 @@ class KinesisStream(Stream):
     def shard_ids(self) -> list[str]:
         return [shard.shard_id for shard in _parents_first(self._list_shards())]
 
+    def parent_shards(self, shard_id: str) -> tuple[str, ...]:
+        shards = {shard.shard_id: shard for shard in self._list_shards()}
+        return shards[shard_id].parents if shard_id in shards else ()
+
     def _list_shards(self) -> list[_Shard]:
         shards, token = [], None
         with translated(self._resource):
