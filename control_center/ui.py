@@ -42,6 +42,15 @@ _BADGES: dict[WellStatus, str] = {
 }
 
 
+#: Athena bills every statement (10 MB at least), so on a cloud backend live views poll at most this often.
+CLOUD_MIN_REFRESH_SECONDS = 60
+
+
+def refresh_seconds(seconds: int, backend: Backend) -> int:
+    """How often a self-refreshing view of the lake re-runs: as asked locally, less often where SQL is billed."""
+    return seconds if backend.name == "local" else max(seconds, CLOUD_MIN_REFRESH_SECONDS)
+
+
 def backend() -> Backend:
     """This browser session's backend, opened on first use.
 

@@ -10,16 +10,15 @@ import streamlit as st
 from control_center import charts, ui, widgets
 from engine import insights
 
-REFRESH_SECONDS = 5
-
 backend = ui.backend()
+refresh = ui.refresh_seconds(5, backend)
 st.title("Live anomalies")
-st.caption(f"Refreshes every {REFRESH_SECONDS} s. A well is *anomaly* when a row within "
+st.caption(f"Refreshes every {refresh} s. A well is *anomaly* when a row within "
            f"{insights.ALARM_WINDOW.total_seconds() / 60:.0f} min of its latest reading was flagged, *stale* when "
            f"nothing landed for {insights.STALE_AFTER.total_seconds() / 60:.0f} min.")
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
+@st.fragment(run_every=refresh)
 def live() -> None:
     now = ui.now()
     with ui.shielded("Reading live data"):

@@ -27,7 +27,7 @@ if stop:
         st.success(stop_pipeline(backend))
 
 
-@st.fragment(run_every="5s")
+@st.fragment(run_every=ui.refresh_seconds(5, backend))
 def dashboard() -> None:
     """Refreshes itself; the buttons above are not re-run."""
     now = ui.now()

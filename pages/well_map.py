@@ -11,9 +11,8 @@ from control_center import ui, well_map
 from engine import insights
 from engine.well_registry import forget_registry, load_registry, save_registry
 
-REFRESH_SECONDS = 10
-
 backend = ui.backend()
+refresh = ui.refresh_seconds(10, backend)
 home = backend.settings.home
 st.title("Well map")
 
@@ -27,7 +26,7 @@ with ui.shielded("Reading the well registry"):
         st.caption(f"Well positions from {registry.source}.")
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
+@st.fragment(run_every=refresh)
 def live_map() -> None:
     """Only the marker layer changes between refreshes; the map itself is not redrawn."""
     if registry is None:
@@ -49,7 +48,7 @@ def live_map() -> None:
             st.dataframe(well_map.well_table(located, snapshots), hide_index=True, key="map-wells")
         if unplaced:
             st.warning(f"Not in the registry, so not on the map: {', '.join(map(ui.plain, unplaced))}")
-        st.caption(f"Refreshes every {REFRESH_SECONDS} s · {ui.when(now)}")
+        st.caption(f"Refreshes every {refresh} s · {ui.when(now)}")
 
 
 live_map()

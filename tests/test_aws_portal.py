@@ -53,3 +53,5 @@ def test_every_page_shows_what_the_pipeline_put_in_the_aws_account(
                 assert any(value.replace(",", "") == str(rows) for value in metrics(at).values()), metrics(at)
             if page == "scaling":
                 assert "1" in metrics(at).values()  # ECS reports one consumer task running, one desired
+            if page == "live_anomalies":  # every Athena statement is billed: live views poll once a minute
+                assert "Refreshes every 60 s" in texts(at)

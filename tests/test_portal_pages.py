@@ -103,6 +103,7 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
 
 def test_live_anomalies_shows_tiles_timelines_and_alarms(on_filled: Backend) -> None:
     at = clean(open_page("live_anomalies"))
+    assert "Refreshes every 5 s" in texts(at)
     tiles = [m.value for m in at.markdown if m.value.startswith("**WELL")]
     assert [tile.split("**")[1] for tile in tiles] == [plain(f"WELL-0000{n}") for n in (1, 2, 3)]
     assert all("-badge[" in tile for tile in tiles)
