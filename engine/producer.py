@@ -31,6 +31,8 @@ from engine.stream import OutgoingRecord
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
+#: Progress is stored at most this often while a replay runs (and at every change of status).
+SAVE_EVERY_SECONDS = 5.0
 #: Kinesis accepts at most 500 records per PutRecords call.
 MAX_RECORDS_PER_PUT = 500
 
@@ -104,6 +106,7 @@ class Producer:
         self.files = list(files)
         self.options = options
         self.on_progress = on_progress
+        self._stored_at = -SAVE_EVERY_SECONDS
         replay_id = replay_id_for(self.files)
         self.progress = backend.replays.load(replay_id) or ReplayProgress(
             replay_id, [str(f.path) for f in self.files], options.speed, count_rows(self.files))
@@ -162,9 +165,18 @@ class Producer:
         self.progress.sent_rows += batch.num_rows
 
     def _update(self, status: str) -> None:
-        self.progress.status = status
-        self.progress.updated_at = time.time()
-        self.backend.replays.save(self.progress)
+        """Report progress every window; store it when the status changes or every few seconds.
+
+        A store is a write to the backend (a DynamoDB item on aws) carrying the file list, so a
+        fast replay does not write one per window; progress lost to a crash since the last store
+        is only re-sent, and the consumer drops re-sent rows.
+        """
+        now = time.monotonic()
+        if status != self.progress.status or now - self._stored_at >= SAVE_EVERY_SECONDS:
+            self.progress.status = status
+            self.progress.updated_at = time.time()
+            self.backend.replays.save(self.progress)
+            self._stored_at = now
         if self.on_progress:
             self.on_progress(self.progress)
 
