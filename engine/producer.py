@@ -2,9 +2,10 @@
 
 Files are merged by timestamp across wells and sent in time windows: each window becomes
 one record per well (or a few, if a well has many rows in it), encoded with the columnar
-codec. After every window the producer saves, per well, the last event time it sent, so a
-replay stopped by a signal or a crash resumes right after it. A crash between sending and
-saving re-sends at most one window; the consumer drops those rows as already seen.
+codec. The producer keeps, per well, the last event time it sent, and stores it when it stops
+(a signal, the end, a row limit) and every few seconds while running, so a replay resumes right
+after where it stopped. A crash re-sends what it sent since the last store; the consumer drops
+those rows as already seen.
 Periods where no well has data are skipped instead of waited through.
 """
 
