@@ -10,8 +10,6 @@ with Streamlit's AppTest, on the home ``PETROSTREAM_HOME`` names.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -74,15 +72,6 @@ def populate(home: Path) -> Backend:
     Producer(backend, discover([data]), ReplayOptions(speed=0)).run(never)
     Consumer(backend, ConsumerOptions(idle_exit_seconds=1.0)).run(never)
     return backend
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    """Poll until ``condition`` holds; fail the test if it never does."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
 
 
 def pids(backend: Backend) -> list[int]:

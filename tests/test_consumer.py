@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from engine.readers import discover
 from engine.schema import WELL_DATA_TABLE
 from engine.stream import OutgoingRecord
 from ml.train_model import train
+from tests.polling import wait_for
 
 DRAIN = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=3)
 
@@ -99,10 +99,10 @@ def test_a_new_model_version_is_picked_up_without_restart_and_a_tampered_one_ref
     worker.start()
     try:
         replay(local, demo_dir, max_rows=5000)
-        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 5000)
+        wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 5000)
         time.sleep(1.1)  # versions are stamped to the second
         second = local.models.publish(*model_artifact)
-        _wait_for(lambda: consumer.stats.model_version == second)
+        wait_for(lambda: consumer.stats.model_version == second)
         time.sleep(1.1)
         third = local.models.publish(*model_artifact, activate=False)
         (local.settings.home / "models" / third / "model.joblib").write_bytes(b"tampered")
@@ -111,20 +111,12 @@ def test_a_new_model_version_is_picked_up_without_restart_and_a_tampered_one_ref
         assert consumer.stats.model_version == second  # the tampered version was refused
         total = count_rows(discover([demo_dir]))
         replay(local, demo_dir)
-        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == total)
+        wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == total)
     finally:
         stop.set()
         worker.join(timeout=30)
     versions = local.sql.query("SELECT model_version, count(*) AS n FROM well_data GROUP BY model_version")
     assert set(versions["model_version"]) == {first, second}
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_batches_are_final_once_checkpointed_and_compacted_files_always() -> None:
@@ -142,7 +134,7 @@ def test_a_caught_up_shard_waits_the_minimum_batch_interval(local: Backend, demo
     worker = threading.Thread(target=consumer.run, args=(stop,))
     worker.start()
     try:
-        _wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 3000)
+        wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 3000)
         batches = consumer.stats.batches
         replay(local, demo_dir, max_rows=3000)  # arrives while every shard is waiting out its interval
         time.sleep(1.0)

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +24,7 @@ from engine.backend import open_backend
 from engine.config import Settings
 from engine.readers import discover
 from engine.schema import WELL_DATA_TABLE
+from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,9 +132,9 @@ def test_kill_9_of_the_consumer_mid_stream_loses_and_duplicates_nothing(home: Pa
 def test_two_consumer_processes_share_the_shards_and_land_every_row_once(home: Path, data: Path) -> None:
     workers = [start(home, "consume") for _ in range(2)]
     backend = open_backend(Settings(home=home))
-    _wait_until(lambda: len({lease.owner for lease in backend.leases.leases() if lease.owner}) == 2)
+    wait_for(lambda: len({lease.owner for lease in backend.leases.leases() if lease.owner}) == 2, seconds=90)
     cli(home, "replay", "--data", str(data), "--speed", "0")
-    _wait_until(lambda: backend.lake.row_count(WELL_DATA_TABLE) >= total_rows(data))
+    wait_for(lambda: backend.lake.row_count(WELL_DATA_TABLE) >= total_rows(data), seconds=90)
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     outputs = [w.communicate(timeout=60)[0] for w in workers]
@@ -142,13 +142,6 @@ def test_two_consumer_processes_share_the_shards_and_land_every_row_once(home: P
     assert all(n > 0 for n in landed), outputs  # both workers did real work
     assert sum(landed) == total_rows(data)
     assert lake_counts(home) == (total_rows(data), total_rows(data))
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
 
 
 def test_sigterm_finishes_the_batch_checkpoints_and_releases_the_leases(home: Path, data: Path) -> None:

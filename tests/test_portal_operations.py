@@ -10,7 +10,8 @@ import psutil
 import pytest
 
 from engine.backend import Backend
-from tests.portal_homes import open_home, open_page, pids, stop_workers, wait_for, with_demo_data
+from tests.polling import wait_for
+from tests.portal_homes import open_home, open_page, pids, stop_workers, with_demo_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -14,7 +14,8 @@ from engine.errors import InputError
 from engine.readers import discover
 from engine.replay_control import ReplayRequest
 from engine.scaling import ScalingPolicy, target_tracking
-from tests.portal_homes import open_home, pids, stop_workers, wait_for
+from tests.polling import wait_for
+from tests.portal_homes import open_home, pids, stop_workers
 
 
 @pytest.fixture
