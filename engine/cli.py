@@ -169,7 +169,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
-                                                 min_batch_seconds=backend.settings.batch_seconds))
+                                                 batch_seconds=backend.settings.batch_seconds))
     port = os.environ.get("PETROSTREAM_HEALTH_PORT")
     if port:
         serve_health(int(port), consumer)

@@ -197,8 +197,8 @@ def alarms(sql: QueryEngine, leases: LeaseStore) -> pd.DataFrame:
     """
     closed = sql.query(_EVENTS)
     states: dict[str, WellState] = {}
-    for lease in leases.leases():
-        states.update(decode_states(lease.state))
+    for state in leases.latest_states().values():
+        states.update(decode_states(state))
     ongoing = open_events(states).to_pandas()[list(closed.columns)].sort_values("start_time", ascending=False)
     frames = [f for f in (ongoing, closed) if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else closed

@@ -122,7 +122,7 @@ def test_the_consumer_lands_each_event_once_through_a_crash_and_as_evaluation_se
     backend: Backend = open_backend(Settings(home=tmp_path, shard_count=2))
     backend.models.publish(*model_artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, rows_per_record=500)).run(threading.Event())
-    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=2)
+    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_read=2)
     real_checkpoint = LeaseStore.checkpoint
     calls = {"n": 0}
 
