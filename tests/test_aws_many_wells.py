@@ -46,9 +46,9 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend
         yield open_backend(Settings(backend="aws", home=tmp_path, shard_count=1))
 
 
-def well_record(index: int) -> OutgoingRecord:
+def well_record(index: int, start_ms: int = START_MS) -> OutgoingRecord:
     well = f"WELL-{index:05d}"
-    times = pa.array(START_MS + 1000 * np.arange(ROWS_PER_WELL), pa.int64()).cast(OBSERVATION_SCHEMA.field(
+    times = pa.array(start_ms + 1000 * np.arange(ROWS_PER_WELL), pa.int64()).cast(OBSERVATION_SCHEMA.field(
         "event_time").type)
     columns: dict[str, Any] = {"well_id": pa.array([well] * ROWS_PER_WELL), "event_time": times}
     for column in SENSOR_COLUMNS:
@@ -106,17 +106,11 @@ def test_two_thousand_wells_on_one_shard_land_once_with_a_small_constant_lease_i
 
 
 def test_wells_idle_longer_than_the_retention_are_forgotten(backend: Backend) -> None:
-    old, new = well_record(1), well_record(2)
-    day_later = pa.table({**{n: codec.decode(new.data)[n] for n in OBSERVATION_SCHEMA.names}})
-    shifted = day_later.set_column(1, "event_time", pa.array(
-        START_MS + 25 * 3_600_000 + 1000 * np.arange(ROWS_PER_WELL), pa.int64()).cast(
-        OBSERVATION_SCHEMA.field("event_time").type))
-    backend.stream.put_records([old])
     options = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05)
+    backend.stream.put_records([well_record(1)])
     Consumer(backend, options).run(threading.Event())
-
     assert set(decode_states(backend.leases.state(backend.leases.leases()[0]))) == {"WELL-00001"}
-    backend.stream.put_records([OutgoingRecord("WELL-00002", codec.encode(shifted))])
+    backend.stream.put_records([well_record(2, START_MS + 25 * 3_600_000)])
     Consumer(backend, options).run(threading.Event())
     states = decode_states(backend.leases.state(backend.leases.leases()[0]))
     assert set(states) == {"WELL-00002"}  # WELL-00001's last row is 25 h behind the shard's newest (retention 24 h)
