@@ -44,6 +44,20 @@ def objects(names: AwsNames, prefix: str) -> list[str]:
         Bucket=names.curated_bucket, Prefix=prefix).get("Contents", []))
 
 
+def stems(keys: list[str]) -> list[str]:
+    """``date=…/<batch key>`` of data keys ``<table>/date=…/<batch key>-<attempt>.parquet``."""
+    return sorted(key.split("/", 1)[1].rsplit("-", 1)[0] for key in keys)
+
+
+def live(names: AwsNames, day: str, table: str = WELL_DATA_TABLE) -> list[str]:
+    """The data keys a partition's symlink manifest lists: what Athena reads."""
+    key = f"_symlinks/{table}/date={day}/manifest"
+    if key not in objects(names, key):
+        return []  # nothing was ever published in that partition
+    manifest = aws_client("s3").get_object(Bucket=names.curated_bucket, Key=key)
+    return [line.split("/", 3)[3] for line in manifest["Body"].read().decode().split()]
+
+
 def count(backend: Backend) -> int:
     return int(backend.sql.query("SELECT count(*) FROM well_data").iloc[0, 0])
 
@@ -68,7 +82,8 @@ def test_tables_and_date_partitions_are_registered_in_glue_once(
         assert [(c["Name"], c["Type"]) for c in entry["StorageDescriptor"]["Columns"]] == \
             [(f.name, glue_type(f.type)) for f in spec.schema]
         assert entry["PartitionKeys"] == [{"Name": PARTITION_COLUMN, "Type": "string"}]
-        assert entry["StorageDescriptor"]["Location"] == f"s3://{names.curated_bucket}/{table}/"
+        assert entry["StorageDescriptor"]["Location"] == f"s3://{names.curated_bucket}/_symlinks/{table}/"
+        assert entry["StorageDescriptor"]["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
     assert glue_type(LAKE_TABLES[WELL_DATA_TABLE].schema.field("event_time").type) == "timestamp"
 
     registrations = []
@@ -79,11 +94,12 @@ def test_tables_and_date_partitions_are_registered_in_glue_once(
     backend.lake.write(WELL_DATA_TABLE, "shard@2", lake_rows("WELL-00001", START + timedelta(hours=2), 60))
     partitions = glue.get_partitions(DatabaseName=names.glue_database, TableName=WELL_DATA_TABLE)["Partitions"]
     assert sorted((p["Values"][0], p["StorageDescriptor"]["Location"]) for p in partitions) == [
-        (day, f"s3://{names.curated_bucket}/well_data/date={day}/") for day in ("2024-03-01", "2024-03-02")]
+        (day, f"s3://{names.curated_bucket}/_symlinks/well_data/date={day}/") for day in ("2024-03-01", "2024-03-02")]
     assert len(registrations) == 1  # the second batch's partition was known already
-    assert objects(names, "well_data/") == ["well_data/date=2024-03-01/shard@1.parquet",
-                                            "well_data/date=2024-03-02/shard@1.parquet",
-                                            "well_data/date=2024-03-02/shard@2.parquet"]
+    assert stems(objects(names, "well_data/")) == ["date=2024-03-01/shard@1", "date=2024-03-02/shard@1",
+                                                   "date=2024-03-02/shard@2"]
+    assert [stems(live(names, day)) for day in ("2024-03-01", "2024-03-02")] == [
+        ["date=2024-03-01/shard@1"], ["date=2024-03-02/shard@1", "date=2024-03-02/shard@2"]]
 
 
 def test_a_table_whose_schema_gained_a_column_is_brought_up_to_date(names: AwsNames, tmp_path: Path) -> None:
@@ -101,13 +117,16 @@ def test_a_table_whose_schema_gained_a_column_is_brought_up_to_date(names: AwsNa
 def test_a_retry_after_a_crash_half_way_through_a_batch_leaves_only_the_retry(
         names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     two_days = lake_rows("WELL-00001", START, 7200)
-    refuse(monkeypatch, "put_object", lambda bucket, key, *rest: key == "well_data/date=2024-03-02/shard@7.parquet")
+    refuse(monkeypatch, "put_object", lambda bucket, key, *rest: key.startswith("well_data/date=2024-03-02/shard@7-"))
     with pytest.raises(BackendError, match="injected crash"):
         backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days)  # the first day is written, then the crash
     monkeypatch.undo()
     backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days.slice(0, 1800))  # the retry holds the first day only
-    assert objects(names, "well_data/") == ["well_data/date=2024-03-01/shard@7.parquet"]
+    assert stems(live(names, "2024-03-01")) == ["date=2024-03-01/shard@7"] and live(names, "2024-03-02") == []
     assert count(backend) == backend.lake.row_count(WELL_DATA_TABLE) == 1800
+    (retired,) = objects(names, "_garbage/well_data/")  # the first attempt's files, deleted after the grace period
+    assert stems(json.loads(aws_client("s3").get_object(Bucket=names.curated_bucket, Key=retired)["Body"].read())) \
+        == ["date=2024-03-01/shard@7", "date=2024-03-02/shard@7"]
 
 
 def final_batches(backend: Backend, n: int = 9) -> None:
@@ -132,8 +151,8 @@ def test_a_compaction_cut_short_is_completed_by_the_next_one(
         backend.lake.compact(WELL_DATA_TABLE, is_final)
     monkeypatch.undo()
     report = backend.lake.compact(WELL_DATA_TABLE, is_final)
-    live = objects(names, "well_data/")
-    assert len(live) == 2 and any("/compacted-" in key for key in live)  # one merged file + the open batch
+    listed = live(names, "2024-03-01")
+    assert len(listed) == 2 and any("/compacted-T1-" in key for key in listed)  # one merged file + the open batch
     assert count(backend) == backend.lake.row_count(WELL_DATA_TABLE) == 9 * 60 + 120
     assert objects(names, "_locks/") == []
     if crash_at == "merged data":  # nothing was merged the first time: the second pass did all of it
@@ -147,7 +166,7 @@ def test_a_held_compaction_lock_is_respected_and_an_expired_one_taken_over(
     lock = {"Bucket": names.curated_bucket, "Key": "_locks/well_data.json"}
     s3.put_object(**lock, Body=json.dumps({"owner": "other", "expires_at": time.time() + 60}).encode())
     assert backend.lake.compact(WELL_DATA_TABLE, is_final).files_before == 0
-    assert len(objects(names, "well_data/")) == 10
+    assert len(live(names, "2024-03-01")) == 10
     s3.put_object(**lock, Body=json.dumps({"owner": "dead", "expires_at": time.time() - 1}).encode())
     assert backend.lake.compact(WELL_DATA_TABLE, is_final).files_before == 9
-    assert len(objects(names, "well_data/")) == 2 and objects(names, "_locks/") == []
+    assert len(live(names, "2024-03-01")) == 2 and objects(names, "_locks/") == []
