@@ -48,6 +48,8 @@ class CompactionReport:
     partitions: int
     files_before: int
     files_after: int
+    #: Rows copied into merged files (what the pass cost, beyond reading the list of files).
+    rows_rewritten: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,11 +158,11 @@ class Lake(ABC):
         with self._compaction(table) as files:
             if files is None:
                 return CompactionReport(0, 0, 0)  # another worker is compacting this table
-            before = after = 0
+            before = after = rows = 0
             for merge in plan_compaction(files, is_final):
                 if self._merge(table, merge):
-                    before, after = before + len(merge.members), after + 1
-        return CompactionReport(after, before, after)
+                    before, after, rows = before + len(merge.members), after + 1, rows + merge.rows
+        return CompactionReport(after, before, after, rows)
 
     @abstractmethod
     def _compaction(self, table: str) -> AbstractContextManager[list[LakeFile] | None]:

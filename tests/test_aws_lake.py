@@ -19,7 +19,7 @@ from moto.s3.exceptions import AccessForbidden
 from moto.s3.models import S3Backend
 
 from engine.backend import Backend, open_backend
-from engine.backends.aws import AwsNames
+from engine.backends.aws import AwsNames, _s3_lake
 from engine.backends.aws._glue import glue_type
 from engine.config import Settings
 from engine.errors import BackendError
@@ -170,3 +170,33 @@ def test_a_held_compaction_lock_is_respected_and_an_expired_one_taken_over(
     s3.put_object(**lock, Body=json.dumps({"owner": "dead", "expires_at": time.time() - 1}).encode())
     assert backend.lake.compact(WELL_DATA_TABLE, is_final).files_before == 9
     assert len(live(names, "2024-03-01")) == 2 and objects(names, "_locks/") == []
+
+
+def test_a_reader_sees_every_row_once_at_every_step_of_a_retry_and_a_compaction(
+        names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    final_batches(backend)
+    expected = 9 * 60 + 120
+    seen: list[tuple[str, int, int]] = []
+
+    def query_after(event_name: str, **_: Any) -> None:  # a query between every two S3 calls of the lake
+        counts = backend.sql.query("SELECT count(*) AS n, count(DISTINCT event_time) AS d FROM well_data")
+        seen.append((event_name.rsplit(".", 1)[-1], int(counts["n"][0]), int(counts["d"][0])))
+
+    backend.lake._s3.meta.events.register("after-call.s3", query_after)
+    backend.lake.write(WELL_DATA_TABLE, "shard@99", lake_rows("WELL-00001", START + timedelta(minutes=30), 120))
+    report = backend.lake.compact(WELL_DATA_TABLE, is_final)
+    backend.lake._s3.meta.events.unregister("after-call.s3", query_after)
+    assert report.files_before == 9 and {"PutObject", "DeleteObject"} <= {call for call, _, _ in seen}
+    assert all((n, d) == (expected, expected) for _, n, d in seen), seen
+
+
+def test_replaced_files_are_deleted_only_after_the_grace_period(
+        names: AwsNames, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    final_batches(backend)
+    backend.lake.compact(WELL_DATA_TABLE, is_final)
+    assert len(objects(names, "well_data/")) == 11  # nine members (queries may still read them), merged, open
+    monkeypatch.setattr(_s3_lake, "GRACE_SECONDS", 0.0)
+    time.sleep(0.01)
+    backend.lake.compact(WELL_DATA_TABLE, is_final)
+    assert sorted(objects(names, "well_data/")) == sorted(live(names, "2024-03-01"))
+    assert objects(names, "_garbage/") == [] and count(backend) == 9 * 60 + 120
