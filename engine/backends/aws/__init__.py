@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import boto3
 
-from engine.backend import Backend
+from engine.backend import Backend, SqlEndpoint
 from engine.backends.aws._athena import AthenaQueryEngine
 from engine.backends.aws._config import AwsNames, client_config, load_names
 from engine.backends.aws._dynamodb import DynamoLeaseStore, DynamoReplayLog
@@ -61,4 +61,8 @@ def open_aws_backend(settings: Settings) -> Backend:
         replays=replays,
         replay_control=EcsReplayControl(replays, ecs, s3, names),
         scaling=EcsScaler(ecs, client("application-autoscaling"), client("cloudwatch"), names),
+        sql_billed_per_query=True,
+        sql_endpoint=SqlEndpoint(region=names.region, database=names.glue_database,
+                                 workgroup=names.athena_workgroup,
+                                 output_location=f"s3://{names.athena_results_bucket}/"),
     )
