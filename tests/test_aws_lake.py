@@ -200,3 +200,14 @@ def test_replaced_files_are_deleted_only_after_the_grace_period(
     backend.lake.compact(WELL_DATA_TABLE, is_final)
     assert sorted(objects(names, "well_data/")) == sorted(live(names, "2024-03-01"))
     assert objects(names, "_garbage/") == [] and count(backend) == 9 * 60 + 120
+
+
+def test_two_workers_publishing_to_one_partition_keep_each_others_files(names: AwsNames, tmp_path: Path) -> None:
+    first, second = (open_backend(Settings(backend="aws", home=tmp_path)) for _ in range(2))
+    first.lake.write(WELL_DATA_TABLE, "shard-a@1", lake_rows("WELL-00001", START, 60))
+    second.lake.write(WELL_DATA_TABLE, "shard-b@1", lake_rows("WELL-00002", START, 60))
+    first.lake.write(WELL_DATA_TABLE, "shard-a@2", lake_rows("WELL-00001", START + timedelta(minutes=1), 60))
+    # first's cached manifest was stale: its conditional PUT was refused, it read again and kept b's file
+    assert stems(live(names, "2024-03-01")) == ["date=2024-03-01/shard-a@1", "date=2024-03-01/shard-a@2",
+                                                "date=2024-03-01/shard-b@1"]
+    assert count(first) == 180
