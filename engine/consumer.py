@@ -200,10 +200,13 @@ class Consumer:
         records = self.backend.stream.get_records(shard_id, after, self.options.records_per_read)
         now = time.monotonic()
         gathering.add(records, now + self.options.batch_seconds)
+        caught_up = len(records) < self.options.records_per_read
         if not gathering.records:
+            if self.options.batch_seconds > 0:  # an idle shard is polled like a gathering one
+                self._next_read[shard_id] = now + self.options.gather_poll_seconds
             return False
         if gathering.size < self.options.batch_bytes and now < gathering.due:
-            if len(records) < self.options.records_per_read:  # caught up: let the batch gather
+            if caught_up:  # let the batch gather
                 self._next_read[shard_id] = min(gathering.due, now + self.options.gather_poll_seconds)
             return bool(records)
         self._commit(shard_id)
