@@ -9,7 +9,8 @@ DynamoDB, Athena answered by DuckDB), creates the stack's resources, puts one re
 AWS call the process makes is counted by service and operation (a hook on botocore's
 ``_make_api_call``), split into the producer's put and the consumer's run. moto answers in
 microseconds where AWS takes milliseconds, so rows/s here is the consumer's CPU bound, and the
-call counts are what AWS would bill.
+call counts are what AWS would bill. Then, without AWS, the cost of the records a real-time
+replay sends (one row each): bytes per record, and the consumer's CPU per record and per row.
 """
 
 from __future__ import annotations
@@ -84,6 +85,26 @@ def run(wells: int, rows: int) -> dict[str, Any]:
             "note": "consume_seconds includes the 15 s a batch gathers and the 2 s idle exit"}
 
 
+def per_record_costs(wells: int) -> dict[str, float]:
+    """At 1x speed each well sends one 1-row record a second: the wire and CPU cost of such records."""
+    import tests.test_aws_many_wells as shape
+    from engine.consumer import _decode_all, _drop_seen
+    from engine.scoring import score_observations
+    from engine.stream import StreamRecord
+
+    shape.ROWS_PER_WELL = 1
+    records = [StreamRecord("s", str(i), f"WELL-{i:05d}", well_record(i).data) for i in range(wells)]
+    started = time.perf_counter()
+    observations, _ = _decode_all(records)
+    decoded = time.perf_counter()
+    states: dict[str, Any] = {}
+    score_observations(_drop_seen(observations, states), states, None)
+    featured = time.perf_counter()
+    return {"one_row_record_bytes": sum(len(r.data) for r in records) / wells,
+            "decode_ms_per_record": 1000 * (decoded - started) / wells,
+            "dedup_and_features_ms_per_row": 1000 * (featured - decoded) / wells}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wells", type=int, default=2_000)
@@ -94,6 +115,7 @@ def main() -> None:
 
     shape.ROWS_PER_WELL = args.rows
     result = {"machine": f"{platform.machine()}, {platform.python_version()}", **run(args.wells, args.rows)}
+    result["one_row_records"] = per_record_costs(args.wells)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
