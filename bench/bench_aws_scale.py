@@ -16,7 +16,6 @@ replay sends (one row each): bytes per record, and the consumer's CPU per record
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import botocore.client
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report  # noqa: E402
 from engine.backend import open_backend  # noqa: E402
 from engine.backends.aws import _kinesis  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -116,11 +116,7 @@ def main() -> None:
     shape.ROWS_PER_WELL = args.rows
     result = {"machine": f"{platform.machine()}, {platform.python_version()}", **run(args.wells, args.rows)}
     result["one_row_records"] = per_record_costs(args.wells)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

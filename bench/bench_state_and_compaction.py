@@ -21,7 +21,6 @@ Reports, from one run on one machine:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -41,6 +40,7 @@ import pyarrow.compute as pc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report  # noqa: E402
 from engine import lake as lake_rules  # noqa: E402
 from engine.backend import open_backend  # noqa: E402
 from engine.backends.aws._dynamodb import DynamoLeaseStore  # noqa: E402
@@ -154,11 +154,7 @@ def main() -> None:
             "batches": [batches_at_real_time(data, seconds) for seconds in (0.0, 5.0)],
             "compaction": [compaction_cost(tiered, args.compaction_batches) for tiered in (True, False)],
         }
-    text = json.dumps(result, indent=2, default=float)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":
