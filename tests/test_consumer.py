@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -158,3 +159,17 @@ def test_a_batch_is_committed_as_soon_as_it_reaches_the_byte_budget(local: Backe
     finally:
         stop.set()
         worker.join(timeout=30)
+
+
+def test_a_home_whose_leases_held_the_state_inline_is_upgraded(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "stream.sqlite") as old:  # the leases table before states moved out
+        old.execute("CREATE TABLE leases (application TEXT NOT NULL, shard_id TEXT NOT NULL, owner TEXT, "
+                    "counter INTEGER NOT NULL, expires_at REAL NOT NULL, checkpoint TEXT, state BLOB, "
+                    "PRIMARY KEY (application, shard_id))")
+        old.execute("INSERT INTO leases VALUES ('petrostream-consumer', 'shard-0', NULL, 3, 0, '42', ?)",
+                    (b'{"WELL-1": {}}',))
+    backend = open_backend(Settings(home=tmp_path, shard_count=1))
+    (lease,) = backend.leases.leases()
+    assert (lease.checkpoint, backend.leases.state(lease)) == ("42", b'{"WELL-1": {}}')
+    updated = backend.leases.checkpoint(backend.leases.balance("w", ["shard-0"])[0], "43", b"{}")
+    assert backend.leases.state(updated) == b"{}"
