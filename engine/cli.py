@@ -165,14 +165,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_worker_processes(args)
     from engine.consumer import Consumer, ConsumerOptions
-    from engine.health import serve_health
+    from engine.health import HealthSettings, serve_health
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
                                                  min_batch_seconds=backend.settings.batch_seconds))
-    port = os.environ.get("PETROSTREAM_HEALTH_PORT")
-    if port:
-        serve_health(int(port), consumer)
+    health = HealthSettings.from_env()
+    if health is not None:
+        serve_health(health, consumer)
     stats = consumer.run(_stop_on_signals())
     print(f"consumer {consumer.worker_id}: {stats.rows_landed:,} rows landed in {stats.batches:,} batches, "
           f"{stats.duplicates_dropped:,} duplicates dropped, {stats.dead_letters:,} dead letters")

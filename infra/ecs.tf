@@ -39,6 +39,9 @@ locals {
 
   environment = [for name, value in local.container_env : { name = name, value = value }]
 
+  # The consumer serves /health (what its container health check probes) and /metrics.
+  consumer_environment = [for name, value in merge(local.container_env, local.consumer_health_env) : { name = name, value = value }]
+
   # The portal also starts the producer task (Replay page), which needs a network to run in.
   portal_environment = concat(local.environment, [
     { name = "PETROSTREAM_TASK_SUBNETS", value = join(",", aws_subnet.public[*].id) },
@@ -75,7 +78,7 @@ locals {
       name             = "consumer"
       command          = ["python", "-m", "engine", "consume"]
       portMappings     = [{ containerPort = 8080, protocol = "tcp" }]
-      environment      = local.environment
+      environment      = local.consumer_environment
       logConfiguration = local.log_options["consumer"]
       healthCheck = {
         command     = ["CMD", "python", "-c", local.health_probe, "http://127.0.0.1:8080/health"]

@@ -52,4 +52,11 @@ locals {
     PETROSTREAM_PRODUCER_TASK_DEFINITION = local.producer_family
     PETROSTREAM_BATCH_SECONDS            = tostring(var.consumer_batch_seconds)
   }
+
+  # The consumer's health endpoint (engine/health.py): the port its health check probes, and
+  # how long the consume loop may go without completing an iteration before it reports 503.
+  consumer_health_env = {
+    PETROSTREAM_HEALTH_PORT          = "8080"
+    PETROSTREAM_HEALTH_STALE_SECONDS = tostring(var.consumer_health_stale_seconds)
+  }
 }
