@@ -56,9 +56,8 @@ class Renderer:
             return [self.render(item) for item in value]
         if not isinstance(value, str):
             return value
-        if match := _WHOLE.match(value):
-            if "${" not in match.group(1):
-                return self._evaluate(match.group(1))
+        if (match := _WHOLE.match(value)) and "${" not in match.group(1):
+            return self._evaluate(match.group(1))
         return _PART.sub(lambda part: str(self._evaluate(part.group(1))), value)
 
     def _evaluate(self, expression: str) -> Any:
@@ -66,14 +65,14 @@ class Renderer:
         if match := _FOR.match(expression):
             key, item, source, body = match.groups()
             fields = _FIELD.sub(lambda f: f'"{f.group(1)}": ', body)
-            return [eval("{" + fields + "}", {}, {key: k, item: v})  # noqa: S307 - our own Terraform
+            return [eval("{" + fields + "}", {}, {key: k, item: v})
                     for k, v in self._evaluate(source).items()]
         names = {"local": _Namespace(self.local), "var": _Namespace(self._variable), "data": self._data,
                  "merge": lambda *maps: {k: v for m in maps for k, v in m.items()},
                  "concat": lambda *lists: [x for part in lists for x in part],
                  "tostring": lambda v: str(v).lower() if isinstance(v, bool) else str(v),
                  "replace": lambda text, old, new: text.replace(old, new)}
-        return eval(expression, {"__builtins__": {}}, names)  # noqa: S307 - our own Terraform
+        return eval(expression, {"__builtins__": {}}, names)
 
     def _variable(self, name: str) -> Any:
         return self._variables[name] if name in self._variables else self._tf.default(name)

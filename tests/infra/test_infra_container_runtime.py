@@ -25,7 +25,7 @@ from tests.infra.terraform_model import ROOT, Terraform, block
 from tests.infra.terraform_render import Renderer
 from tests.polling import wait_for
 
-IMAGE_TMP = "/tmp"  # noqa: S108 - the container's scratch volume, not a path on this machine
+IMAGE_TMP = "/tmp"
 
 
 def _free_port() -> int:
@@ -55,7 +55,8 @@ def test_consumer_environment_names_the_stack_and_turns_the_health_endpoint_on(t
     probe = tf.locals["containers"]["consumer"]["healthCheck"]["command"][-1]
     port = re.search(r":(\d+)/health$", probe)
     assert port and env["PETROSTREAM_HEALTH_PORT"] == port.group(1)
-    assert {"containerPort": int(port.group(1)), "protocol": "tcp"} in tf.locals["containers"]["consumer"]["portMappings"]
+    mapped = tf.locals["containers"]["consumer"]["portMappings"]
+    assert {"containerPort": int(port.group(1)), "protocol": "tcp"} in mapped
 
 
 def test_consumer_started_as_ecs_starts_it_passes_its_health_checks(tf: Terraform, tmp_path: Path) -> None:
@@ -109,9 +110,9 @@ def test_every_path_the_containers_write_is_writable_by_the_image_user(tf: Terra
 
 def test_fargate_mount_rule_matches_aws_documentation() -> None:
     """Without a VOLUME the bind mount is root 0755; with one, the image's owner is kept."""
-    bare = Image.load("FROM x AS a\nRUN mkdir -p /data && chown 10001:10001 /data\nUSER 10001\n")
-    assert not bare.user_can_write("/data")
-    declared = Image.load("FROM x AS a\nRUN mkdir -p /data && chown 10001:10001 /data\nUSER 10001\nVOLUME [\"/data\"]\n")
+    bare = "FROM x AS a\nRUN mkdir -p /data && chown 10001:10001 /data\nUSER 10001\n"
+    assert not Image.load(bare).user_can_write("/data")
+    declared = Image.load(bare + 'VOLUME ["/data"]\n')
     assert declared.user_can_write("/data")
 
 
