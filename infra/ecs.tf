@@ -185,9 +185,7 @@ resource "aws_ecs_service" "consumer" {
   platform_version        = "LATEST"
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
-  # The load balancer only exists with the hosted portal; without it ECS follows the
-  # container health check alone.
-  health_check_grace_period_seconds = var.enable_portal ? 120 : null
+  # No load balancer: ECS replaces a task whose container health check (/health) fails.
 
   dynamic "capacity_provider_strategy" {
     for_each = local.capacity_strategy
@@ -202,15 +200,6 @@ resource "aws_ecs_service" "consumer" {
     subnets          = aws_subnet.public[*].id
     security_groups  = [aws_security_group.workers.id]
     assign_public_ip = true
-  }
-
-  dynamic "load_balancer" {
-    for_each = aws_lb_target_group.consumer
-    content {
-      target_group_arn = load_balancer.value.arn
-      container_name   = "consumer"
-      container_port   = 8080
-    }
   }
 
   deployment_circuit_breaker {

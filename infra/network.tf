@@ -87,8 +87,8 @@ resource "aws_cloudwatch_log_group" "flow" {
   kms_key_id        = aws_kms_key.main.arn
 }
 
-# Consumer and producer: no inbound traffic except the load balancer's health and
-# metrics checks on the consumer port; outbound HTTPS only.
+# Consumer and producer: no inbound traffic at all (ECS probes the consumer's health inside
+# the task); outbound HTTPS only.
 resource "aws_security_group" "workers" {
   name        = "${local.prefix}-workers"
   description = "Consumer and producer tasks"

@@ -146,8 +146,21 @@ def test_portal_is_behind_the_load_balancer(tf: Terraform) -> None:
     balancer = block(tf.resource("aws_ecs_service", "portal"), "load_balancer")
     assert ref(balancer["target_group_arn"]) == "aws_lb_target_group.portal[0].arn"
     assert balancer["container_port"] == 8501
-    consumer_group = tf.resource("aws_lb_target_group", "consumer")
-    assert block(consumer_group, "health_check")["path"] == "/health"
+
+
+def test_consumer_health_and_metrics_are_not_routed_through_the_public_listener(tf: Terraform) -> None:
+    """ECS probes /health inside the task; the load balancer forwards to the portal only."""
+    for rule in tf.all_of("aws_lb_listener_rule").values():
+        for condition in rule.get("condition", []):
+            for pattern in condition.get("path_pattern", []):
+                assert not {"/health", "/metrics"} & set(pattern["values"]), rule
+    for group in tf.all_of("aws_lb_target_group").values():
+        assert group["port"] != 8080, "a consumer target group would need a listener (ECS refuses one without)"
+    consumer = tf.resource("aws_ecs_service", "consumer")
+    assert "load_balancer" not in consumer and "health_check_grace_period_seconds" not in consumer
+    inbound = [rule for rule in tf.all_of("aws_vpc_security_group_ingress_rule").values()
+               if "workers" in str(rule["security_group_id"]) or "workers" in str(rule.get("for_each", ""))]
+    assert inbound == [], "nothing may reach the consumer port from outside the task"
 
 
 def test_containers_get_the_engine_configuration(tf: Terraform) -> None:
@@ -159,8 +172,8 @@ def test_containers_get_the_engine_configuration(tf: Terraform) -> None:
     assert env["PETROSTREAM_PRODUCER_TASK_DEFINITION"] == "${local.producer_family}"
     assert env["PETROSTREAM_BATCH_SECONDS"] == "${tostring(var.consumer_batch_seconds)}"
     assert tf.default("consumer_batch_seconds") == 15  # batches every second would cost ~40 USD/month a shard
-    for role in ("consumer", "producer"):
-        assert tf.locals["containers"][role]["environment"] == "${local.environment}"
+    assert tf.locals["containers"]["producer"]["environment"] == "${local.environment}"
+    assert tf.locals["containers"]["consumer"]["environment"] == "${local.consumer_environment}"
     assert tf.locals["containers"]["portal"]["environment"] == "${local.portal_environment}"
 
 
