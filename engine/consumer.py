@@ -227,7 +227,7 @@ class Consumer:
         self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
             self._leases[shard_id] = self.backend.leases.checkpoint(
-                lease, records[-1].sequence_number, encode_states(states))
+                lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id))
         except LeaseLost:
             log.info("lost the lease of %s to another worker; dropping it", shard_id)
             del self._leases[shard_id]

@@ -40,6 +40,8 @@ READS_PER_SHARD_PER_SECOND = 5
 CUTOFF_REASON = "Query cancelled! : Bytes scanned limit was exceeded"
 
 _reads: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(collections.deque)
+#: GetRecords calls served per stream since the process started (tests compare before and after).
+get_records_calls: collections.Counter[str] = collections.Counter()
 _reads_lock = threading.Lock()
 
 
@@ -74,6 +76,7 @@ def _count_read(stream_name: str, shard_id: str, account: str) -> None:
             raise JsonRESTError("ProvisionedThroughputExceededException",
                                 f"Rate exceeded for shard {shard_id} in stream {stream_name} under account {account}.")
         recent.append(now)
+        get_records_calls[stream_name] += 1
 
 
 # -- Athena: the bytes a query would scan ------------------------------------------------
