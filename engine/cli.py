@@ -230,6 +230,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bi_views(args: argparse.Namespace) -> int:
+    from engine.bi import create_views
+
+    print(f"Athena views for Power BI: {', '.join(create_views(_backend()))} (created or replaced)")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from engine.quickstart import quickstart
 
@@ -298,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=("list", "publish", "activate", "rollback"), nargs="?", default="list")
     models.add_argument("version", nargs="?", metavar="VERSION|FILE",
                         help="the version to activate, or the model file to publish")
+
+    command("bi-views", cmd_bi_views, "create or replace the Power BI views in Athena (aws)")
 
     quick = command("quickstart", cmd_quickstart, "demo data, model and a first replay, all local")
     quick.add_argument("--demo-dir", help="where demo data lives (default: under PETROSTREAM_HOME)")

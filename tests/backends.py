@@ -56,7 +56,7 @@ from engine.backends.local._query import to_duckdb
 from engine.config import Settings
 from engine.errors import InputError
 from engine.stream import hash_key
-from tests import strict_aws
+from tests import athena_views, strict_aws
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -226,16 +226,23 @@ def _patch_moto() -> None:
                               workgroup: str, execution_parameters: list[str] | None) -> str:
         execution_id = original_start(self, query, context, config, workgroup, execution_parameters)
         group = self.work_groups.get(workgroup or "primary")
-        if (cutoff := strict_aws.workgroup_cutoff(group.configuration if group else None)) is not None:
-            database = (context or {}).get("Database", "default")
-            if strict_aws.scan_estimate(query, strict_aws.catalog_sizes(
-                    aws_client("glue"), aws_client("s3"), database)) > cutoff:
-                _FAILED[execution_id] = ("CANCELLED", strict_aws.CUTOFF_REASON)
-                return execution_id
+        database = (context or {}).get("Database", "default")
+        view = athena_views.parse(query)
+        cutoff = strict_aws.workgroup_cutoff(group.configuration if group else None)
+        if view is None and cutoff is not None and strict_aws.scan_estimate(query, strict_aws.catalog_sizes(
+                aws_client("glue"), aws_client("s3"), database)) > cutoff:
+            _FAILED[execution_id] = ("CANCELLED", strict_aws.CUTOFF_REASON)
+            return execution_id
         if execution_id not in self.query_results:  # results injected through moto's API win
             try:
-                rows, columns = _run_like_athena(query, (context or {}).get("Database", "default"),
-                                                 execution_parameters or [])
+                if view is not None:  # Athena checks the view's query, then stores the view in Glue
+                    name, select, replace = view
+                    _, checked = _run_like_athena(f"SELECT * FROM ({select}) LIMIT 0", database, [])
+                    athena_views.store(aws_client("glue"), database, name, select, replace,
+                                       [(c["Name"], c["Type"]) for c in checked])
+                    rows, columns = [], []
+                else:
+                    rows, columns = _run_like_athena(query, database, execution_parameters or [])
                 self.query_results[execution_id] = QueryResults(rows, columns)
             except (duckdb.Error, InputError) as exc:
                 _FAILED[execution_id] = ("FAILED", str(exc).strip().splitlines()[0])
@@ -289,8 +296,11 @@ def _run_like_athena(query: str, database: str, parameters: list[str]) -> tuple[
     clients = {service: aws_client(service) for service in ("glue", "s3")}
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        for table in clients["glue"].get_tables(DatabaseName=database)["TableList"]:
-            connection.register(table["Name"], _catalog_table(clients, database, table))
+        tables = clients["glue"].get_tables(DatabaseName=database)["TableList"]
+        for table in tables:
+            if not athena_views.is_view(table):
+                connection.register(table["Name"], _catalog_table(clients, database, table))
+        athena_views.register(connection, tables)
         values = [connection.execute(to_duckdb(f"SELECT {literal}")).fetchall()[0][0] for literal in parameters]
         result = connection.sql(to_duckdb(query), params=values).to_arrow_table()
     header = {"Data": [{"VarCharValue": name} for name in result.column_names]}

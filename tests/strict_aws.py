@@ -33,6 +33,7 @@ from moto.kinesis.utils import decompose_shard_iterator
 from sqlglot import exp
 
 from engine.backends.local._query import to_duckdb
+from tests import athena_views
 
 MAX_RECORD_BYTES = 1024 * 1024
 READS_PER_SHARD_PER_SECOND = 5
@@ -128,7 +129,10 @@ def workgroup_cutoff(configuration: dict[str, Any] | None) -> int | None:
 def catalog_sizes(glue: Any, s3: Any, database: str) -> dict[str, list[Partition]]:
     """Each Glue table's partitions with the bytes of the objects Athena would read under them."""
     catalog: dict[str, list[Partition]] = {}
-    for table in glue.get_tables(DatabaseName=database)["TableList"]:
+    tables = glue.get_tables(DatabaseName=database)["TableList"]
+    for table in tables:
+        if athena_views.is_view(table):
+            continue
         keys = [key["Name"] for key in table.get("PartitionKeys", [])]
         partitions = []
         for partition in glue.get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]:
@@ -137,4 +141,7 @@ def catalog_sizes(glue: Any, s3: Any, database: str) -> dict[str, list[Partition
             size = sum(o["Size"] for o in listed if not o["Key"].rsplit("/", 1)[-1].startswith(("_", ".")))
             partitions.append((dict(zip(keys, partition["Values"], strict=True)), size))
         catalog[table["Name"]] = partitions
+    for view in filter(athena_views.is_view, tables):  # a view reads every partition of its tables
+        named = {t.name for t in sqlglot.parse_one(athena_views.view_sql(view), read="trino").find_all(exp.Table)}
+        catalog[view["Name"]] = [p for name in sorted(named & set(catalog)) for p in catalog[name]]
     return catalog
