@@ -159,9 +159,14 @@ variable "fargate_on_demand_weight" {
 }
 
 variable "fargate_on_demand_base" {
-  description = "Tasks of each service always placed on on-demand FARGATE before the weights apply."
+  description = "Tasks of each service always placed on on-demand FARGATE before the weights apply. Fargate Spot has no fallback of its own: with a base of 0, no consumer runs while Spot capacity is short. 1 keeps one consumer on-demand (+6.91 USD/month, docs/COST.md); extra tasks go to Spot."
   type        = number
-  default     = 0
+  default     = 1
+
+  validation {
+    condition     = var.fargate_on_demand_base >= 0 && var.fargate_on_demand_base <= 10
+    error_message = "fargate_on_demand_base must be between 0 and 10."
+  }
 }
 
 variable "enable_portal" {
