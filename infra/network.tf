@@ -2,13 +2,15 @@
 # than the whole demo deployment. Tasks reach AWS APIs through their public address
 # (egress limited to HTTPS) and S3/DynamoDB through free gateway endpoints.
 
-# Two named zones, so the subnets never move when AWS opens another zone in the region.
+# The region's available zones, regular ones only (Local and Wavelength Zones need opting in
+# and lack Fargate). Zone letters differ between regions and accounts (ap-northeast-1 has no
+# "b"), so the subnets take the first two zones listed rather than named ones.
 data "aws_availability_zones" "available" {
   state = "available"
 
   filter {
-    name   = "zone-name"
-    values = ["${var.region}a", "${var.region}b"]
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
   }
 }
 
@@ -25,7 +27,7 @@ resource "aws_subnet" "public" {
 
   vpc_id            = aws_vpc.main.id
   cidr_block        = cidrsubnet(var.vpc_cidr, 8, count.index)
-  availability_zone = data.aws_availability_zones.available.names[count.index]
+  availability_zone = sort(data.aws_availability_zones.available.names)[count.index]
   # Addresses are given per task by the services (assign_public_ip), not to everything.
   map_public_ip_on_launch = false
 
