@@ -212,7 +212,23 @@ resource "aws_ecs_service" "consumer" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_ecs_cluster_capacity_providers.main, aws_lb_listener.https]
+  # The task finds its resources by name (container_env), which Terraform cannot see as a
+  # dependency: without these edges the first apply may start the consumer before the stream,
+  # table, catalog or its permissions exist, and the circuit breaker rolls the deployment back.
+  depends_on = [
+    aws_ecs_cluster_capacity_providers.main,
+    aws_kinesis_stream.ingest,
+    aws_dynamodb_table.leases,
+    aws_glue_catalog_database.main,
+    aws_athena_workgroup.main,
+    aws_s3_bucket.data,
+    aws_s3_bucket_policy.data,
+    aws_iam_role_policy.consumer,
+    aws_iam_role_policy.execution,
+    aws_route_table_association.public,
+    aws_vpc_endpoint.gateway,
+    aws_vpc_security_group_egress_rule.https_out,
+  ]
 }
 
 resource "aws_ecs_service" "portal" {
@@ -254,7 +270,22 @@ resource "aws_ecs_service" "portal" {
     rollback = true
   }
 
-  depends_on = [aws_ecs_cluster_capacity_providers.main, aws_lb_listener.https]
+  # As the consumer's, plus the listener the target group must be attached to before ECS accepts it.
+  depends_on = [
+    aws_ecs_cluster_capacity_providers.main,
+    aws_lb_listener.https,
+    aws_kinesis_stream.ingest,
+    aws_dynamodb_table.leases,
+    aws_glue_catalog_database.main,
+    aws_athena_workgroup.main,
+    aws_s3_bucket.data,
+    aws_s3_bucket_policy.data,
+    aws_iam_role_policy.portal,
+    aws_iam_role_policy.execution,
+    aws_route_table_association.public,
+    aws_vpc_endpoint.gateway,
+    aws_vpc_security_group_egress_rule.https_out,
+  ]
 }
 
 resource "aws_appautoscaling_target" "consumer" {

@@ -224,3 +224,20 @@ def test_remote_state_example_is_an_encrypted_s3_backend() -> None:
     (settings,) = parse(INFRA / "backend.tf.example")["terraform"]
     backend = block(settings, "backend")["s3"]
     assert backend["encrypt"] is True and backend["use_lockfile"] is True
+
+
+@pytest.mark.parametrize("service", ["consumer", "portal"])
+def test_services_wait_for_everything_their_tasks_reach_by_name(tf: Terraform, service: str) -> None:
+    """Containers find resources by name (container_env), which is no Terraform reference: the
+    service must depend on each explicitly, or the first apply starts tasks before they exist."""
+    named = set(tf.locals["container_env"].values())
+    needed = {f"{kind}.{name}" for kind, blocks in tf.resources.items() for name, body in blocks.items()
+              if body.get("name") in named and kind not in {"aws_ecs_cluster", "aws_ecs_service", "aws_ecr_repository"}}
+    needed |= {"aws_s3_bucket.data", f"aws_iam_role_policy.{service}", "aws_iam_role_policy.execution",
+               "aws_route_table_association.public", "aws_ecs_cluster_capacity_providers.main"}
+    assert {"aws_kinesis_stream.ingest", "aws_dynamodb_table.leases", "aws_glue_catalog_database.main",
+            "aws_athena_workgroup.main"} <= needed
+    depends = {ref(item) for item in tf.resource("aws_ecs_service", service)["depends_on"]}
+    assert needed <= depends, sorted(needed - depends)
+    if service == "portal":
+        assert "aws_lb_listener.https" in depends, "a target group needs its listener before ECS uses it"
