@@ -176,6 +176,26 @@ resource "aws_ecs_task_definition" "portal" {
   container_definitions = jsonencode([merge(local.container_base, local.containers["portal"])])
 }
 
+# Tasks find the stream, table, catalog and buckets by name (container_env), which Terraform
+# cannot see as a dependency: without these edges the first apply may start a task before they,
+# the network or the permissions exist, and the circuit breaker rolls the deployment back.
+# Both services wait for this (and for their own role's policy).
+resource "terraform_data" "task_prerequisites" {
+  depends_on = [
+    aws_ecs_cluster_capacity_providers.main,
+    aws_kinesis_stream.ingest,
+    aws_dynamodb_table.leases,
+    aws_glue_catalog_database.main,
+    aws_athena_workgroup.main,
+    aws_s3_bucket.data,
+    aws_s3_bucket_policy.data,
+    aws_iam_role_policy.execution,
+    aws_route_table_association.public,
+    aws_vpc_endpoint.gateway,
+    aws_vpc_security_group_egress_rule.https_out,
+  ]
+}
+
 resource "aws_ecs_service" "consumer" {
   #checkov:skip=CKV_AWS_333:Tasks need a public address to reach AWS APIs because the VPC has no NAT gateway (it would cost more than the whole deployment); their security group admits no inbound traffic from the internet.
   name                    = local.consumer_name
@@ -212,23 +232,7 @@ resource "aws_ecs_service" "consumer" {
     ignore_changes = [desired_count]
   }
 
-  # The task finds its resources by name (container_env), which Terraform cannot see as a
-  # dependency: without these edges the first apply may start the consumer before the stream,
-  # table, catalog or its permissions exist, and the circuit breaker rolls the deployment back.
-  depends_on = [
-    aws_ecs_cluster_capacity_providers.main,
-    aws_kinesis_stream.ingest,
-    aws_dynamodb_table.leases,
-    aws_glue_catalog_database.main,
-    aws_athena_workgroup.main,
-    aws_s3_bucket.data,
-    aws_s3_bucket_policy.data,
-    aws_iam_role_policy.consumer,
-    aws_iam_role_policy.execution,
-    aws_route_table_association.public,
-    aws_vpc_endpoint.gateway,
-    aws_vpc_security_group_egress_rule.https_out,
-  ]
+  depends_on = [terraform_data.task_prerequisites, aws_iam_role_policy.consumer]
 }
 
 resource "aws_ecs_service" "portal" {
@@ -270,22 +274,8 @@ resource "aws_ecs_service" "portal" {
     rollback = true
   }
 
-  # As the consumer's, plus the listener the target group must be attached to before ECS accepts it.
-  depends_on = [
-    aws_ecs_cluster_capacity_providers.main,
-    aws_lb_listener.https,
-    aws_kinesis_stream.ingest,
-    aws_dynamodb_table.leases,
-    aws_glue_catalog_database.main,
-    aws_athena_workgroup.main,
-    aws_s3_bucket.data,
-    aws_s3_bucket_policy.data,
-    aws_iam_role_policy.portal,
-    aws_iam_role_policy.execution,
-    aws_route_table_association.public,
-    aws_vpc_endpoint.gateway,
-    aws_vpc_security_group_egress_rule.https_out,
-  ]
+  # The listener too: ECS refuses a target group that is not attached to a load balancer yet.
+  depends_on = [terraform_data.task_prerequisites, aws_iam_role_policy.portal, aws_lb_listener.https]
 }
 
 resource "aws_appautoscaling_target" "consumer" {
