@@ -184,7 +184,9 @@ def _run_worker_processes(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "engine", "consume", "--workers", "1"]
     if args.exit_when_idle is not None:
         command += ["--exit-when-idle", str(args.exit_when_idle)]
-    children = [subprocess.Popen(command) for _ in range(args.workers)]
+    # One health port cannot serve N processes: the workers run without the endpoint.
+    environment = {name: value for name, value in os.environ.items() if name != "PETROSTREAM_HEALTH_PORT"}
+    children = [subprocess.Popen(command, env=environment) for _ in range(args.workers)]
     stop = _stop_on_signals()
     threading.Thread(target=lambda: (stop.wait(), [c.terminate() for c in children]), daemon=True).start()
     codes = [child.wait() for child in children]
