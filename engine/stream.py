@@ -60,7 +60,8 @@ class Stream(ABC):
 
     @abstractmethod
     def backlog(self, shard_id: str, after: str | None) -> int:
-        """How many records of a shard lie after ``after``: the consumer's lag."""
+        """How many records of a shard lie after ``after`` (a consumer asking whether it drained a shard;
+        observers use :meth:`observed_backlog`, which never spends the shard's reads)."""
 
     @abstractmethod
     def trim(self) -> int:

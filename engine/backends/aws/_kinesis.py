@@ -12,8 +12,8 @@ Reading (GetRecords): iterators start AFTER_SEQUENCE_NUMBER of the checkpoint (o
 TRIM_HORIZON), and the iterator a read returns is kept for the next read from the same
 position (for up to four of the five minutes it is valid), so a polling consumer does not
 spend a GetShardIterator call per poll. Reads are paced per shard (one a second, after a
-short burst), since every reader of a shard — consumers, Firehose, the status page — shares
-its five reads a second. ``backlog`` counts what one read returns: exact up to 1,000 records,
+short burst), since every reader of a shard — consumers and Firehose — shares its five
+reads a second. ``backlog`` counts what one read returns: exact up to 1,000 records,
 a lower bound beyond (Kinesis has no record count; its own lag measure is time). Only the
 consumer calls it (to tell a drained shard); observers get the lag as time instead, from the
 ``MillisBehindLatest`` of the consumer's own last read (:meth:`KinesisStream.millis_behind`,
