@@ -44,6 +44,9 @@ class Lease:
     checkpoint: str | None = None
     #: Names the state blob of this checkpoint (None: no state stored yet).
     state_ref: str | None = None
+    #: How far behind the shard's newest record the checkpointing read was (Kinesis's
+    #: MillisBehindLatest): the lag observers show without reading the stream themselves.
+    millis_behind: int | None = None
 
     def is_free(self, now: float) -> bool:
         return self.owner is None or self.expires_at < now
@@ -137,7 +140,8 @@ class LeaseStore(ABC):
         victim = next(lease for lease in leases if lease.owner == busiest)
         return self._take(victim, worker_id, now)
 
-    def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None) -> Lease:
+    def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None,
+                   millis_behind: int | None = None) -> Lease:
         """Record progress on a shard; raise :class:`LeaseLost` if the lease moved on.
 
         The state blob is stored before the lease points to it, so a pointer never names a
@@ -149,7 +153,7 @@ class LeaseStore(ABC):
             ref = f"{lease.counter + 1:012d}-{uuid.uuid4().hex[:12]}"
             self._put_state(lease.shard_id, ref, state)
         updated = replace(lease, counter=lease.counter + 1, checkpoint=sequence_number, state_ref=ref,
-                          expires_at=time.time() + self.lease_seconds)
+                          expires_at=time.time() + self.lease_seconds, millis_behind=millis_behind)
         if not self._replace(updated, lease.counter):
             if ref is not None:
                 self._delete_state(lease.shard_id, ref)

@@ -137,6 +137,8 @@ class DynamoLeaseStore(LeaseStore):
             item["checkpoint"] = {"S": lease.checkpoint}
         if lease.state_ref is not None:
             item["state_ref"] = {"S": lease.state_ref}
+        if lease.millis_behind is not None:
+            item["millis_behind"] = {"N": str(lease.millis_behind)}
         return item
 
 
@@ -148,6 +150,7 @@ def _lease(item: dict[str, Any]) -> Lease:
         expires_at=float(item["expires_at"]["N"]),
         checkpoint=item.get("checkpoint", {}).get("S"),
         state_ref=item.get("state_ref", {}).get("S"),
+        millis_behind=int(item["millis_behind"]["N"]) if "millis_behind" in item else None,
     )
 
 
