@@ -198,7 +198,7 @@ def curated_rows(names: AwsNames, table: str) -> pa.Table | None:
     s3 = aws_client("s3")
     manifests = _objects_under(s3, f"s3://{names.curated_bucket}/{SYMLINKS}/{table}/")
     parts = [pq.read_table(pa.BufferReader(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-             for manifest in manifests for bucket, key in _symlinked(s3, *manifest)]
+             for manifest in manifests for bucket, key in strict_aws.symlink_targets(s3, *manifest)]
     return pa.concat_tables(parts) if parts else None
 
 
@@ -329,8 +329,8 @@ def _catalog_table(clients: dict[str, Any], database: str, table: dict[str, Any]
     partitions = clients["glue"].get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]
     for partition in partitions:
         located = _objects_under(clients["s3"], partition["StorageDescriptor"]["Location"])
-        files = [path for bucket, key in located for path in _symlinked(clients["s3"], bucket, key)] if symlinks \
-            else located
+        files = located if not symlinks else \
+            [path for bucket, key in located for path in strict_aws.symlink_targets(clients["s3"], bucket, key)]
         for bucket, key in files:
             body = clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()  # a listed file gone: fails
             data = pq.read_table(pa.BufferReader(body))
@@ -345,12 +345,6 @@ def _objects_under(s3: Any, location: str) -> list[tuple[str, str]]:
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     return [(bucket, entry["Key"]) for entry in listed if not entry["Key"].rsplit("/", 1)[-1].startswith(("_", "."))]
-
-
-def _symlinked(s3: Any, bucket: str, key: str) -> list[tuple[str, str]]:
-    """The files a symlink manifest lists, one ``s3://bucket/key`` a line, as SymlinkTextInputFormat reads them."""
-    lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().split()
-    return [tuple(line.removeprefix("s3://").split("/", 1)) for line in lines]  # type: ignore[misc]
 
 
 def _athena_type(arrow_type: pa.DataType) -> str:
