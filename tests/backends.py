@@ -10,7 +10,9 @@ in two places the tests depend on. The server is therefore patched, in this proc
 * answer Athena queries like Athena does: the query text is translated Trino -> DuckDB (the
   local backend's translator) and run on DuckDB over what the Glue catalog registers — each
   table's partitions, and under each partition's S3 location the Parquet objects Athena would
-  read (names starting with ``_`` or ``.`` are hidden) — with ``ExecutionParameters`` taken as
+  read (names starting with ``_`` or ``.`` are hidden), and each view (a ``VIRTUAL_VIEW`` table
+  whose ``presto_view`` text is defined over them; Athena refuses a view whose columns differ
+  from its stored list, so does this) — with ``ExecutionParameters`` taken as
   the SQL literals Athena takes them as; the result is served through GetQueryResults as
   Athena renders it (strings, header row, Java-style doubles). A query DuckDB rejects ends
   ``FAILED`` with a user-error category, like a query Athena rejects. Results injected through
@@ -49,6 +51,7 @@ from moto.server import ThreadedMotoServer
 from engine.backend import Backend, open_backend
 from engine.backends.aws import AwsNames
 from engine.backends.aws._config import ENVIRONMENT, default_names
+from engine.backends.aws._glue import view_sql
 from engine.backends.local._query import to_duckdb
 from engine.config import Settings
 from engine.errors import InputError
@@ -271,8 +274,16 @@ def _run_like_athena(query: str, database: str, parameters: list[str]) -> tuple[
     clients = {service: aws_client(service) for service in ("glue", "s3")}
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        for table in clients["glue"].get_tables(DatabaseName=database)["TableList"]:
-            connection.register(table["Name"], _catalog_table(clients, database, table))
+        tables = clients["glue"].get_tables(DatabaseName=database)["TableList"]
+        for table in tables:
+            if view_sql(table) is None:
+                connection.register(table["Name"], _catalog_table(clients, database, table))
+        for table in tables:
+            if (definition := view_sql(table)) is not None:
+                connection.execute(f'CREATE TEMP VIEW "{table["Name"]}" AS {to_duckdb(definition)}')
+                columns = [row[0] for row in connection.execute(f'DESCRIBE "{table["Name"]}"').fetchall()]
+                if columns != [c["Name"] for c in table["StorageDescriptor"]["Columns"]]:
+                    raise InputError(f"view {table['Name']} is stale: its query returns {columns}")
         values = [connection.execute(to_duckdb(f"SELECT {literal}")).fetchall()[0][0] for literal in parameters]
         result = connection.sql(to_duckdb(query), params=values).to_arrow_table()
     header = {"Data": [{"VarCharValue": name} for name in result.column_names]}
