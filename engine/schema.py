@@ -97,6 +97,12 @@ def is_transient(label: int) -> bool:
     return label >= TRANSIENT_OFFSET
 
 
+def class_name(label: int) -> str:
+    """``102`` -> ``102 · spurious closure of DHSV (transient)``: a label as an operator reads it."""
+    name = f"{label} · {EVENT_CLASSES.get(event_of(label), 'unknown')}"
+    return f"{name} (transient)" if is_transient(label) else name
+
+
 # ---------------------------------------------------------------------------
 # Observations: what a reader yields, the producer sends and the consumer receives.
 # ---------------------------------------------------------------------------

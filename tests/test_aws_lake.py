@@ -100,7 +100,7 @@ def test_a_table_whose_schema_gained_a_column_is_brought_up_to_date(names: AwsNa
 
 
 def test_lake_views_are_athena_views_in_glue_and_kept_up_to_date(names: AwsNames, tmp_path: Path) -> None:
-    """The form Athena's CREATE VIEW stores: VIRTUAL_VIEW, presto_view, base64 JSON of the Trino text and column types."""
+    """As Athena's CREATE VIEW stores it: VIRTUAL_VIEW, presto_view, base64 JSON of the Trino text and types."""
     glue = aws_client("glue")
     open_backend(Settings(backend="aws", home=tmp_path))
     entry = glue.get_table(DatabaseName=names.glue_database, Name=ANOMALY_EVENTS_TABLE)["Table"]
