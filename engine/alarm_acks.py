@@ -131,8 +131,11 @@ class AlarmAckStore(ABC):
 
     def _record(self, event_id: str, kind: Action, by: str, comment: str, now: datetime | None,
                 duration: timedelta | None) -> AlarmAction:
-        by, comment = _checked_text("operator", by, MAX_NAME_CHARS, required=True), \
-            _checked_text("comment", comment, MAX_COMMENT_CHARS, required=False)
+        for field, value, limit, required in (("operator", by, MAX_NAME_CHARS, True),
+                                              ("comment", comment, MAX_COMMENT_CHARS, False)):
+            if problem := text_problem(field, value, limit, required):
+                raise InputError(problem)
+        by, comment = " ".join(by.split()), " ".join(comment.split())
         if not event_id:
             raise InputError("event_id: no alarm chosen")
         at = now or datetime.now(UTC)
@@ -157,10 +160,11 @@ def _judge(current: AlarmHandling, action: AlarmAction) -> None:
         raise InputError(f"alarm {current.event_id} is not shelved")
 
 
-def _checked_text(field: str, value: str, limit: int, required: bool) -> str:
+def text_problem(field: str, value: str, limit: int, required: bool) -> str | None:
+    """What is wrong with a text an operator typed (runs of spaces count as one), or None."""
     text = " ".join(value.split())
     if required and not text:
-        raise InputError(f"{field}: required")
+        return f"{field}: required"
     if len(text) > limit:
-        raise InputError(f"{field}: at most {limit} characters (got {len(text)})")
-    return text
+        return f"{field}: at most {limit} characters (got {len(text)})"
+    return None

@@ -112,12 +112,16 @@ def alarm_board(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> pd.Data
     return pd.concat([events.reset_index(drop=True), extra], axis=1)
 
 
-def history_link(well_id: str, start: datetime, last_active: datetime, event_id: str) -> str:
-    """A relative URL of the History page showing one alarm's window (``well``, ``from``, ``to``, ``alarm``)."""
+def history_window(well_id: str, start: datetime, last_active: datetime, event_id: str) -> dict[str, str]:
+    """History's query parameters for one alarm's window: ``well``, ``from``, ``to`` (ISO 8601 UTC), ``alarm``."""
     start, last_active = pd.Timestamp(start).to_pydatetime(), pd.Timestamp(last_active).to_pydatetime()
     margin = max(HISTORY_MARGIN, (last_active - start) / 4)
-    window = {"well": well_id, "from": _iso(start - margin), "to": _iso(last_active + margin), "alarm": event_id}
-    return f"{HISTORY_PAGE}?{urlencode(window)}"
+    return {"well": well_id, "from": _iso(start - margin), "to": _iso(last_active + margin), "alarm": event_id}
+
+
+def history_link(well_id: str, start: datetime, last_active: datetime, event_id: str) -> str:
+    """A relative URL of the History page showing one alarm's window (a shareable link)."""
+    return f"{HISTORY_PAGE}?{urlencode(history_window(well_id, start, last_active, event_id))}"
 
 
 def _status(state: str, handled: AlarmHandling | None, now: datetime) -> AlarmStatus:

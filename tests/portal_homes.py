@@ -107,7 +107,7 @@ def stop_workers(home: Path) -> None:
 
 APP = Path(__file__).resolve().parents[1] / "control_center" / "app.py"
 #: Page files of the portal (pages/<name>.py), in navigation order.
-PAGES = ("overview", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
+PAGES = ("overview", "alarms", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
 
 
 def open_page(page: str, timeout: float = 60.0) -> AppTest:

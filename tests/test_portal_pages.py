@@ -61,6 +61,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 # -- empty home -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("page", "expected"), [
     ("overview", ["No data in the lake yet", "No model is active"]),
+    ("alarms", ["No alarm events so far", "Nothing to act on yet"]),
     ("live_anomalies", ["No well has reported yet"]),
     ("well_map", ["illustrative demo coordinates", "No wells to show yet"]),
     ("history", ["No data in the lake yet, so no history"]),
@@ -92,7 +93,11 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
     flagged = int(on_filled.sql.query("SELECT count(*) AS n FROM well_data WHERE anomaly_flag = 1")["n"][0])
     assert flagged > 0
     assert shown["Observations in the lake"] == f"{rows:,}"
-    assert shown["Anomalies (all time)"] == f"{flagged:,}"
+    assert shown["Flagged rows (all time)"] == f"{flagged:,}"
+    events = on_filled.sql.query("SELECT state, count(*) AS n FROM anomaly_events GROUP BY state")
+    active = int(events.loc[events["state"] == "active", "n"].sum())
+    assert active > 0 and shown["Active alarms"] == str(active) and shown["Unacknowledged"] == str(active)
+    assert shown["Alarms (last 24 h)"] == str(int(events["n"].sum()))  # the demo spans hours
     assert shown["Active wells"] == "3 of 3"
     assert shown["Producer"] == "finished"
     assert shown["Model version"] == on_filled.models.active_version()
