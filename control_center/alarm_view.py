@@ -27,8 +27,8 @@ FILTERS: dict[str, tuple[AlarmStatus, ...]] = {
 SHELVE_FOR: dict[str, timedelta] = {"1 h": timedelta(hours=1), "4 h": timedelta(hours=4),
                                     "8 h": timedelta(hours=8), "24 h": timedelta(hours=24)}
 #: Display columns of the board, in order (``history`` is rendered as a link).
-COLUMNS = ("status", "well_id", "start_time", "duration", "peak_score", "likely_cause", "likely_class_probability",
-           "top_sensors", "label", "acknowledged_by", "comment", "history")
+COLUMNS = ("status", "well_id", "start_time", "duration", "peak_score", "history", "likely_cause",
+           "likely_class_probability", "top_sensors", "source_label", "acknowledged_by", "comment")
 
 
 def board_table(board: pd.DataFrame, statuses: tuple[AlarmStatus, ...]) -> pd.DataFrame:
@@ -55,17 +55,37 @@ class Allowed:
 
 
 def allowed_actions(alarm: pd.Series, operator: str, comment: str) -> Allowed:
-    """Which actions the rules would accept for this alarm with this operator name and comment."""
-    common = text_problem("operator", operator, MAX_NAME_CHARS, required=True) or \
+    """Which actions the rules would accept for this alarm with this operator name and comment.
+
+    What the alarm's state forbids is said first (it does not change with typing), then what
+    is wrong with the input.
+    """
+    typed = text_problem("operator", operator, MAX_NAME_CHARS, required=True) or \
         text_problem("comment", comment, MAX_COMMENT_CHARS, required=False)
     acknowledged = alarm["acknowledged_by"]
     shelved = alarm["status"] == AlarmStatus.SHELVED
     return Allowed(
-        acknowledge=common or (f"already acknowledged by {acknowledged}" if isinstance(acknowledged, str) else None),
-        shelve=common or ("only an active alarm can be shelved" if alarm["state"] != "active" else None)
-        or ("already shelved" if shelved else None) or ("say why in the comment" if not comment.strip() else None),
-        unshelve=common or (None if shelved else "the alarm is not shelved"),
+        acknowledge=(f"already acknowledged by {acknowledged}" if isinstance(acknowledged, str) else None) or typed,
+        shelve=("only an active alarm can be shelved" if alarm["state"] != "active" else None)
+        or ("already shelved" if shelved else None) or typed
+        or ("say why in the comment" if not comment.strip() else None),
+        unshelve=(None if shelved else "the alarm is not shelved") or typed,
     )
+
+
+def summary(alarm: pd.Series) -> str:
+    """What operators did about an alarm so far, in one line."""
+    parts = []
+    if isinstance(alarm["acknowledged_by"], str):
+        parts.append(f"Acknowledged by {alarm['acknowledged_by']} at "
+                     f"{pd.Timestamp(alarm['acknowledged_at']):%Y-%m-%d %H:%M} UTC")
+    else:
+        parts.append("Not acknowledged")
+    if alarm["shelved_until"] is not None and not pd.isna(alarm["shelved_until"]):
+        parts.append(f"shelved until {pd.Timestamp(alarm['shelved_until']):%Y-%m-%d %H:%M} UTC")
+    if isinstance(alarm["comment"], str):
+        parts.append(f"latest comment: “{alarm['comment']}”")
+    return " · ".join(parts)
 
 
 def _duration(seconds: float) -> str:

@@ -90,7 +90,7 @@ def alarm_board(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> pd.Data
 
     Columns: those of ``anomaly_events`` the board needs, plus ``status``, ``acknowledged_by``,
     ``acknowledged_at``, ``comment`` (the latest operator comment), ``shelved_until``,
-    ``likely_cause`` (the class name) and ``history`` (a relative link to History for its window).
+    ``likely_cause`` and ``source_label`` (class names) and ``history`` (a relative link to History for its window).
     """
     events = sql.query(_BOARD)
     handling = acks.all_handling()
@@ -105,10 +105,11 @@ def alarm_board(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> pd.Data
             "comment": handled.log[-1].comment or None if handled else None,
             "shelved_until": handled.shelved_until(now) if handled else None,
             "likely_cause": _class_name(event.likely_class),
+            "source_label": _class_name(event.label),
             "history": history_link(event.well_id, event.start_time, event.last_active_time, event.event_id),
         })
     extra = pd.DataFrame(rows, columns=["status", "acknowledged_by", "acknowledged_at", "comment", "shelved_until",
-                                        "likely_cause", "history"])
+                                        "likely_cause", "source_label", "history"])
     return pd.concat([events.reset_index(drop=True), extra], axis=1)
 
 

@@ -40,7 +40,7 @@ def board() -> None:
             "peak_score": st.column_config.NumberColumn("Peak score", format="%.3f"),
             "likely_class_probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0),
             "well_id": "Well", "status": "Status", "duration": "Duration", "likely_cause": "Likely cause",
-            "top_sensors": "Top sensors", "label": "Source label", "acknowledged_by": "Acknowledged by",
+            "top_sensors": "Top sensors", "source_label": "Source label", "acknowledged_by": "Acknowledged by",
             "comment": "Latest comment"})
 
 
@@ -56,6 +56,7 @@ with ui.shielded("Reading the alarms"):
     event_id = st.selectbox("Alarm", list(alarms), format_func=lambda e: alarm_view.describe(alarms[e]),
                             key="alarm-pick")
     alarm = alarms[event_id]
+    st.caption(ui.plain(alarm_view.summary(alarm)))
     left, right = st.columns(2)
     operator = left.text_input("Operator", key="alarm-operator", placeholder="your name",
                                help="Stored with the action, with the time")
