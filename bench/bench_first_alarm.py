@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from engine.backend import open_backend  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo_pipeline import stop_pipeline  # noqa: E402
+from engine.schema import WELL_DATA_TABLE  # noqa: E402
 
 TARGET_S = 45.0
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +42,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 #: What the bench watches for in the home meanwhile, in order: name -> has it happened yet.
 _MILESTONES = {
     "replay_started_s": lambda backend: backend.replays.latest() is not None,
-    "first_row_in_lake_s": lambda backend: backend.lake.row_count("well_data") > 0,
+    "first_row_in_lake_s": lambda backend: backend.lake.row_count(WELL_DATA_TABLE) > 0,
     "first_active_alarm_in_lake_s": lambda backend: int(backend.sql.query(
         "SELECT count(*) AS n FROM anomaly_events WHERE state = 'active'")["n"].iloc[0]) > 0,
 }
