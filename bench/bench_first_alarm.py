@@ -25,11 +25,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 from engine.backend import open_backend  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -61,12 +63,10 @@ def one_run(home: Path) -> dict[str, float]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     lake: dict[str, float] = {}
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
+            _open_when_served(page, f"http://127.0.0.1:{port}")
             metric = page.locator("[data-testid='stMetric']", has_text="Active alarms")
             metric.wait_for(timeout=60_000)
             clicked = time.perf_counter()
@@ -105,16 +105,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_healthy(url: str) -> None:
+def _open_when_served(page: Any, url: str) -> None:
+    """Load the portal in the page as soon as the server answers (it takes a few seconds to start)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while True:
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy within 60 s")
+            page.goto(url)
+            return
+        except PlaywrightError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def main() -> int:
