@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pandas as pd
+import streamlit as st
 
 from engine.alarm_acks import MAX_COMMENT_CHARS, MAX_NAME_CHARS, Action, text_problem
 from engine.alarm_board import AlarmStatus
@@ -29,6 +30,23 @@ SHELVE_FOR: dict[str, timedelta] = {"1 h": timedelta(hours=1), "4 h": timedelta(
 #: Display columns of the board, in order (``history`` is rendered as a link).
 COLUMNS = ("status", "well_id", "start_time", "duration", "peak_score", "history", "likely_cause",
            "likely_class_probability", "top_sensors", "source_label", "acknowledged_by", "comment")
+
+#: How the alarm columns are shown wherever an alarm table appears.
+COLUMN_CONFIG = {
+    "history": st.column_config.LinkColumn("History", display_text="open window"),
+    "start_time": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "peak_score": st.column_config.NumberColumn("Peak score", format="%.3f"),
+    "likely_class_probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0),
+    "well_id": "Well", "status": "Status", "duration": "Duration", "likely_cause": "Likely cause",
+    "top_sensors": "Top sensors", "source_label": "Source label", "acknowledged_by": "Acknowledged by",
+    "comment": "Latest comment",
+}
+
+
+def headline_table(top: pd.DataFrame) -> pd.DataFrame:
+    """The Overview's few alarms, with durations in words."""
+    return top.assign(duration=[_duration(s) for s in top["duration_seconds"]])[
+        ["status", "well_id", "start_time", "duration", "peak_score", "history"]]
 
 
 def board_table(board: pd.DataFrame, statuses: tuple[AlarmStatus, ...]) -> pd.DataFrame:

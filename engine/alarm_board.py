@@ -51,7 +51,7 @@ LIMIT {BOARD_ROWS}
 """
 
 _HEADLINE = f"""
-SELECT event_id, state,
+SELECT event_id, well_id, state, start_time, last_active_time, duration_seconds, peak_score,
        last_active_time >= (SELECT max(last_active_time) FROM anomaly_events)
                            - INTERVAL '{int(RECENT_ALARMS.total_seconds())}' SECOND AS recent
 FROM anomaly_events
@@ -59,6 +59,10 @@ WHERE state = 'active'
    OR last_active_time >= (SELECT max(last_active_time) FROM anomaly_events)
                           - INTERVAL '{int(RECENT_ALARMS.total_seconds())}' SECOND
 """
+
+
+#: The Overview lists at most this many of the alarms it counts.
+HEADLINE_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,10 @@ class AlarmHeadline:
     unacknowledged: int
     shelved: int
     recent: int
+    #: The first :data:`HEADLINE_ROWS` of them, unacknowledged first, then acknowledged, shelved,
+    #: cleared; newest first within each: ``well_id``, ``status``, ``start_time``,
+    #: ``duration_seconds``, ``peak_score``, ``history``.
+    top: pd.DataFrame
 
 
 def alarm_headline(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> AlarmHeadline:
@@ -77,11 +85,19 @@ def alarm_headline(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> Alar
     handling = acks.all_handling()
     statuses = [_status(state, handling.get(event_id), now)
                 for event_id, state in zip(events["event_id"], events["state"], strict=True)]
+    order = list(AlarmStatus)
+    top = events.assign(status=[s.value for s in statuses], rank=[order.index(s) for s in statuses])
+    top = top.sort_values(["rank", "start_time"], ascending=[True, False]).head(HEADLINE_ROWS)
+    top = top.assign(history=[history_link(*row) for row in
+                              zip(top["well_id"], top["start_time"], top["last_active_time"], top["event_id"],
+                                  strict=True)])
     return AlarmHeadline(
         active=int((events["state"] == "active").sum()),
         unacknowledged=statuses.count(AlarmStatus.ACTIVE),
         shelved=statuses.count(AlarmStatus.SHELVED),
         recent=int(events["recent"].fillna(False).astype(bool).sum()),
+        top=top[["well_id", "status", "start_time", "duration_seconds", "peak_score", "history"]]
+        .reset_index(drop=True),
     )
 
 

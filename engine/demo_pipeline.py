@@ -1,8 +1,8 @@
 """One click from nothing to live anomalies: demo data, a model, a paced replay and a consumer.
 
 At :data:`DEMO_SPEED` times real time the demo's first alarm (some 40 minutes into its data)
-is active in the lake about half a minute after the click, so a newcomer sees one soon; the replay runs detached and keeps
-going whatever happens to the page.
+is active in the lake about half a minute after the click, so a newcomer sees one soon; the
+replay runs detached and keeps going whatever happens to the page.
 """
 
 from __future__ import annotations

@@ -34,14 +34,7 @@ def board() -> None:
         if table.empty:
             ui.empty_state(f"No alarms under “{choice}”.")
             return
-        st.dataframe(table, hide_index=True, key="alarm-board", column_config={
-            "history": st.column_config.LinkColumn("History", display_text="open window"),
-            "start_time": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "peak_score": st.column_config.NumberColumn("Peak score", format="%.3f"),
-            "likely_class_probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0),
-            "well_id": "Well", "status": "Status", "duration": "Duration", "likely_cause": "Likely cause",
-            "top_sensors": "Top sensors", "source_label": "Source label", "acknowledged_by": "Acknowledged by",
-            "comment": "Latest comment"})
+        st.dataframe(table, hide_index=True, key="alarm-board", column_config=alarm_view.COLUMN_CONFIG)
 
 
 board()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from control_center import ui
+from control_center import alarm_view, ui
 from engine import insights
 from engine.alarm_board import RECENT_ALARMS, alarm_headline
 from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
@@ -44,6 +44,9 @@ def dashboard() -> None:
                           help="Alarm events active within this period of the newest alarm activity (wells' clock)")
         columns[3].metric("Active wells", f"{kpis.active_wells} of {kpis.wells}",
                           help="Wells with data landed in the last hour")
+        if not alarms.top.empty:
+            st.dataframe(alarm_view.headline_table(alarms.top), hide_index=True, key="overview-alarms",
+                         column_config=alarm_view.COLUMN_CONFIG)
         if alarms.active:
             ui.page_link("alarms", f"Acknowledge or shelve the {alarms.active} active alarm(s)")
         st.caption("Flagged rows (single observations above the threshold; alarms are made of them)")
