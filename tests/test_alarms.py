@@ -12,8 +12,7 @@ import pyarrow as pa
 import pytest
 
 from engine.alarms import AlarmPolicy, cleared, close_all, count_events, update_alarms
-from engine.backend import Backend, open_backend
-from engine.config import Settings
+from engine.backend import Backend
 from engine.consumer import Consumer, ConsumerOptions
 from engine.features import WellState, decode_states, encode_states
 from engine.leases import LeaseStore
@@ -23,6 +22,7 @@ from engine.readers import discover
 from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA, ANOMALY_EVENT_VERSIONS_TABLE, EVENT_TIME_TYPE
 from ml.evaluate import stream_wells
 from ml.train_model import train
+from tests.backends import fast_kinesis_reads
 
 POLICY = AlarmPolicy(window_rows=10, min_flags=5, min_gap_seconds=30)
 
@@ -137,12 +137,12 @@ def model_artifact(demo_dir: Path) -> tuple[bytes, dict[str, object]]:
 
 
 def test_the_consumer_lands_each_event_once_through_a_crash_and_as_evaluation_sees_it(
-        tmp_path: Path, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]],
+        backend: Backend, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    backend: Backend = open_backend(Settings(home=tmp_path, shard_count=2))
+    fast_kinesis_reads(monkeypatch)
     backend.models.publish(*model_artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, rows_per_record=500)).run(threading.Event())
-    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=2)
+    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=4)
     real_checkpoint = LeaseStore.checkpoint
     calls = {"n": 0}
 
