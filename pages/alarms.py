@@ -46,8 +46,9 @@ with ui.shielded("Reading the alarms"):
         st.caption("Nothing to act on yet.")
         st.stop()
     alarms = {row["event_id"]: row for _, row in rows.iterrows()}
+    linked = st.query_params.get("alarm")  # a shared link to one alarm: ?alarm=<event_id>
     event_id = st.selectbox("Alarm", list(alarms), format_func=lambda e: alarm_view.describe(alarms[e]),
-                            key="alarm-pick")
+                            index=list(alarms).index(linked) if linked in alarms else 0, key="alarm-pick")
     alarm = alarms[event_id]
     st.caption(ui.plain(alarm_view.summary(alarm)))
     left, right = st.columns(2)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from engine.alarm_acks import Action
 from engine.alarm_board import alarm_board
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE
-from tests.portal_homes import event_version, event_versions, open_home, open_page
+from tests.portal_homes import APP, event_version, event_versions, open_home, open_page
 from tests.test_portal_pages import clean, metrics, texts
 
 START = datetime(2024, 5, 1, 6, tzinfo=UTC)
@@ -99,3 +100,24 @@ def test_overview_headline_counts_alarms_and_who_still_needs_to_act(home: Path) 
     open_home(home).alarm_acks.acknowledge(event_b, "Ana")
     shown = metrics(clean(open_page("overview")))
     assert (shown["Active alarms"], shown["Unacknowledged"]) == ("2", "1")
+
+
+def test_a_link_with_an_alarm_id_opens_the_page_on_that_alarm(home: Path) -> None:
+    event_c = f"WELL-C@{int((START - timedelta(hours=3)).timestamp() * 1000)}"
+    at = AppTest.from_file(str(APP), default_timeout=60)  # a fresh session opened from the link
+    at.query_params["alarm"] = event_c
+    at.run()
+    at.switch_page("../pages/alarms.py")
+    at.run()
+    assert clean(at).selectbox(key="alarm-pick").value == event_c
+    assert at.button(key="alarm-shelve").disabled and "only an active alarm can be shelved" in texts(at)
+
+
+def test_overview_lists_the_alarms_needing_action_first_with_links_to_history(home: Path) -> None:
+    open_home(home).alarm_acks.acknowledge(f"WELL-B@{int((START + timedelta(minutes=30)).timestamp() * 1000)}", "Ana")
+    at = clean(open_page("overview"))
+    (top,) = [d.value for d in at.dataframe if "history" in d.value.columns]
+    assert list(zip(top["status"], top["well_id"], strict=True)) == [
+        ("active", "WELL-A"), ("acknowledged", "WELL-B"), ("cleared", "WELL-C")]
+    assert top["history"].str.startswith("history?well=WELL-").all()
+    assert list(top["duration"]) == ["40 min", "45 s", "20 min"]
