@@ -93,6 +93,7 @@ class MotoServer:
     def reset(cls) -> None:
         """Forget every resource (all services) so the next test starts from nothing."""
         urllib.request.urlopen(urllib.request.Request(f"{cls.url()}/moto-api/reset", method="POST")).close()
+        strict_aws.reset()
 
     @classmethod
     def post(cls, path: str, payload: dict[str, Any]) -> None:
