@@ -12,7 +12,9 @@ in two places the tests depend on. The server is therefore patched, in this proc
   table's partitions, and under each partition's S3 location the objects Athena would read
   (names starting with ``_`` or ``.`` are hidden): for a ``SymlinkTextInputFormat`` table,
   each is a manifest and exactly the Parquet files it lists are read (a listed file that is
-  gone fails the query, as it fails Athena's); else they are the Parquet files — with ``ExecutionParameters`` taken as
+  gone fails the query, as it fails Athena's), else they are the Parquet files; and each view
+  (a ``VIRTUAL_VIEW`` table whose ``presto_view`` text is defined over them; Athena refuses a
+  view whose columns differ from its stored list, so does this) — with ``ExecutionParameters`` taken as
   the SQL literals Athena takes them as; the result is served through GetQueryResults as
   Athena renders it (strings, header row, Java-style doubles). A query DuckDB rejects ends
   ``FAILED`` with a user-error category, like a query Athena rejects. Results injected through
@@ -94,6 +96,7 @@ class MotoServer:
     def reset(cls) -> None:
         """Forget every resource (all services) so the next test starts from nothing."""
         urllib.request.urlopen(urllib.request.Request(f"{cls.url()}/moto-api/reset", method="POST")).close()
+        strict_aws.reset()
 
     @classmethod
     def post(cls, path: str, payload: dict[str, Any]) -> None:
