@@ -21,12 +21,17 @@ the failed attempt's events stay.) The price is that an ongoing alarm is not in 
 until it ends: :func:`open_events` lists the open ones from the checkpointed states, with
 the same columns and ``status = 'open'``, for live views. A stream that ends (an evaluation
 run, a file) calls :func:`close_all` to flush them.
+
+The diagnosis columns (``likely_class``, ``likely_class_probability``, ``top_sensors``,
+``explanation``, see :mod:`engine.diagnosis`) are fields of :class:`OpenEvent`: computed at
+the peak row of the event's first piece when it opens, and again whenever a later piece
+brings a higher peak; null when the caller gave no evidence.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +42,7 @@ import pyarrow.compute as pc
 from engine.schema import ANOMALY_EVENTS_SCHEMA
 
 if TYPE_CHECKING:
+    from engine.diagnosis import Diagnosis, Evidence
     from engine.features import WellState
 
 OPEN, CLOSED = "open", "closed"
@@ -71,12 +77,20 @@ class OpenEvent:
     active_rows: int
     labels: dict[str, int]
     model_version: str | None
+    #: The diagnosis at the peak (engine/diagnosis.py): a 3W class code, its probability, the 3W
+    #: tags that drove the alarm (strongest first, comma-separated) and a sentence for the operator.
+    likely_class: int | None = None
+    likely_class_probability: float | None = None
+    top_sensors: str | None = None
+    explanation: str | None = None
 
     def absorb(self, other: OpenEvent) -> None:
-        """Extend this event by a later piece of the same event."""
+        """Extend this event by a later piece of the same event (a higher peak brings its diagnosis)."""
         self.last_active_ms = other.last_active_ms
         if other.peak_score > self.peak_score:
             self.peak_score, self.peak_ms = other.peak_score, other.peak_ms
+            self.likely_class, self.likely_class_probability = other.likely_class, other.likely_class_probability
+            self.top_sensors, self.explanation = other.top_sensors, other.explanation
         self.active_rows += other.active_rows
         for label, count in other.labels.items():
             self.labels[label] = self.labels.get(label, 0) + count
@@ -101,11 +115,13 @@ class AlarmState:
                    None if opened is None else OpenEvent(**opened))
 
 
-def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy) -> pa.Table:
+def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy,
+                  evidence: Evidence | None = None) -> pa.Table:
     """Advance each well's alarm with scored rows (``well_data`` columns); return the events that closed.
 
     Rows must be in time order within each well and every well must have a state (scoring
-    creates them). Rows without a flag (no model yet) count as unflagged.
+    creates them). Rows without a flag (no model yet) count as unflagged. ``evidence``
+    (from :func:`engine.scoring.score_and_explain`, aligned with ``rows``) diagnoses events.
     """
     closed: list[tuple[str, OpenEvent]] = []
     if rows.num_rows == 0:
@@ -120,8 +136,9 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     for code, well in enumerate(encoded.dictionary.to_pylist()):
         index = np.flatnonzero(codes == code)
         version = versions[int(index[0])].as_py()
+        diagnose = None if evidence is None else _at_rows(evidence, index)
         pieces = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,
-                          policy)
+                          policy, diagnose)
         closed.extend((well, event) for event in pieces)
     return events_table(closed, CLOSED)
 
@@ -147,8 +164,14 @@ def count_events(times: np.ndarray, flags: np.ndarray, policy: AlarmPolicy) -> i
     return len(closed) + (state.open is not None)
 
 
+def _at_rows(evidence: Evidence, index: np.ndarray) -> Callable[[int], Diagnosis]:
+    """Diagnosis by a position among one well's rows (``index`` maps them to the batch's rows)."""
+    return lambda position: evidence.diagnose(int(index[position]))
+
+
 def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-             version: str | None, policy: AlarmPolicy) -> list[OpenEvent]:
+             version: str | None, policy: AlarmPolicy,
+             diagnose: Callable[[int], Diagnosis] | None = None) -> list[OpenEvent]:
     """Run one well's rows through its debouncer; return the events that closed, in time order."""
     gap_ms = policy.min_gap_seconds * 1000
     if state.last_ms is not None and times[0] - state.last_ms > gap_ms:
@@ -165,11 +188,11 @@ def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np
         previous = np.concatenate([[state.open.last_active_ms if state.open else -np.inf], times[active[:-1]]])
         first, *others = np.split(active, np.flatnonzero(times[active] - previous > gap_ms))
         if first.size:  # active rows within the gap of the open event continue it
-            state.open.absorb(_event_of(first, times, scores, labels, version))
+            state.open.absorb(_event_of(first, times, scores, labels, version, diagnose))
         for group in others:
             if state.open is not None:
                 closed.append(state.open)
-            state.open = _event_of(group, times, scores, labels, version)
+            state.open = _event_of(group, times, scores, labels, version, diagnose)
     if state.open is not None and times[-1] - state.open.last_active_ms > gap_ms:
         closed.append(state.open)
         state.open = None
@@ -191,12 +214,17 @@ def _window_counts(history: np.ndarray, breaks: np.ndarray, window: int) -> tupl
 
 
 def _event_of(active: np.ndarray, times: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-              version: str | None) -> OpenEvent:
-    """The event made of these active row positions."""
+              version: str | None, diagnose: Callable[[int], Diagnosis] | None) -> OpenEvent:
+    """The event made of these active row positions, diagnosed at its peak when ``diagnose`` is given."""
     peak = int(active[np.nanargmax(scores[active])]) if not np.isnan(scores[active]).all() else int(active[0])
     counts = Counter(int(label) for label in labels[active] if label >= 0)
-    return OpenEvent(int(times[active[0]]), int(times[active[-1]]), float(np.nan_to_num(scores[peak], nan=0.0)),
-                     int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
+    event = OpenEvent(int(times[active[0]]), int(times[active[-1]]), float(np.nan_to_num(scores[peak], nan=0.0)),
+                      int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
+    if diagnose is not None:
+        found = diagnose(peak)
+        event.likely_class, event.likely_class_probability = found.likely_class, found.probability
+        event.top_sensors, event.explanation = found.top_sensors, found.explanation
+    return event
 
 
 def events_table(events: Iterable[tuple[str, OpenEvent]], status: str) -> pa.Table:
@@ -213,6 +241,10 @@ def events_table(events: Iterable[tuple[str, OpenEvent]], status: str) -> pa.Tab
         "label": _dominant(event.labels),
         "model_version": event.model_version,
         "status": status,
+        "likely_class": event.likely_class,
+        "likely_class_probability": event.likely_class_probability,
+        "top_sensors": event.top_sensors,
+        "explanation": event.explanation,
     } for well, event in events]
     columns = {name: [r[name] for r in records] for name in ANOMALY_EVENTS_SCHEMA.names}
     arrays = [pa.array(columns[f.name], pa.int64() if pa.types.is_timestamp(f.type) else f.type).cast(f.type)

@@ -143,7 +143,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 #: One row per alarm event (debounced flags, see engine/alarms.py); ``label`` is the event's most
-#: frequent source class, null when the source had none.
+#: frequent source class, null when the source had none; the diagnosis columns (``likely_class`` …
+#: ``explanation``, engine/diagnosis.py) are null when no diagnosis was made.
 ANOMALY_EVENTS_SCHEMA = pa.schema(
     [
         pa.field("well_id", pa.string(), nullable=False),
@@ -157,6 +158,10 @@ ANOMALY_EVENTS_SCHEMA = pa.schema(
         pa.field("label", pa.int16()),
         pa.field("model_version", pa.string()),
         pa.field("status", pa.string()),
+        pa.field("likely_class", pa.int16()),
+        pa.field("likely_class_probability", pa.float64()),
+        pa.field("top_sensors", pa.string()),
+        pa.field("explanation", pa.string()),
     ]
 )
 
