@@ -18,8 +18,8 @@ from typing import Any
 
 from engine.demo_data import generate
 
-PRIOR_WELLS = 8
-PRIOR_HOURS = 12.0
+PRIOR_WELLS = 16
+PRIOR_HOURS = 8.0
 PRIOR_SEED = 303
 #: Well ids of the fleet carry this prefix in training summaries, so they never merge with a user's wells.
 WELL_PREFIX = "synthetic:"
