@@ -81,8 +81,27 @@ def well_tiles(snapshots: Sequence[WellSnapshot], reference: datetime, per_row: 
 
 
 def alarm_table(alarms: pd.DataFrame) -> pd.DataFrame:
-    """Alarm events with readable labels (event class names) for display."""
-    return alarms.assign(label=[_class_name(v) for v in alarms["label"]])
+    """Alarm events with readable labels (event class names) and their diagnosis for display.
+
+    The likely type reads "2 · spurious closure of DHSV (0.82)", or "unknown (0.41)" when the
+    classifier was not confident; the top sensors and the explanation say what moved.
+    """
+    table = alarms.assign(label=[_class_name(v) for v in alarms["label"]])
+    if "likely_class" not in table:
+        return table
+    likely = [likely_type(c, p) for c, p in zip(table["likely_class"], table["likely_class_probability"],
+                                                 strict=True)]
+    table = table.drop(columns=["likely_class", "likely_class_probability"])
+    table.insert(1, "likely type", likely)
+    return table.rename(columns={"top_sensors": "top sensors"})
+
+
+def likely_type(code: object, probability: object) -> str:
+    """A diagnosis as an operator reads it: class and name with the probability, or unknown."""
+    odds = "" if probability is None or pd.isna(probability) else f" ({float(probability):.2f})"
+    if code is None or pd.isna(code):
+        return f"unknown{odds}" if odds else "—"
+    return f"{int(code)} · {EVENT_CLASSES.get(int(code), '?')}{odds}"
 
 
 def _class_name(label: object) -> str:

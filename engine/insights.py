@@ -182,7 +182,8 @@ def active_threshold(models: ModelStore) -> float | None:
 
 # -- alarm events ---------------------------------------------------------------------------
 _EVENTS = f"""
-SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, status
+SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, status,
+       likely_class, likely_class_probability, top_sensors, explanation
 FROM anomaly_events
 ORDER BY start_time DESC
 LIMIT {EVENT_ROWS}

@@ -12,8 +12,9 @@ The classifier is an extremely randomised tree ensemble: it handles sensors that
 lacks and another has (they read 0), needs no scaling, fits in seconds on one core (a
 gradient-boosted ensemble took minutes on the busy 2-core machine), and names one alarm in
 a few milliseconds. How well it names events on wells it never saw is estimated at training time
-by grouped cross-validation (wells held out together, :data:`CV_FOLDS` folds) and stored in
-the manifest with its confusion matrix, which the portal's Model page shows.
+by grouped cross-validation (wells held out together, :data:`CV_FOLDS` folds), which also
+sets the confidence below which an alarm's type is unknown; both go into the manifest with
+the confusion matrix, which the portal's Model page shows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ N_TREES = 60
 CV_FOLDS = 3
 #: Reported as "unknown" in the confusion matrix: the classifier was not confident enough.
 UNKNOWN = -1
+#: The confidence below which a type is unknown is the lowest at which held-out wells' named rows
+#: were right this often (probabilities of a many-class tree ensemble run low, so a fixed cut-off
+#: would silence it or let it guess) ...
+TARGET_PRECISION = 0.8
+#: ... searched on this grid; :data:`engine.diagnosis.MIN_PROBABILITY` when no cut-off reaches it.
+_CUTOFFS = np.round(np.arange(0.2, 0.96, 0.05), 2)
 
 
 @dataclass
@@ -85,25 +92,35 @@ def train_classifier(rows: DiagnosisRows) -> tuple[Any | None, dict[str, Any]]:
     classifier = new_classifier(rows.seed).fit(inputs, classes)
     summary["classifier"] = {"type": "ExtraTreesClassifier", "classes": classifier.classes_.tolist(),
                              "n_estimators": N_TREES, "rows": len(classes)}
-    summary["cross_validation"] = grouped_cross_validation(inputs, classes, wells, rows.seed)
+    validation = grouped_cross_validation(inputs, classes, wells, rows.seed)
+    if validation is not None:
+        summary["min_probability"] = validation["min_probability"]
+    summary["cross_validation"] = validation
     return classifier, summary
 
 
 def grouped_cross_validation(inputs: np.ndarray, classes: np.ndarray, wells: np.ndarray,
                              seed: int) -> dict[str, Any] | None:
-    """Out-of-fold predictions with wells held out together: confusion matrix and per-class precision/recall."""
+    """Out-of-fold predictions with wells held out together: the unknown cut-off, confusion matrix, precision/recall.
+
+    The cut-off is the lowest on :data:`_CUTOFFS` whose confidently named rows reach
+    :data:`TARGET_PRECISION`; the confusion matrix applies it.
+    """
     folds = min(CV_FOLDS, len(set(wells.tolist())))
     if folds < 2:
         return None
-    predicted = np.full(len(classes), UNKNOWN)
+    best, confidence = np.full(len(classes), UNKNOWN), np.zeros(len(classes))
     for train_rows, test_rows in GroupKFold(n_splits=folds).split(inputs, classes, wells):
         if len(np.unique(classes[train_rows])) < 2:
             continue
         fold = new_classifier(seed).fit(inputs[train_rows], classes[train_rows])
         probabilities = fold.predict_proba(inputs[test_rows])
-        confident = probabilities.max(axis=1) >= MIN_PROBABILITY
-        predicted[test_rows] = np.where(confident, fold.classes_[probabilities.argmax(axis=1)], UNKNOWN)
-    return {"folds": folds, "unit": "rows", **confusion_report(classes, predicted)}
+        best[test_rows], confidence[test_rows] = fold.classes_[probabilities.argmax(axis=1)], probabilities.max(axis=1)
+    cutoff = next((float(c) for c in _CUTOFFS if (confidence >= c).any()
+                   and (best == classes)[confidence >= c].mean() >= TARGET_PRECISION), MIN_PROBABILITY)
+    predicted = np.where(confidence >= cutoff, best, UNKNOWN)
+    return {"folds": folds, "unit": "rows", "min_probability": cutoff, "target_precision": TARGET_PRECISION,
+            **confusion_report(classes, predicted)}
 
 
 def confusion_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

@@ -73,4 +73,4 @@ def test_calibration_raises_the_threshold_until_the_event_budget_holds() -> None
 
 def test_too_little_normal_data_is_refused(tmp_path: Path, sample_dir: Path) -> None:
     with pytest.raises(InputError, match="settled normal"):
-        train([sample_dir / "3"])  # severe slugging only: no normal row at all
+        train([sample_dir / "3"], TrainingOptions(synthetic_prior=False))  # severe slugging only: no normal row
