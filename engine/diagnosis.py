@@ -8,8 +8,9 @@ well's own typical sizes) give two things:
 
 * a **likely event type**: a supervised classifier, trained with the detector on the 3W labels
   of the training data (:mod:`ml.diagnosis_training`), reads the same deviations and gives a
-  3W class code with its probability. Below :data:`MIN_PROBABILITY` the type is ``None``
-  (shown as *unknown*): a wrong confident name is worse than none. Class 0 means the peak
+  3W class code with its probability. Below the model's cut-off (set at training from
+  held-out wells, :data:`MIN_PROBABILITY` by default) the type is ``None`` (shown as
+  *unknown*): a wrong confident name is worse than none. Class 0 means the peak
   looks like the deviations of ordinary operation, i.e. a probable false alarm;
 * an **explanation**: the sensors that moved most at the peak, strongest first, with their
   direction and size, e.g. ``P-TPT ↓ 4.1 typical, T-TPT ↑ 2.3``. It needs no classifier, so
@@ -28,7 +29,8 @@ import numpy as np
 from engine.features import FEATURE_KINDS, FEATURE_SENSORS
 from engine.schema import VARIABLES
 
-#: Below this probability the likely type is unknown (null) rather than a guess.
+#: Below this probability the likely type is unknown (null) rather than a guess; training usually
+#: sets a model's own cut-off (``manifest["diagnosis"]["min_probability"]``) and this is the default.
 MIN_PROBABILITY = 0.5
 #: A sensor is named in the explanation when it stands at least this many typical sizes off ...
 MIN_STRENGTH = 2.0
@@ -73,6 +75,7 @@ class Diagnoser:
     """Turns the deviations of an alarm's peak row into a :class:`Diagnosis`; ``classifier`` may be None."""
 
     classifier: Any | None
+    min_probability: float = MIN_PROBABILITY
 
     def diagnose(self, deviations: np.ndarray) -> Diagnosis:
         """Diagnosis of one row's deviations (sensors x kinds)."""
@@ -86,7 +89,7 @@ class Diagnoser:
         probabilities = self.classifier.predict_proba(classifier_inputs(deviations[None]))[0]
         best = int(np.argmax(probabilities))
         probability = round(float(probabilities[best]), 4)
-        if probability < MIN_PROBABILITY:
+        if probability < self.min_probability:
             return None, probability
         return int(self.classifier.classes_[best]), probability
 

@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from engine.diagnosis import Diagnoser
+from engine.diagnosis import MIN_PROBABILITY, Diagnoser
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
 
@@ -48,7 +48,9 @@ class Model:
 
     @property
     def diagnoser(self) -> Diagnoser:
-        return Diagnoser(self.classifier)
+        """The alarm diagnoser, with the confidence cut-off training chose for this classifier."""
+        cutoff = (self.manifest.get("diagnosis") or {}).get("min_probability", MIN_PROBABILITY)
+        return Diagnoser(self.classifier, float(cutoff))
 
     @property
     def version(self) -> str:

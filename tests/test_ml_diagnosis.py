@@ -53,7 +53,7 @@ class _Unsure:
 
 def test_a_low_confidence_type_is_unknown_but_keeps_its_probability_and_explanation() -> None:
     found = Diagnoser(_Unsure()).diagnose(deviations(a=(P_TPT, LEVEL_1M, -5.0)))
-    assert 1 / 3 < MIN_PROBABILITY
+    assert MIN_PROBABILITY > 1 / 3
     assert found.likely_class is None and found.probability == pytest.approx(1 / 3, abs=1e-4)
     assert found.top_sensors == "P-TPT"
 
@@ -124,12 +124,12 @@ def test_evaluation_names_the_likely_type_of_alarmed_events_and_counts_flagged_r
     alarmed = [i for i in report.instances if i.detected]
     assert all(i.top_sensors for i in alarmed)
     named = [i for i in alarmed if i.likely_class is not None]
-    assert named and all(i.likely_class_probability >= MIN_PROBABILITY for i in named)
+    assert named and all(i.likely_class_probability >= demo_model.diagnoser.min_probability for i in named)
     assert "diagnosis of alarmed events" in report.summary()
 
 
 def test_without_the_prior_too_little_normal_data_is_refused_in_one_line(demo_dir: Path) -> None:
-    with pytest.raises(InputError, match="settled normal .* needs at least 24 h") as caught:
+    with pytest.raises(InputError, match=r"settled normal .* needs at least 24 h") as caught:
         train([demo_dir], TrainingOptions(synthetic_prior=False))
     assert "\n" not in str(caught.value)
 
