@@ -10,8 +10,7 @@ well's own typical sizes) give two things:
   of the training data (:mod:`ml.diagnosis_training`), reads the same deviations and gives a
   3W class code with its probability. Below the model's cut-off (set at training from
   held-out wells, :data:`MIN_PROBABILITY` by default) the type is ``None`` (shown as
-  *unknown*): a wrong confident name is worse than none. Class 0 means the peak
-  looks like the deviations of ordinary operation, i.e. a probable false alarm;
+  *unknown*): a wrong confident name is worse than none;
 * an **explanation**: the sensors that moved most at the peak, strongest first, with their
   direction and size, e.g. ``P-TPT ↓ 4.1 typical, T-TPT ↑ 2.3``. It needs no classifier, so
   every alarm has one, whatever model raised it.

@@ -102,8 +102,8 @@ class WellFeatures:
         return (self.labels == NORMAL_CLASS) & ~warmup_mask(self.times) & ~recovering(self.times, self.labels)
 
     def diagnosable(self) -> np.ndarray:
-        """Rows the diagnosis classifier may learn from: event rows and settled normal rows, out of warm-up."""
-        return ((self.labels > NORMAL_CLASS) & ~warmup_mask(self.times)) | self.settled_normal()
+        """Rows the diagnosis classifier may learn from: event rows out of warm-up."""
+        return (self.labels > NORMAL_CLASS) & ~warmup_mask(self.times)
 
 
 def recovering(times: np.ndarray, labels: np.ndarray) -> np.ndarray:
