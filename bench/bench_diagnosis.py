@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.alarms import AlarmPolicy, update_alarms  # noqa: E402
-from engine.diagnosis import Diagnoser, Diagnosis, Evidence  # noqa: E402
 from engine.demo_data import generate  # noqa: E402
+from engine.diagnosis import Diagnoser, Diagnosis, Evidence  # noqa: E402
 from engine.features import WellState  # noqa: E402
 from engine.model import Model, load  # noqa: E402
 from engine.readers import discover, read_instance  # noqa: E402
