@@ -72,6 +72,8 @@ def confusion_table(confusion: dict[str, Any]) -> pd.DataFrame:
     truths = [name for name, label in zip(names, confusion["labels"], strict=True) if label >= 0]
     per_class = confusion.get("per_class", {})
     table = table.loc[[n for n in truths if per_class.get(n.split(" ")[0], {}).get("support")]]
+    if "unknown" not in table:  # nothing fell below the cut-off: still say so
+        table["unknown"] = 0
     table["recall"] = [per_class[n.split(" ")[0]]["recall"] for n in table.index]
     table["precision"] = [per_class[n.split(" ")[0]]["precision"] for n in table.index]
     return table

@@ -96,6 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                               progress=lambda done, total, name: line.show(f"features: {done}/{total} {name}"))
     line.show("training done", final=True)
     rows = manifest["training"]["normal_rows_used"]
+    checks, prior = manifest["checks"], manifest["prior"]
+    if prior and prior.get("reason"):
+        print(f"note: mixed in the built-in synthetic fleet as normal baseline: {prior['reason']}")
+    print(f"expected alarms per normal hour: {checks['expected_alarms_per_normal_hour']:.2f}; labeled events in "
+          f"the data that alarm: {checks['labeled_events_alarmed']} of {checks['labeled_events']}")
     if args.model_out:
         model_artifact.save_file(Path(args.model_out), payload, manifest)
         print(f"wrote {args.model_out} (+ manifest) trained on {rows:,} normal rows, "

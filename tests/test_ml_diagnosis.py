@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from engine.alarms import AlarmPolicy, close_all, update_alarms
-from engine.diagnosis import MIN_PROBABILITY, Diagnoser, Evidence, explain
+from engine.diagnosis import MIN_PROBABILITY, Diagnoser, Evidence, class_probabilities, classifier_inputs, explain
 from engine.errors import InputError
 from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, decode_states, encode_states
 from engine.model import Model, load
@@ -111,6 +111,11 @@ def test_the_classifier_lives_in_the_artifact_and_the_manifest_states_its_valida
     assert "settled normal" in manifest["prior"]["reason"] and manifest["prior"]["seed"] is not None
     assert manifest["checks"]["labeled_events"] > 0
     assert manifest["checks"]["expected_alarms_per_normal_hour"] <= manifest["false_alarms_per_hour_budget"] + 1e-9
+
+
+def test_the_fast_forest_probabilities_equal_scikit_learns(demo_model: Model) -> None:
+    inputs = classifier_inputs(np.random.default_rng(0).normal(0, 3, (20, len(FEATURE_SENSORS), len(FEATURE_KINDS))))
+    assert np.allclose(class_probabilities(demo_model.classifier, inputs), demo_model.classifier.predict_proba(inputs))
 
 
 def test_evaluation_names_the_likely_type_of_alarmed_events_and_counts_flagged_rows_apart(

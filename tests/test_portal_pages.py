@@ -202,8 +202,13 @@ def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
     backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist([{
         "well_id": "WELL-A", "event_id": "WELL-A@1", "start_time": start + timedelta(seconds=200),
         "end_time": start + timedelta(seconds=299), "peak_time": start, "peak_score": 0.8, "duration_seconds": 99.0,
-        "active_rows": 100, "label": 102, "model_version": "v-test", "status": "closed"}], ANOMALY_EVENTS_SCHEMA))
+        "active_rows": 100, "label": 102, "model_version": "v-test", "status": "closed", "likely_class": 2,
+        "likely_class_probability": 0.82, "top_sensors": "P-TPT,T-TPT",
+        "explanation": "P-TPT ↓ 4.1 typical, T-TPT ↑ 2.3"}], ANOMALY_EVENTS_SCHEMA))
     at = clean(open_page("live_anomalies"))
     (alarms,) = [d.value for d in at.dataframe if "event_id" in d.value.columns]
     assert list(alarms["label"]) == ["102 · spurious closure of DHSV (transient)"]
     assert list(alarms["status"]) == ["closed"]
+    assert list(alarms["likely type"]) == ["2 · spurious closure of DHSV (0.82)"]
+    assert list(alarms["top sensors"]) == ["P-TPT,T-TPT"]
+    assert list(alarms["explanation"]) == ["P-TPT ↓ 4.1 typical, T-TPT ↑ 2.3"]
