@@ -191,6 +191,7 @@ def train(paths: Iterable[str | Path], options: TrainingOptions = TrainingOption
         "training": {
             "data": [str(p) for p in paths],
             "normal_rows_used": int(fitted.normal_rows),
+            "prior_normal_rows": int(fitted.normal_rows - given.normal.row_count()) if prior and prior["reason"] else 0,
             "rows_fitted": int(fitted.rows_fitted),
             "wells": len(given.rows_by_well),
             "rows_by_well_and_class": dict(sorted(given.rows_by_well.items())),
@@ -233,7 +234,7 @@ class _TrainingData:
 
     def shortfall(self) -> str | None:
         """Why these normal rows cannot set a threshold that would fire elsewhere, or None."""
-        hours = sum(len(t) for t in self.normal.times) / 3600.0
+        hours = self.normal.row_count() / 3600.0
         if hours < MIN_NORMAL_HOURS:
             return (f"only {hours:.1f} h of settled normal (class 0) operation; a threshold needs at least "
                     f"{MIN_NORMAL_HOURS:.0f} h")
@@ -327,6 +328,9 @@ class _NormalRows:
         if not self.features:
             return np.empty((0, 0)), np.empty(0, dtype=np.int64)
         return np.vstack(self.features), np.concatenate(self.times)
+
+    def row_count(self) -> int:
+        return sum(len(t) for t in self.times)
 
     def stretch_ids(self) -> np.ndarray:
         return np.repeat(np.arange(len(self.times)), [len(t) for t in self.times])
