@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
-from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GroupKFold
 
 from engine.diagnosis import MIN_PROBABILITY, MIN_STRENGTH, classifier_inputs, strength
@@ -129,7 +128,9 @@ def grouped_cross_validation(inputs: np.ndarray, classes: np.ndarray, wells: np.
 def confusion_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """Confusion matrix (rows: true class, columns: predicted, ``-1`` = unknown) and per-class precision/recall."""
     labels = sorted(set(truth.tolist()) | set(predicted.tolist()))
-    matrix = confusion_matrix(truth, predicted, labels=labels)
+    position = {label: k for k, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(matrix, ([position[t] for t in truth.tolist()], [position[p] for p in predicted.tolist()]), 1)
     per_class = {}
     for k, label in enumerate(labels):
         if label == UNKNOWN:

@@ -136,7 +136,7 @@ def _collect(out: StreamedWells, well: str, files: list[InstanceFile], tables: l
     for row, event in enumerate(events.to_pylist()):
         normal = labels[at_start[row]] == NORMAL_CLASS
         out.events.append({"well_id": well, "start_time": str(event["start_time"]), "end_time": str(event["end_time"]),
-                           "peak_score": event["peak_score"], "label": event["label"],
+                           "peak_score": event["peak_score"], "label": event["label"], "status": event["status"],
                            "false_alarm": bool(normal and not after_event[at_start[row]]),
                            "after_event": bool(normal and after_event[at_start[row]])})
     offset = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -149,3 +150,17 @@ def test_a_model_trained_on_a_small_real_data_set_alone_alarms_on_a_well_it_neve
     summary = report.summary_metrics
     assert summary["events"] == 13 and summary["detected_share"] >= 0.9
     assert summary["delay_median_s"] <= 120
+
+
+def test_an_alarm_still_open_when_the_data_ends_counts_as_detected(demo_model: Model, demo_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    source = next(f for f in discover([demo_dir]) if f.event_class == 2)
+    frame = pd.read_parquet(source.path)
+    onset = int(np.argmax(frame["class"].to_numpy(dtype=float, na_value=-1) == 102))
+    cut = tmp_path / "2" / source.path.name
+    cut.parent.mkdir()
+    frame.iloc[:onset + 300].to_parquet(cut, engine="pyarrow", compression="brotli")  # ends 5 min into the event
+    report = evaluate(demo_model, [cut])
+    (instance,) = report.instances
+    assert instance.detected and instance.delay_seconds <= 300
+    assert [e["status"] for e in report.events if not e["false_alarm"]] == ["open"]  # counted while still open
