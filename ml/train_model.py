@@ -300,7 +300,8 @@ def _fit(data: _TrainingData, options: TrainingOptions, checked: _TrainingData |
     estimator = IsolationForest(n_estimators=options.n_estimators, max_samples=min(options.max_samples,
                                 fit_rows.shape[0]), random_state=options.seed, n_jobs=1)
     estimator.fit(fit_rows)
-    calibration = calibrate(-estimator.score_samples(features), times, data.normal.stretch_ids(), options)
+    own_rows = None if checked is None else checked.normal.row_count()  # the user's rows lead (plus() order)
+    calibration = calibrate(-estimator.score_samples(features), times, data.normal.stretch_ids(), options, own_rows)
     events = (checked or data).events
     alarmed = sum(count_events(t, -estimator.score_samples(f) > calibration.threshold, options.alarm_policy) > 0
                   for f, t in events)
@@ -354,21 +355,29 @@ class Calibration:
                 "normal_hours": round(self.normal_hours, 3), "alarm_events_per_hour": round(self.events_per_hour, 4)}
 
 
-def calibrate(scores: np.ndarray, times: np.ndarray, stretches: np.ndarray, options: TrainingOptions) -> Calibration:
+def calibrate(scores: np.ndarray, times: np.ndarray, stretches: np.ndarray, options: TrainingOptions,
+              own_rows: int | None = None) -> Calibration:
     """Lowest threshold whose flags stay within both false-alarm budgets on the normal rows.
 
     Candidates are score quantiles from the row budget upwards, so the row budget always
     holds; the event budget is checked by debouncing each normal stretch as the consumer would.
+    When a prior joined the user's data, ``own_rows`` says how many leading rows are the
+    user's: the event budget must then hold on them too, so hours of quiet synthetic wells
+    cannot buy a noisy real well more alarms than its own budget.
     """
     hours = len(scores) / 3600.0
     bounds = np.flatnonzero(np.diff(stretches, prepend=-1, append=-1))
     pieces = list(itertools.pairwise(bounds))
+    own_rows = len(scores) if own_rows is None else own_rows
     # Less normal data than one budgeted alarm takes cannot show the budget holds; it may show one alarm.
     allowed = max(options.false_alarms_per_hour * hours, 1.0)
+    allowed_own = max(options.false_alarms_per_hour * own_rows / 3600.0, 1.0)
     candidates = np.unique(np.quantile(scores, np.linspace(1.0 - options.false_alarm_rate, 1.0, 41)))
     for threshold in candidates[:-1]:
         flags = scores > threshold
-        events = sum(count_events(times[a:b], flags[a:b], options.alarm_policy) for a, b in pieces if flags[a:b].any())
-        if events <= allowed:
+        counts = [(a < own_rows, count_events(times[a:b], flags[a:b], options.alarm_policy))
+                  for a, b in pieces if flags[a:b].any()]
+        events = sum(n for _, n in counts)
+        if events <= allowed and sum(n for own, n in counts if own) <= allowed_own:
             return Calibration(float(threshold), float(flags.mean()), events, hours)
     return Calibration(float(candidates[-1]), 0.0, 0, hours)  # above every normal row: nothing flags
