@@ -17,6 +17,7 @@ from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, decode_st
 from engine.model import Model, load
 from engine.readers import discover
 from engine.schema import ANOMALY_EVENTS_SCHEMA, EVENT_TIME_TYPE
+from ml.diagnosis_training import UNKNOWN, confusion_report
 from ml.evaluate import evaluate
 from ml.train_model import TrainingOptions, train
 
@@ -164,3 +165,14 @@ def test_an_alarm_still_open_when_the_data_ends_counts_as_detected(demo_model: M
     (instance,) = report.instances
     assert instance.detected and instance.delay_seconds <= 300
     assert [e["status"] for e in report.events if not e["false_alarm"]] == ["open"]  # counted while still open
+
+
+def test_the_confusion_report_counts_unknown_apart_and_gives_precision_and_recall_per_class() -> None:
+    truth = np.array([2, 2, 2, 2, 6, 6, 3])
+    said = np.array([2, 2, UNKNOWN, 6, 6, 6, 2])
+    report = confusion_report(truth, said)
+    assert report["labels"] == [UNKNOWN, 2, 3, 6]
+    assert report["matrix"] == [[0, 0, 0, 0], [1, 2, 0, 1], [0, 1, 0, 0], [0, 0, 0, 2]]
+    assert report["per_class"]["2"] == {"support": 4, "precision": round(2 / 3, 4), "recall": 0.5}
+    assert report["per_class"]["6"] == {"support": 2, "precision": round(2 / 3, 4), "recall": 1.0}
+    assert report["per_class"]["3"]["recall"] == 0.0 and report["accuracy"] == round(4 / 7, 4)

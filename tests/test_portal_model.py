@@ -85,6 +85,7 @@ def test_evaluation_of_a_published_version(home: Backend) -> None:
     assert {"Transient events alarmed", "False alarms per hour", "ROC-AUC / PR-AUC"} <= set(labels)
     assert any(f"Evaluation of {version}" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # detection per class, delays (and ROC/PR when both labels occur)
+    assert any(c.value.startswith("Likely type of the first alarm") for c in at.caption)  # diagnosis vs labels
 
 
 @pytest.mark.parametrize(("folder", "message"), [
