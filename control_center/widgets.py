@@ -14,7 +14,7 @@ from engine.data_sources import demo_folder, save_upload, uploads_folder, user_f
 from engine.insights import WellSnapshot
 from engine.quickstart import ensure_demo_data
 from engine.readers import InstanceFile, discover
-from engine.schema import EVENT_CLASSES, event_of, is_transient
+from engine.schema import class_name
 
 DEMO, FOLDER, UPLOADS = "Demo data", "A folder of 3W files", "Uploaded files"
 
@@ -101,11 +101,10 @@ def likely_type(code: object, probability: object) -> str:
     odds = "" if probability is None or pd.isna(probability) else f" ({float(probability):.2f})"
     if code is None or pd.isna(code):
         return f"unknown{odds}" if odds else "—"
-    return f"{int(code)} · {EVENT_CLASSES.get(int(code), '?')}{odds}"
+    return f"{class_name(int(code))}{odds}"
 
 
 def _class_name(label: object) -> str:
     if label is None or pd.isna(label):
         return "unlabeled"
-    code = int(label)
-    return f"{code} · {EVENT_CLASSES.get(event_of(code), 'unknown')}" + (" (transient)" if is_transient(code) else "")
+    return class_name(int(label))

@@ -7,9 +7,9 @@ without a transient), 0 if the alarm was already up; and how many alarms started
 normal operation, per hour of it. Row-level ROC-AUC and PR-AUC (event rows against normal
 rows) show how well the score ranks.
 
-Each well's files are streamed in time order through :func:`engine.scoring.score_observations`
+Each well's files are streamed in time order through :func:`engine.scoring.score_and_explain`
 and :func:`engine.alarms.update_alarms` with one state per well, as the consumer would see
-them; alarms still open at the end of a well's data are closed there. Rows in a warm-up
+them; an alarm still active at the end of a well's data counts as it stands. Rows in a warm-up
 (:func:`engine.features.warmup_mask`) cannot alarm and count nowhere. Normal operation means
 *settled* normal rows, as in training: an alarm that starts on a normal row within
 :data:`ml.train_model.RECOVERY_SECONDS` after an event row is the well's return to normal
@@ -17,7 +17,7 @@ and is counted apart from false alarms, and those rows count neither as normal h
 the row metrics.
 
 Detection is counted at two levels, and the event level is the one the targets are about:
-*alarm events* (what ``anomaly_events`` holds, alarms still open at the end of the data
+*alarm events* (what ``anomaly_events`` holds, alarms still active at the end of the data
 included), which is what an operator is paged for, and *flagged rows* (any row above the
 threshold after the onset), which shows what the debouncer loses. Every alarmed instance
 also carries the diagnosis of its first covering alarm (:mod:`engine.diagnosis`), pooled
@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from engine.alarms import AlarmPolicy, open_events, update_alarms
+from engine.alarms import AlarmPolicy, update_alarms
 from engine.errors import InputError
 from engine.features import WellState, warmup_mask
 from engine.model import Model
@@ -101,8 +101,8 @@ def evaluate(model: Model, data: list[Path]) -> EvaluationReport:
 def stream_wells(model: Model, files: Sequence[InstanceFile]) -> StreamedWells:
     """Replay each well's files through scoring and alarms; collect instances, events and row margins.
 
-    The events are those the lake would hold at the end of the data: the closed ones and
-    the ones still open.
+    The events are those ``anomaly_events`` would show at the end of the data: each event's
+    newest version, cleared or still active.
     """
     policy = AlarmPolicy.from_manifest(model.manifest)
     out = StreamedWells()
@@ -113,9 +113,18 @@ def stream_wells(model: Model, files: Sequence[InstanceFile]) -> StreamedWells:
             rows, evidence = score_and_explain(read_instance(instance.path), states, model)
             events.append(update_alarms(rows, states, policy, evidence))
             tables.append(rows.select(["event_time", "class", "anomaly_score"]))
-        events.append(open_events(states))
-        _collect(out, well, well_files, tables, pa.concat_tables(events), model.threshold)
+        _collect(out, well, well_files, tables, latest_versions(pa.concat_tables(events)), model.threshold)
     return out
+
+
+def latest_versions(versions: pa.Table) -> pa.Table:
+    """Each event's newest version (what the ``anomaly_events`` view shows), in start order."""
+    if versions.num_rows == 0:
+        return versions
+    ordered = versions.sort_by([("event_id", "ascending"), ("revision", "ascending")])
+    ids = ordered["event_id"].to_numpy(zero_copy_only=False)
+    last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True))
+    return ordered.take(pa.array(last)).sort_by("start_time")
 
 
 def _collect(out: StreamedWells, well: str, files: list[InstanceFile], tables: list[pa.Table],
@@ -124,19 +133,19 @@ def _collect(out: StreamedWells, well: str, files: list[InstanceFile], tables: l
     times = np.concatenate([t["event_time"].cast(pa.int64()).to_numpy() for t in tables])
     labels = np.concatenate([pc.fill_null(t["class"], -1).to_numpy() for t in tables]).astype(np.int64)
     margins = np.concatenate([t["anomaly_score"].to_numpy() for t in tables]) - threshold
-    events = events.sort_by("start_time")
     after_event = recovering(times, labels)
     usable = ~warmup_mask(times) & ~((labels == NORMAL_CLASS) & after_event)
     out.margins.append(margins[usable])
     out.labels.append(labels[usable])
     out.normal_seconds += int(((labels == NORMAL_CLASS) & usable).sum())
     starts = events["start_time"].cast(pa.int64()).to_numpy()
-    ends = events["end_time"].cast(pa.int64()).to_numpy()
+    ends = events["last_active_time"].cast(pa.int64()).to_numpy()
     at_start = np.clip(np.searchsorted(times, starts), 0, len(times) - 1)
     for row, event in enumerate(events.to_pylist()):
         normal = labels[at_start[row]] == NORMAL_CLASS
-        out.events.append({"well_id": well, "start_time": str(event["start_time"]), "end_time": str(event["end_time"]),
-                           "peak_score": event["peak_score"], "label": event["label"], "status": event["status"],
+        ended = None if event["end_time"] is None else str(event["end_time"])
+        out.events.append({"well_id": well, "start_time": str(event["start_time"]), "end_time": ended,
+                           "peak_score": event["peak_score"], "label": event["label"], "state": event["state"],
                            "false_alarm": bool(normal and not after_event[at_start[row]]),
                            "after_event": bool(normal and after_event[at_start[row]])})
     offset = 0

@@ -164,7 +164,7 @@ def test_an_alarm_still_open_when_the_data_ends_counts_as_detected(demo_model: M
     report = evaluate(demo_model, [cut])
     (instance,) = report.instances
     assert instance.detected and instance.delay_seconds <= 300
-    assert [e["status"] for e in report.events if not e["false_alarm"]] == ["open"]  # counted while still open
+    assert [e["state"] for e in report.events if not e["false_alarm"]] == ["active"]  # counted while still active
 
 
 def test_the_confusion_report_counts_unknown_apart_and_gives_precision_and_recall_per_class() -> None:
