@@ -38,8 +38,8 @@ COLUMN_CONFIG = {
     "peak_score": st.column_config.NumberColumn("Peak score", format="%.3f"),
     "likely_class_probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0),
     "well_id": "Well", "status": "Status", "duration": "Duration", "likely_cause": "Likely cause",
-    "top_sensors": "Top sensors", "explanation": "What moved", "source_label": "Source label", "acknowledged_by": "Acknowledged by",
-    "comment": "Latest comment",
+    "top_sensors": "Top sensors", "explanation": "What moved", "source_label": "Source label",
+    "acknowledged_by": "Acknowledged by", "comment": "Latest comment",
 }
 
 
