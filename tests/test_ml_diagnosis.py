@@ -77,9 +77,9 @@ def test_an_event_is_diagnosed_at_its_peak_when_it_opens_and_again_at_a_higher_p
     first = np.stack([deviations(a=(P_TPT, LEVEL_1M, -3.0 - k / 10)) for k in range(20)])
     later = np.stack([deviations(a=(T_TPT, LEVEL_1M, 6.0)) for _ in range(20)])
     states = {"W": WellState()}
-    closed = update_alarms(scored([1] * 20, list(np.linspace(0.6, 0.7, 20))), states, policy,
-                           Evidence(first, Diagnoser(None)))
-    assert closed.num_rows == 0
+    (opened,) = update_alarms(scored([1] * 20, list(np.linspace(0.6, 0.7, 20))), states, policy,
+                              Evidence(first, Diagnoser(None))).to_pylist()
+    assert opened["state"] == "active" and opened["explanation"] == "P-TPT ↓ 4.9 typical"  # lands diagnosed
     assert states["W"].alarm.open.top_sensors == "P-TPT"
     assert states["W"].alarm.open.explanation == "P-TPT ↓ 4.9 typical"  # the peak is the last, strongest row
     states = decode_states(encode_states(states))  # the diagnosis survives the checkpoint
