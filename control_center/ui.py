@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ import streamlit as st
 from engine.backend import Backend, open_backend
 from engine.config import Settings
 from engine.errors import PetroStreamError
-from engine.insights import WellStatus
+from engine.insights import WellSnapshot, WellStatus, status_counts
 
 log = logging.getLogger("petrostream.portal")
 
@@ -40,6 +40,15 @@ STATUS_COLOURS: dict[WellStatus, str] = {
 _BADGES: dict[WellStatus, str] = {
     WellStatus.NORMAL: "green", WellStatus.ANOMALY: "red", WellStatus.STALE: "orange", WellStatus.NO_DATA: "gray",
 }
+
+#: Each well's own colour (lines, tile and marker rims); no red, green or amber, which mean a status.
+WELL_PALETTE: tuple[str, ...] = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#393b79", "#bcbd22",
+                                 "#7b4173", "#008080", "#ff7f0e", "#5254a3", "#843c39")
+
+
+def well_colours(wells: Sequence[str]) -> dict[str, str]:
+    """A colour per well, by its place among all wells sorted, so every page colours a well alike."""
+    return {well: WELL_PALETTE[n % len(WELL_PALETTE)] for n, well in enumerate(sorted(wells))}
 
 
 #: Athena bills every statement (10 MB at least), so on a cloud backend live views poll at most this often.
@@ -175,6 +184,13 @@ def when(moment: datetime | None) -> str:
 def status_label(status: WellStatus) -> str:
     """A coloured badge for Streamlit markdown."""
     return f":{_BADGES[status]}-badge[{status.value}]"
+
+
+def status_summary(wells: Sequence[WellSnapshot]) -> None:
+    """How many wells have each status, of all wells known (registry and lake): the same line on every view."""
+    counts = status_counts(list(wells))
+    st.markdown(" · ".join(f"{status_label(status)}: **{count}**" for status, count in counts.items())
+                + f" of **{len(wells)}** well(s)")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from control_center import ui
+from control_center import ui, widgets
 from engine import insights
 from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
 from engine.status import pipeline_status
@@ -65,4 +65,18 @@ def dashboard() -> None:
             ui.page_link("model", "Train or publish a model")
 
 
+
+@st.fragment(run_every=ui.refresh_seconds(5, backend))
+def wells() -> None:
+    """Every well as a tile, classified as on Live anomalies and the map; a tile links to its History."""
+    st.subheader("Wells")
+    now = ui.now()
+    with ui.shielded("Reading the wells"):
+        view = insights.live_view(backend, now)
+        if view.wells.snapshots:
+            ui.status_summary(view.wells.snapshots)
+            widgets.well_tiles(view.wells.snapshots, now, view.threshold, view.alarms)
+
+
 dashboard()
+wells()
