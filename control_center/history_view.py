@@ -108,9 +108,13 @@ def _moment(day: object, clock: object) -> datetime:
 
 
 def _set_times(window: TimeRange) -> None:
-    for (date_key, time_key), moment in (((FROM_DATE, FROM_TIME), window.start), ((TO_DATE, TO_TIME), window.end)):
+    """Put a window in the From/To inputs, widened to whole minutes (their resolution) so nothing in it is cut."""
+    start = window.start.replace(second=0, microsecond=0)
+    end = window.end.replace(second=0, microsecond=0)
+    end += timedelta(minutes=1) if end < window.end else timedelta(0)
+    for (date_key, time_key), moment in (((FROM_DATE, FROM_TIME), start), ((TO_DATE, TO_TIME), end)):
         st.session_state[date_key] = moment.date()
-        st.session_state[time_key] = moment.time().replace(second=0, microsecond=0, tzinfo=None)
+        st.session_state[time_key] = moment.time().replace(tzinfo=None)
 
 
 def newest_readings(catalogue: pd.DataFrame) -> dict[str, datetime]:

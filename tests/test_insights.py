@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from engine import insights
+from engine import history, insights
 from engine.alarms import AlarmState, OpenEvent
 from engine.backend import Backend
 from engine.errors import InputError
@@ -106,31 +106,31 @@ def test_alarms_list_open_then_closed_events(tmp_path: Path) -> None:
 
 def test_history_aggregates_in_sql_across_date_partitions(lake: Backend) -> None:
     start, end = ALARM_START - timedelta(minutes=50), ALARM_START + timedelta(minutes=70)  # two hours
-    result = insights.history(lake.sql, "W-ALARM", start, end)
+    result = history.history(lake.sql, "W-ALARM", start, end)
     assert result.bucket_seconds == 5
     frame = result.frame
     assert len(frame) == 240 and frame["observations"].sum() == 1200  # both dates' partitions read
     assert frame["anomalies"].sum() == 60 and (frame["anomalies"] > 0).sum() == 12
-    assert frame["pressure_bar"].tolist() == pytest.approx([150.0] * 240)
-    assert frame["temperature_max_c"].max() == pytest.approx(90.0)
+    assert frame["p_tpt"].tolist() == pytest.approx([150.0] * 240)
+    assert frame["t_tpt__max"].max() == pytest.approx(90.0)
     assert frame["bucket"].is_monotonic_increasing
 
 
 def test_history_keeps_to_its_range_and_well(lake: Backend) -> None:
-    narrow = insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START + timedelta(minutes=5))
+    narrow = history.history(lake.sql, "W-ALARM", CALM_START, CALM_START + timedelta(minutes=5))
     assert narrow.bucket_seconds == 1 and narrow.frame["observations"].sum() == 300
-    hostile = insights.history(lake.sql, "W-ALARM' OR '1'='1", ALARM_START, ALARM_START + timedelta(hours=1))
+    hostile = history.history(lake.sql, "W-ALARM' OR '1'='1", ALARM_START, ALARM_START + timedelta(hours=1))
     assert hostile.frame.empty
     with pytest.raises(InputError, match="after its start"):
-        insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START)
+        history.history(lake.sql, "W-ALARM", CALM_START, CALM_START)
 
 
 @pytest.mark.parametrize(("span", "bucket"), [
     (timedelta(minutes=10), 1), (timedelta(hours=6), 30), (timedelta(days=1), 60), (timedelta(days=30), 1_800),
     (timedelta(days=365), 21_600), (timedelta(days=3650), 86_400)])
 def test_resolution_follows_the_range(span: timedelta, bucket: int) -> None:
-    assert insights.bucket_seconds_for(NOW - span, NOW) == bucket
-    assert span.total_seconds() / bucket <= insights.MAX_POINTS or bucket == insights.BUCKET_SECONDS[-1]
+    assert history.bucket_seconds_for(NOW - span, NOW) == bucket
+    assert span.total_seconds() / bucket <= history.MAX_POINTS or bucket == history.BUCKET_SECONDS[-1]
 
 
 def test_timestamps_must_carry_a_time_zone() -> None:

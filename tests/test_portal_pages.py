@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -104,9 +105,10 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
 def test_live_anomalies_shows_tiles_timelines_and_alarms(on_filled: Backend) -> None:
     at = clean(open_page("live_anomalies"))
     assert "Refreshes every 5 s" in texts(at)
-    tiles = [m.value for m in at.markdown if m.value.startswith("**WELL")]
+    tiles = [m.value for m in at.markdown if "■" in m.value]
     assert [tile.split("**")[1] for tile in tiles] == [plain(f"WELL-0000{n}") for n in (1, 2, 3)]
     assert all("-badge[" in tile for tile in tiles)
+    assert len({tile.split('color:')[1][:7] for tile in tiles}) == 3  # a colour of its own per well
     assert len(at.get("plotly_chart")) == 1
     assert "Alarms" in [s.value for s in at.subheader]
 
@@ -126,11 +128,20 @@ def test_well_map_places_every_well_with_its_status(on_filled: Backend) -> None:
 def test_history_charts_a_well_and_offers_its_csv(on_filled: Backend) -> None:
     at = clean(open_page("history"))
     assert at.selectbox(key="history-well").options == ["WELL-00001", "WELL-00002", "WELL-00003"]
-    assert "points, one per 1 min" in texts(at)
-    assert len(at.get("plotly_chart")) == 2
+    assert at.segmented_control(key="history-range").value == "1 h"
+    assert "points, one per 5 s" in texts(at)  # an hour in at most 2,000 points
+    (chart,) = at.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    assert [a["text"] for a in figure["layout"]["annotations"]][:3] == [
+        "P-TPT · temperature-pressure transducer pressure (bar)",
+        "T-TPT · temperature-pressure transducer temperature (°C)", "Anomaly score (max per bucket)"]
     assert len(at.get("download_button")) == 1
+    newest = on_filled.sql.query("SELECT max(event_time) AS t FROM well_data WHERE well_id = 'WELL-00002'")["t"][0]
     at.selectbox(key="history-well").set_value("WELL-00002").run()
-    assert f"{plain('WELL-00002')} has data from" in texts(clean(at))
+    assert clean(at).query_params["well"] == "WELL-00002"
+    to = (pd.Timestamp(newest) + pd.Timedelta(seconds=1)).ceil("min")  # "To" in whole minutes, newest included
+    assert at.query_params["to"] == f"{to:%Y-%m-%dT%H:%M:%SZ}"
+    assert at.query_params["from"] == f"{to - pd.Timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def test_model_page_lists_the_active_version(on_filled: Backend) -> None:
