@@ -6,6 +6,7 @@ writes it), so every number the portal would show can be checked exactly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,6 +66,28 @@ def test_live_status_per_well(lake: Backend) -> None:
     assert alarm.last_score == pytest.approx(0.8)
     assert alarm.pressure_bar == pytest.approx(150.0) and alarm.temperature_c == pytest.approx(90.0)
     assert snapshots["W-NEW"].observations == 0 and snapshots["W-NEW"].last_ingest is None
+    assert alarm.recent_peak == pytest.approx(0.8) and snapshots["W-CALM"].recent_peak == pytest.approx(0.4)
+    counts = insights.status_counts(list(snapshots.values()))
+    assert counts == {WellStatus.NORMAL: 1, WellStatus.ANOMALY: 1, WellStatus.STALE: 1, WellStatus.NO_DATA: 1}
+
+
+def test_a_well_in_alarm_with_its_score_back_under_the_threshold_says_why() -> None:
+    well = insights.WellSnapshot("W", WellStatus.ANOMALY, recent_flags=12, recent_peak=0.71, last_score=0.41)
+    reason = insights.explain(well, threshold=0.55)
+    assert reason.startswith("12 flagged row(s) in the last 2 min of its data (peak score 0.710)")
+    assert "latest score 0.410 is back under the threshold 0.550" in reason and "clears once 2 min pass" in reason
+    assert "back under" not in insights.explain(replace(well, last_score=0.6), threshold=0.55)
+    assert insights.explain(replace(well, status=WellStatus.STALE), 0.55).startswith("nothing landed for over 5 min")
+
+
+def test_the_live_view_counts_the_registrys_wells_too(tmp_path: Path) -> None:
+    backend = open_home(tmp_path)
+    (tmp_path / "wells.csv").write_text("well_id,latitude,longitude\nW-REG,-22.0,-40.0\n")
+    backend.lake.write(WELL_DATA_TABLE, "calm", observations(
+        "W-CALM", CALM_START, 60, ingest=NOW - timedelta(seconds=30), pressure_pa=1.0e7, temperature=70.0))
+    view = insights.live_view(backend, NOW)
+    assert {(s.well_id, s.status) for s in view.wells.snapshots} == {
+        ("W-CALM", WellStatus.NORMAL), ("W-REG", WellStatus.NO_DATA)}
 
 
 def test_stale_beats_anomaly_and_no_data_beats_both() -> None:

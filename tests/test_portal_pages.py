@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pyarrow as pa
@@ -218,3 +219,39 @@ def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
     (alarms,) = [d.value for d in at.dataframe if "event_id" in d.value.columns]
     assert list(alarms["label"]) == ["102 · spurious closure of DHSV (transient)"]
     assert list(alarms["status"]) == ["closed"]
+
+
+# -- the map draws offline -------------------------------------------------------------------------
+def test_the_map_loads_leaflet_from_the_portal_not_a_cdn(on_filled: Backend) -> None:
+    at = clean(open_page("well_map"))
+    (args,) = [json.loads(c.proto.json_args) for c in at.get("component_instance")]
+    assert args["js_links"] == ["/app/static/leaflet/leaflet.js"]
+    assert args["css_links"] == ["/app/static/leaflet/leaflet.css"]
+    static = Path(__file__).resolve().parents[1] / "control_center" / "static"
+    assert all((static / link.removeprefix("/app/static/")).is_file() for link in args["js_links"] + args["css_links"])
+    assert "://" not in args["header"]  # nothing else fetched from elsewhere
+    assert "Campos basin" in args["script"] and "Santos basin" in args["script"]  # the offline vector base map
+    assert "tileerror" in args["script"]  # online tiles drop out at their first failure
+    assert args["feature_group"].count("L.circleMarker(") == 3  # a marker per well
+    assert "/history?well=WELL-00001" in args["feature_group"]  # each popup links to the well's History
+
+
+def test_without_static_files_the_map_says_it_cannot_draw_and_lists_the_wells(on_filled: Backend) -> None:
+    from streamlit import config
+
+    config.set_option("server.enableStaticServing", False)
+    try:
+        at = open_page("well_map")
+    finally:
+        config.set_option("server.enableStaticServing", True)
+    assert not at.exception and not at.get("component_instance")
+    assert any("The map cannot draw here" in w.value for w in at.warning)
+    assert sorted(at.dataframe[0].value["well"]) == ["WELL-00001", "WELL-00002", "WELL-00003"]
+
+
+def test_overview_tiles_link_each_well_to_its_history(on_filled: Backend) -> None:
+    at = clean(open_page("overview"))
+    links = [link.proto for link in at.get("page_link") if link.proto.label == "History"]
+    assert [parse_qs(link.query_string)["well"] for link in links] == [[f"WELL-0000{n}"] for n in (1, 2, 3)]
+    assert all(link.page.endswith("history") or "history" in link.page for link in links)
+    assert "of **3** well(s)" in texts(at)
