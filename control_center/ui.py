@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -101,10 +102,28 @@ def shielded(action: str) -> Iterator[None]:
     try:
         yield
     except PetroStreamError as exc:
-        st.error(f"{action}: {exc}")
+        st.error(f"{action}: {without_internal_paths(str(exc))}")
     except Exception as exc:
         log.exception("%s failed", action)
-        st.error(f"{action} failed unexpectedly: {_one_line(exc)}")
+        st.error(f"{action} failed unexpectedly: {without_internal_paths(_one_line(exc))}")
+
+
+def without_internal_paths(text: str) -> str:
+    """A message with paths inside the temp folder or the backend's home cut to their file name.
+
+    Those folders are the portal's business (uploads, the lake, scratch files); their names mean
+    nothing to a user and tell a stranger how the server is laid out.
+    """
+    roots = [Path(tempfile.gettempdir()).resolve()]
+    cached = st.session_state.get(_BACKEND_KEY)
+    if cached is not None:
+        roots.append(Path(cached.settings.home).resolve())
+
+    def shorten(match: re.Match[str]) -> str:
+        path = Path(match.group(0))
+        return path.name if any(path.resolve().is_relative_to(root) for root in roots) else match.group(0)
+
+    return re.sub(r"/[^\s'\"(),:;]+", shorten, text)
 
 
 def flash(message: str) -> None:

@@ -6,6 +6,7 @@ Read-only: the pages' actions are exercised in test_portal_model.py and test_por
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -255,3 +256,25 @@ def test_overview_tiles_link_each_well_to_its_history(on_filled: Backend) -> Non
     assert [parse_qs(link.query_string)["well"] for link in links] == [[f"WELL-0000{n}"] for n in (1, 2, 3)]
     assert all(link.page.endswith("history") or "history" in link.page for link in links)
     assert "of **3** well(s)" in texts(at)
+
+
+# -- actions that cannot work are disabled, saying why ----------------------------------------------
+def test_files_replayed_to_their_end_cannot_be_resumed_only_replayed_from_the_start(on_filled: Backend) -> None:
+    at = clean(open_page("replay"))
+    assert "Rate (rows/s)" not in metrics(at) and "Time left" not in metrics(at)  # not running: no stale rate
+    resume, restart = at.button(key="replay-start"), at.button(key="replay-restart")
+    assert (resume.label, resume.disabled, restart.disabled) == ("Resume replay", True, False)
+    assert any("already replayed to their end" in c.value for c in at.caption)
+    at.multiselect(key="replay-wells").set_value([]).run()
+    assert at.button(key="replay-start").disabled and at.button(key="replay-restart").disabled
+    assert any("Choose at least one file to replay." in c.value for c in at.caption)
+
+
+def test_error_messages_show_no_internal_paths(on_filled: Backend) -> None:
+    from control_center.ui import without_internal_paths
+
+    upload = on_filled.settings.home / "uploads" / "WELL-1_20240101.csv"
+    scratch = Path(tempfile.gettempdir()) / "petrostream-xyz" / "part-0.parquet"
+    message = f"cannot read {upload}: bad header; see {scratch} (was /data/3W/x.csv)"
+    assert without_internal_paths(message) == "cannot read WELL-1_20240101.csv: bad header; see part-0.parquet " \
+                                               "(was /data/3W/x.csv)"
