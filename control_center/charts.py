@@ -23,7 +23,8 @@ _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientati
 def score_timeline(scores: pd.DataFrame, threshold: float | None, colours: Mapping[str, str]) -> go.Figure:
     """Each well's recent scores against the threshold, aligned on each well's latest observation.
 
-    Every well keeps the colour ``colours`` gives it on every page.
+    Every well keeps the colour ``colours`` gives it on every page; above the threshold line is
+    flagged, so no marker per flagged bucket hides the lines.
 
     Wells report on their own clocks (a replay of 2014 next to one of 2017), so the x axis is
     minutes before each well's newest data rather than wall time.
@@ -32,10 +33,7 @@ def score_timeline(scores: pd.DataFrame, threshold: float | None, colours: Mappi
     for well, rows in scores.groupby("well_id", sort=True):
         minutes = (rows["bucket"] - rows["bucket"].max()).dt.total_seconds() / 60
         figure.add_scatter(x=minutes, y=rows["score"], mode="lines", name=str(well),
-                           line={"color": colours.get(str(well))})
-        flagged = rows["flag"].fillna(0) > 0
-        figure.add_scatter(x=minutes[flagged], y=rows["score"][flagged], mode="markers", showlegend=False,
-                           marker={"color": ANOMALY_RED, "size": 7, "symbol": "x"}, name=f"{well} flagged")
+                           line={"color": colours.get(str(well)), "width": 2})
     if threshold is not None:
         figure.add_hline(y=threshold, line_dash="dash", line_color=ANOMALY_RED,
                          annotation_text=f"threshold {threshold:.3f}")
@@ -84,8 +82,8 @@ def history_panels(history: History, threshold: float | None, alarm: tuple[datet
     if alarm is not None:
         figure.add_vrect(x0=alarm[0], x1=alarm[1], fillcolor=ALARM_BAND, line_width=0, layer="below", row="all",
                          col=1)
-        figure.add_annotation(x=alarm[0], y=1.0, yref="paper", text=alarm_label, showarrow=False, xanchor="left",
-                              yanchor="bottom", font={"color": ANOMALY_RED})
+        figure.add_annotation(x=alarm[0], y=1.0, yref=f"y{score_row} domain", text=alarm_label, showarrow=False,
+                              xanchor="left", yanchor="top", font={"color": ANOMALY_RED})
     figure.update_yaxes(title_text="score", row=score_row, col=1)
     figure.update_xaxes(title_text="event time (UTC)", row=score_row, col=1)
     figure.update_layout(height=PANEL_HEIGHT * (len(sensors) + 1) + 60, bargap=0, hovermode="x unified",

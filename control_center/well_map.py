@@ -70,6 +70,20 @@ class _OnlineTiles(MacroElement):
         self.url, self.attribution = url, attribution
 
 
+class _HtmlParser(MacroElement):
+    """The one jQuery call folium's popups make, ``$(html)[0]``, without shipping jQuery."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.$ = window.$ || function (markup) {
+            var template = document.createElement("template");
+            template.innerHTML = markup.trim();
+            return [template.content.firstChild];
+        };
+        {% endmacro %}
+    """)
+
+
 def base_map(locations: Sequence[WellLocation], base_path: str = "") -> folium.Map:
     """The map without markers: local Leaflet, the vector base map, online tiles when they load."""
     if locations:
@@ -89,6 +103,7 @@ def base_map(locations: Sequence[WellLocation], base_path: str = "") -> folium.M
             "fillOpacity": 1.0 if feature["properties"]["kind"] == "land" else 0.06,
             "dashArray": None if feature["properties"]["kind"] == "land" else "4 4"},
     ).add_to(figure)
+    _HtmlParser().add_to(figure)
     _OnlineTiles(ONLINE_TILES, ONLINE_ATTRIBUTION).add_to(figure)
     return figure
 

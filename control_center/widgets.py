@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -80,27 +81,31 @@ def well_tiles(snapshots: Sequence[WellSnapshot], reference: datetime, threshold
     colours = ui.well_colours([w.well_id for w in snapshots])
     for start in range(0, len(snapshots), per_row):
         for column, well in zip(st.columns(per_row), snapshots[start:start + per_row], strict=False):
-            with column.container(border=True, key=f"tile-{ui.file_name(well.well_id, suffix='x')}"):
+            with column.container(border=True, key=f"tile-{re.sub(r'[^A-Za-z0-9_-]', '-', well.well_id)}"):
                 st.markdown(f'<span style="color:{colours[well.well_id]}">■</span> **{ui.plain(well.well_id)}** · '
                             f"{ui.status_label(well.status)}", unsafe_allow_html=True)
                 st.caption(f"score {ui.number(well.last_score, 3)} · {ui.number(well.pressure_bar, 1, 'bar')} · "
                            f"{ui.number(well.temperature_c, 1, '°C')}")
                 st.caption(f"latest reading {ui.when(well.last_event)} · landed {ui.age(well.last_ingest, reference)}")
-                st.caption(insights.explain(well, threshold).capitalize() + ".")
+                reason = insights.explain(well, threshold)
+                st.caption(f"{reason[:1].upper()}{reason[1:]}.")
                 if well.last_event is not None:
                     st.page_link(ui.PAGES / "history.py", label="History", icon=":material/timeline:",
                                  query_params=_history_link(well.well_id, well.last_event, alarms))
 
 
 def _history_link(well: str, last_event: datetime, alarms: pd.DataFrame) -> dict[str, str]:
-    """History of the well's open alarm (if any) up to its newest data, else of its last hour."""
+    """History around the well's newest alarm if it is still open or ended within the last hour of the
+    well's data (what its tile is about), else History of that last hour."""
     newest = time_range.through(last_event)
-    mine = alarms[(alarms["well_id"] == well) & alarms["end_time"].isna()] if not alarms.empty else alarms
+    recent = time_range.quick_range("1 h", newest)
+    mine = alarms[alarms["well_id"] == well] if not alarms.empty else alarms
     if not mine.empty:
         alarm = mine.sort_values("start_time").iloc[-1]
-        start = _timestamp(alarm.start_time) or newest
-        return time_range.history_params(well, time_range.around(start, newest), str(alarm.event_id))
-    return time_range.history_params(well, time_range.quick_range("1 h", newest))
+        start, end = _timestamp(alarm.start_time) or newest, _timestamp(alarm.end_time)
+        if end is None or end >= recent.start:
+            return time_range.history_params(well, time_range.around(start, end or newest), str(alarm.event_id))
+    return time_range.history_params(well, recent)
 
 
 def alarm_table(alarms: pd.DataFrame) -> pd.DataFrame:
