@@ -43,6 +43,10 @@ class TimeRange:
         if self.end <= self.start:
             raise InputError("“From” must come before “To”")
 
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        return self.start, self.end
+
 
 def through(moment: datetime) -> datetime:
     """The exclusive "To", whole seconds as links carry it, that still includes ``moment`` (a newest reading)."""

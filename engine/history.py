@@ -57,18 +57,21 @@ FROM well_data
 GROUP BY well_id
 ORDER BY well_id
 """
-_PRESENT = "SELECT {counts} FROM well_data WHERE well_id = ?"
+#: One well's rows in ``[start, end)``; the date condition lets the engine skip whole partitions.
+_IN_RANGE = """
+WHERE well_id = ?
+  AND "date" BETWEEN ? AND ?
+  AND event_time >= from_iso8601_timestamp(?)
+  AND event_time < from_iso8601_timestamp(?)
+"""
+_PRESENT = "SELECT {counts} FROM well_data" + _IN_RANGE
 _HISTORY = """
 SELECT from_unixtime(floor(to_unixtime(event_time) / ?) * ?) AS bucket,
        {aggregates}
        max(anomaly_score) AS max_score,
        count_if(anomaly_flag = 1) AS anomalies,
        count(*) AS observations
-FROM well_data
-WHERE well_id = ?
-  AND "date" BETWEEN ? AND ?
-  AND event_time >= from_iso8601_timestamp(?)
-  AND event_time < from_iso8601_timestamp(?)
+FROM well_data""" + _IN_RANGE + """
 GROUP BY 1
 ORDER BY 1
 """
@@ -79,9 +82,11 @@ def wells(sql: QueryEngine) -> pd.DataFrame:
     return sql.query(_WELLS)
 
 
-def sensors_of(sql: QueryEngine, well_id: str) -> list[Sensor]:
-    """The sensors of ``well_id`` that reported at least one value, in 3W order (wells lack some tags)."""
-    counts = sql.query(_PRESENT.format(counts=", ".join(f'count("{c}") AS "{c}"' for c in SENSORS)), [well_id])
+def sensors_of(sql: QueryEngine, well_id: str, start: datetime, end: datetime) -> list[Sensor]:
+    """The sensors of ``well_id`` with at least one value in ``[start, end)``, in 3W order (wells lack some
+    tags). Only the range is read: a well's whole history costs a scan of every sensor column."""
+    counts = sql.query(_PRESENT.format(counts=", ".join(f'count("{c}") AS "{c}"' for c in SENSORS)),
+                       _range_params(well_id, start, end))
     row = counts.iloc[0]
     return [sensor for column, sensor in SENSORS.items() if int(row[column] or 0) > 0]
 
@@ -119,10 +124,13 @@ def history(sql: QueryEngine, well_id: str, start: datetime, end: datetime,
                          f'min("{s.column}") * {s.scale!r} AS "{s.column}__min", '
                          f'max("{s.column}") * {s.scale!r} AS "{s.column}__max",\n       ' for s in chosen)
     bucket = bucket_seconds_for(start, end)
-    last = end - timedelta(microseconds=1)
-    params = [bucket, bucket, well_id, f"{start.astimezone(UTC):%Y-%m-%d}", f"{last.astimezone(UTC):%Y-%m-%d}",
-              iso(start), iso(end)]
+    params = [bucket, bucket, *_range_params(well_id, start, end)]
     return History(sql.query(_HISTORY.format(aggregates=aggregates), params), bucket, chosen)
+
+
+def _range_params(well_id: str, start: datetime, end: datetime) -> list[object]:
+    last = end - timedelta(microseconds=1)
+    return [well_id, f"{start.astimezone(UTC):%Y-%m-%d}", f"{last.astimezone(UTC):%Y-%m-%d}", iso(start), iso(end)]
 
 
 # -- one alarm's window ------------------------------------------------------------------------

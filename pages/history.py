@@ -47,7 +47,7 @@ choice = history_view.controls(newest, alarm, LIVE_SECONDS)
 history_view.write_link(choice)
 sensors: tuple[str, ...] = ()
 with ui.shielded("Listing the well's sensors"):
-    sensors = history_view.pick_sensors(history.sensors_of(backend.sql, choice.well))
+    sensors = history_view.pick_sensors(history.sensors_of(backend.sql, choice.well, *choice.window.span))
 
 
 @st.fragment(run_every=LIVE_SECONDS if choice.live else None)

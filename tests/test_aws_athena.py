@@ -165,7 +165,7 @@ def test_the_portal_queries_answer_the_same_on_athena_as_on_duckdb(tmp_path: Pat
         return {
             "kpis": insights.kpis(sql, now),
             "wells": history.wells(sql),
-            "sensors": history.sensors_of(sql, "WELL-00001"),
+            "sensors": history.sensors_of(sql, "WELL-00001", START, late),
             "snapshots": live.snapshots,
             "recent": live.scores,
             "history": history.history(sql, "WELL-00001", START, late, tuple(history.SENSORS)).frame,

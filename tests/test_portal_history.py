@@ -111,14 +111,15 @@ def test_every_sensor_of_the_well_can_be_charted_with_its_tag_and_unit(home: Bac
     at = history_page(well="WELL-A")
     sensors = at.multiselect(key="history-sensors")
     assert sensors.options == ["P-PDG · permanent downhole gauge pressure (bottom-hole) (bar)",
-                               "P-TPT · temperature-pressure transducer pressure (bar)"]  # the tags it has data for
-    assert sensors.value == ["p_tpt"]
+                               "P-TPT · temperature-pressure transducer pressure (bar)",
+                               "T-TPT · temperature-pressure transducer temperature (°C)"]  # the tags with data
+    assert sensors.value == ["p_tpt", "t_tpt"]
     assert any("`pressure` column is **P-TPT**" in c.value for c in at.caption)
     sensors.set_value(["p_tpt", "p_pdg"]).run()
     spec = figure(at)
-    assert [a["text"] for a in spec["layout"]["annotations"]][:2] == [
+    assert [a["text"] for a in spec["layout"]["annotations"]][:3] == [
         "P-TPT · temperature-pressure transducer pressure (bar)",
-        "P-PDG · permanent downhole gauge pressure (bottom-hole) (bar)"]
+        "P-PDG · permanent downhole gauge pressure (bottom-hole) (bar)", "Anomaly score (max per bucket)"]
     assert [t["name"] for t in spec["data"] if t.get("name", "").endswith("(bar)")] == ["P-TPT (bar)", "P-PDG (bar)"]
 
 
