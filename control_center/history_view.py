@@ -141,7 +141,7 @@ def pick_sensors(available: Sequence[Sensor]) -> tuple[str, ...]:
     labels = {s.column: f"{s.tag} · {s.meaning} ({s.unit})" for s in available}
     if any(c not in columns for c in st.session_state.get(SENSORS, ())):
         del st.session_state[SENSORS]
-    chosen = st.multiselect(f"Sensors ({len(columns)} with data for this well)", columns,
+    chosen = st.multiselect(f"Sensors ({len(columns)} with data in this range)", columns,
                             default=[c for c in DEFAULT_SENSORS if c in columns] or columns[:2],
                             format_func=labels.__getitem__, key=SENSORS)
     st.caption(" · ".join(f"the lake's `{generic}` column is **{s.tag}** ({s.meaning}, {s.unit})"
