@@ -278,3 +278,11 @@ def test_error_messages_show_no_internal_paths(on_filled: Backend) -> None:
     message = f"cannot read {upload}: bad header; see {scratch} (was /data/3W/x.csv)"
     assert without_internal_paths(message) == "cannot read WELL-1_20240101.csv: bad header; see part-0.parquet " \
                                                "(was /data/3W/x.csv)"
+
+
+def test_overview_live_anomalies_and_the_map_agree_on_every_wells_status(on_filled: Backend) -> None:
+    summaries = []
+    for page in ("overview", "live_anomalies", "well_map"):
+        at = clean(open_page(page))
+        summaries.append(next(m.value for m in at.markdown if m.value.endswith("well(s)")))
+    assert len(set(summaries)) == 1 and summaries[0].endswith("of **3** well(s)")
