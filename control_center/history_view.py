@@ -70,8 +70,9 @@ def controls(newest: dict[str, datetime], alarm: AlarmWindow | None, live_second
     live = live_column.toggle("Live", key=LIVE, disabled=not quick,
                               help=f"Follow the newest data: the range ends at the well's newest reading and the "
                                    f"charts refresh every {live_seconds} s.") and quick
+    latest_hour = time_range.quick_range("1 h", time_range.through(newest[well]))
     if st.session_state.get(_TO_OF) != well:  # a new well: its own clock (replays of different years)
-        _set_times(time_range.quick_range("1 h", time_range.through(newest[well])))
+        _set_times(latest_hour)
         st.session_state[_TO_OF] = well
     if live:
         window = time_range.quick_range(choice, time_range.through(newest[well]))
@@ -81,12 +82,17 @@ def controls(newest: dict[str, datetime], alarm: AlarmWindow | None, live_second
         st.caption(f"Alarm `{alarm.event_id}` {ui.when(alarm.start)} → "
                    + (ui.when(alarm.end) if alarm.end else "still active") + ", with context either side.")
     else:
-        window = _picked_window(choice)
+        window = _picked_window(choice, latest_hour)
     return Choice(well, window, alarm, live)
 
 
-def _picked_window(choice: str) -> TimeRange:
-    """"To" from its inputs (and "From" for a custom range); an impossible range stops the page, saying why."""
+def _picked_window(choice: str, fallback: TimeRange) -> TimeRange:
+    """"To" from its inputs (and "From" for a custom range); an impossible range stops the page, saying why.
+
+    Streamlit forgets the state of inputs a run did not draw (live mode hides them), so missing
+    ones start from ``fallback`` rather than from today.
+    """
+    _set_times(fallback, only_missing=True)
     columns = st.columns(4)
     if choice == CUSTOM:
         start = _moment(columns[0].date_input("From (UTC date)", key=FROM_DATE),
@@ -107,14 +113,17 @@ def _moment(day: object, clock: object) -> datetime:
     return datetime.combine(day, clock, UTC)  # type: ignore[arg-type]
 
 
-def _set_times(window: TimeRange) -> None:
-    """Put a window in the From/To inputs, widened to whole minutes (their resolution) so nothing in it is cut."""
+def _set_times(window: TimeRange, only_missing: bool = False) -> None:
+    """Put a window in the From/To inputs (those without a value, with ``only_missing``), widened to whole
+    minutes (their resolution) so nothing in it is cut."""
     start = window.start.replace(second=0, microsecond=0)
     end = window.end.replace(second=0, microsecond=0)
     end += timedelta(minutes=1) if end < window.end else timedelta(0)
     for (date_key, time_key), moment in (((FROM_DATE, FROM_TIME), start), ((TO_DATE, TO_TIME), end)):
-        st.session_state[date_key] = moment.date()
-        st.session_state[time_key] = moment.time().replace(tzinfo=None)
+        if not (only_missing and date_key in st.session_state):
+            st.session_state[date_key] = moment.date()
+        if not (only_missing and time_key in st.session_state):
+            st.session_state[time_key] = moment.time().replace(tzinfo=None)
 
 
 def newest_readings(catalogue: pd.DataFrame) -> dict[str, datetime]:

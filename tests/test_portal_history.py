@@ -131,3 +131,14 @@ def test_live_mode_follows_the_newest_reading(home: Backend) -> None:
     assert not at.get("date_input")  # no "To" to pick while following the data
     at.segmented_control(key="history-range").set_value("custom").run()
     assert at.toggle(key="history-live").disabled
+
+
+def test_leaving_live_mode_picks_up_at_the_wells_data_not_today(home: Backend) -> None:
+    at = history_page(well="WELL-B")
+    at.toggle(key="history-live").set_value(True).run()
+    at.run()  # a run without the From/To inputs: Streamlit forgets their state
+    at.toggle(key="history-live").set_value(False).run()
+    at.segmented_control(key="history-range").set_value("custom").run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.date_input(key="history-from-date").value == START.date()
+    assert len(at.get("plotly_chart")) == 1
