@@ -79,7 +79,7 @@ def controls(newest: dict[str, datetime], alarm: AlarmWindow | None, live_second
         st.caption(f"Live: {ui.when(window.start)} → newest reading {ui.when(newest[well])}")
     elif choice == AROUND_ALARM and alarm is not None:
         window = time_range.around(*alarm.span(newest[well]))
-        st.caption(f"Alarm `{alarm.event_id}` {ui.when(alarm.start)} → "
+        st.caption(f"Alarm {ui.plain(alarm.event_id)}: {ui.when(alarm.start)} → "
                    + (ui.when(alarm.end) if alarm.end else "still active") + ", with context either side.")
     else:
         window = _picked_window(choice, latest_hour)

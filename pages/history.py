@@ -37,7 +37,7 @@ except InputError as exc:
 with ui.shielded("Finding the alarm"):
     alarm = history.find_alarm(backend.sql, backend.leases, link.alarm) if link.alarm else None
     if link.alarm and alarm is None:
-        st.warning(f"Alarm `{ui.plain(link.alarm)}` is not in the alarm log (yet); showing the link's range.")
+        st.warning(f"Alarm {ui.plain(link.alarm)} is not in the alarm log (yet); showing the link's range.")
 if history_view.link_changed():
     if link.well and link.well not in newest and alarm is None:
         st.warning(f"{ui.plain(link.well)} has no data in the lake; pick a well below.")

@@ -142,3 +142,11 @@ def test_leaving_live_mode_picks_up_at_the_wells_data_not_today(home: Backend) -
     assert not at.error, [e.value for e in at.error]
     assert at.date_input(key="history-from-date").value == START.date()
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_a_link_to_an_unknown_alarm_says_so_and_shows_the_links_range(home: Backend) -> None:
+    at = history_page(well="WELL-A", alarm="WELL-A@gone", **{"from": "2024-05-01T00:10:00Z",
+                                                            "to": "2024-05-01T00:40:00Z"})
+    assert any("not in the alarm log" in w.value for w in at.warning)
+    assert at.segmented_control(key="history-range").value == "custom"
+    assert not [s for s in figure(at)["layout"].get("shapes", []) if s["type"] == "rect"]  # no band to shade
