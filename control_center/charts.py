@@ -71,7 +71,7 @@ def history_panels(history: History, threshold: float | None, alarm: tuple[datet
         figure.update_yaxes(title_text=sensor.unit, row=row, col=1)
     score_row = len(sensors) + 1
     flagged = frame["anomalies"] > 0
-    figure.add_bar(x=frame["bucket"][flagged], y=frame["max_score"][flagged], marker_color=ANOMALY_RED, opacity=0.5,
+    figure.add_bar(x=frame["bucket"][flagged], y=frame["max_score"][flagged], marker_color=ANOMALY_RED, opacity=0.35,
                    name="buckets with flagged rows", customdata=frame["anomalies"][flagged], row=score_row, col=1,
                    hovertemplate="%{customdata} flagged rows<extra></extra>")
     figure.add_scatter(x=frame["bucket"], y=frame["max_score"], mode="lines", name="score", showlegend=False,
@@ -83,7 +83,8 @@ def history_panels(history: History, threshold: float | None, alarm: tuple[datet
         figure.add_vrect(x0=alarm[0], x1=alarm[1], fillcolor=ALARM_BAND, line_width=0, layer="below", row="all",
                          col=1)
         figure.add_annotation(x=alarm[0], y=1.0, yref=f"y{score_row} domain", text=alarm_label, showarrow=False,
-                              xanchor="left", yanchor="top", font={"color": ANOMALY_RED})
+                              xanchor="left", yanchor="top", font={"color": ANOMALY_RED},
+                              bgcolor="rgba(255, 255, 255, 0.85)")
     figure.update_yaxes(title_text="score", row=score_row, col=1)
     figure.update_xaxes(title_text="event time (UTC)", row=score_row, col=1)
     figure.update_layout(height=PANEL_HEIGHT * (len(sensors) + 1) + 60, bargap=0, hovermode="x unified",

@@ -50,8 +50,9 @@ def live_map() -> None:
             st_folium(well_map.base_map(located, base), key="well-map", height=520, use_container_width=True,
                       feature_group_to_add=well_map.markers(located, snapshots, colours, view.threshold, base),
                       returned_objects=[])
-            st.caption("Offline base map (coast and basin outlines, approximate); street tiles appear on top when "
-                       "this browser can reach OpenStreetMap. Click a well for its readings and History.")
+            st.caption("A marker's fill is the well's status, its rim the well's own colour (as on the tiles and "
+                       "charts). Offline base map (coast and basin outlines, approximate); street tiles appear on "
+                       "top when this browser can reach OpenStreetMap. Click a well for its readings and History.")
         ui.status_summary(view.wells.snapshots)
         st.dataframe(well_map.well_table(located, snapshots), hide_index=True, key="map-wells")
         if unplaced:
