@@ -27,12 +27,13 @@ _WRITTEN, _TO_OF = "_history-url", "_history-to-of"
 
 @dataclass(frozen=True)
 class Choice:
-    """What History shows: a well, a window of its data, the alarm to shade (if any), live or not."""
+    """What History shows: a well, a window of its data, the alarm to shade (if any), and the quick range it
+    follows the newest data with (None when not live)."""
 
     well: str
     window: TimeRange
     alarm: AlarmWindow | None
-    live: bool
+    live: str | None
 
 
 def seed(link: time_range.HistoryLink, alarm: AlarmWindow | None, newest: dict[str, datetime]) -> None:
@@ -41,9 +42,11 @@ def seed(link: time_range.HistoryLink, alarm: AlarmWindow | None, newest: dict[s
     if well is None or well not in newest:
         return
     st.session_state[WELL] = well
-    st.session_state[LIVE] = False
+    st.session_state[LIVE] = link.live is not None and alarm is None
     window = link.window
-    if alarm is not None:
+    if st.session_state[LIVE]:
+        st.session_state[RANGE] = link.live
+    elif alarm is not None:
         st.session_state[RANGE] = AROUND_ALARM
         window = window or time_range.around(*alarm.span(newest[well]))
     elif window is not None:
@@ -83,7 +86,7 @@ def controls(newest: dict[str, datetime], alarm: AlarmWindow | None, live_second
                    + (ui.when(alarm.end) if alarm.end else "still active") + ", with context either side.")
     else:
         window = _picked_window(choice, latest_hour)
-    return Choice(well, window, alarm, live)
+    return Choice(well, window, alarm, choice if live else None)
 
 
 def _picked_window(choice: str, fallback: TimeRange) -> TimeRange:
@@ -138,7 +141,8 @@ def link_changed() -> bool:
 
 def write_link(choice: Choice) -> None:
     """Put the current choice in the address bar, so copying it shares this view."""
-    params = time_range.history_params(choice.well, choice.window, choice.alarm.event_id if choice.alarm else None)
+    params = time_range.history_params(choice.well, choice.window, choice.alarm.event_id if choice.alarm else None,
+                                       choice.live)
     if dict(st.query_params) != params:
         st.query_params.from_dict(params)
     st.session_state[_WRITTEN] = params

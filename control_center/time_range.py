@@ -1,8 +1,9 @@
 """Time ranges the way operators pick them in Grafana or PI Vision, and History's shareable links.
 
 A link to History is the page ``history`` with the query parameters ``well``, ``from`` and ``to``
-(ISO 8601, UTC) and optionally ``alarm`` (an ``event_id``): tiles, the map and the Alarms page all
-build it with :func:`history_params`, and History reads it back with :func:`parse_params`.
+(ISO 8601, UTC) and optionally ``alarm`` (an ``event_id``): tiles and the map build it with
+:func:`history_params`, and History reads it back with :func:`parse_params`. History adds
+``live=<quick range>`` (``1h``, ``15min``…) to its own URL while it follows the newest data.
 Plain functions, so the rules are tested without a browser.
 """
 
@@ -69,11 +70,15 @@ def iso_param(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def history_params(well: str, window: TimeRange, alarm: str | None = None) -> dict[str, str]:
-    """The query parameters of a History link (the contract other pages build links with)."""
+def history_params(well: str, window: TimeRange, alarm: str | None = None,
+                   live: str | None = None) -> dict[str, str]:
+    """The query parameters of a History link (the contract other pages build links with); ``live`` is the
+    quick range History follows the newest data with."""
     params = {"well": well, "from": iso_param(window.start), "to": iso_param(window.end)}
     if alarm:
         params["alarm"] = alarm
+    if live:
+        params["live"] = live.replace(" ", "")
     return params
 
 
@@ -84,6 +89,7 @@ class HistoryLink:
     well: str | None = None
     window: TimeRange | None = None
     alarm: str | None = None
+    live: str | None = None  # a quick range's name
 
 
 def parse_params(params: Mapping[str, str]) -> HistoryLink:
@@ -96,7 +102,15 @@ def parse_params(params: Mapping[str, str]) -> HistoryLink:
         if end <= start:
             raise InputError(f"link parameter “to” ({iso_param(end)}) must come after “from” ({iso_param(start)})")
         window = TimeRange(start, end)
-    return HistoryLink(params.get("well") or None, window, params.get("alarm") or None)
+    return HistoryLink(params.get("well") or None, window, params.get("alarm") or None, _parse_live(params))
+
+
+def _parse_live(params: Mapping[str, str]) -> str | None:
+    text = (params.get("live") or "").replace(" ", "")
+    names = {name.replace(" ", ""): name for name in QUICK_RANGES}
+    if text and text not in names:
+        raise InputError(f"link parameter “live” must be one of {', '.join(names)} (got {text[:20]!r})")
+    return names.get(text)
 
 
 def _parse_time(params: Mapping[str, str], name: str) -> datetime | None:

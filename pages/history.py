@@ -56,7 +56,7 @@ def charts_of_range() -> None:
     window = choice.window
     if choice.live:
         latest = history_view.newest_readings(history.wells(backend.sql))
-        window = time_range.quick_range(st.session_state[history_view.RANGE], time_range.through(latest[choice.well]))
+        window = time_range.quick_range(choice.live, time_range.through(latest[choice.well]))
     with ui.shielded("Querying the history"):
         result = history.history(backend.sql, choice.well, window.start, window.end, sensors)
         if result.frame.empty:

@@ -81,6 +81,7 @@ def test_a_link_with_a_window_opens_exactly_that_window(home: Backend) -> None:
 @pytest.mark.parametrize(("params", "reason"), [
     ({"well": "WELL-A", "from": "yesterday", "to": "2024-05-01T00:40:00Z"}, "“from” is not an ISO 8601 time"),
     ({"well": "WELL-A", "from": "2024-05-01T01:00:00Z", "to": "2024-05-01T00:40:00Z"}, "must come after"),
+    ({"well": "WELL-A", "live": "forever"}, "“live” must be one of 15min, 1h, 6h, 24h, 7d"),
 ])
 def test_a_broken_link_says_why_and_shows_the_latest_data(home: Backend, params: dict[str, str], reason: str) -> None:
     at = history_page(**params)
@@ -128,6 +129,9 @@ def test_live_mode_follows_the_newest_reading(home: Backend) -> None:
     at.toggle(key="history-live").set_value(True).run()
     assert any(c.value.startswith("Live:") for c in at.caption)
     assert at.query_params["to"] == "2024-05-01T01:00:00Z"  # newest reading 00:59:59, included
+    assert at.query_params["live"] == "1h"  # the URL reopens the live view
+    shared = history_page(**at.query_params)
+    assert shared.toggle(key="history-live").value and shared.segmented_control(key="history-range").value == "1 h"
     assert not at.get("date_input")  # no "To" to pick while following the data
     at.segmented_control(key="history-range").set_value("custom").run()
     assert at.toggle(key="history-live").disabled
