@@ -7,7 +7,8 @@ from streamlit_folium import st_folium
 
 from control_center import ui, well_map
 from engine import insights
-from engine.well_registry import forget_registry, load_registry, save_registry
+from engine.errors import InputError
+from engine.well_registry import forget_registry, load_registry, parse_registry, save_registry
 
 backend = ui.backend()
 refresh = ui.refresh_seconds(10, backend)
@@ -67,10 +68,18 @@ with st.expander("Use your own well registry"):
                 "**GeoJSON** FeatureCollection of Points with a `well_id` property. It is validated, then kept "
                 "under the backend's home.")
     upload = st.file_uploader("Registry file", type=["csv", "geojson", "json"], key="registry-upload")
-    if upload is not None and st.button("Use this registry", key="registry-save"):
-        with ui.shielded("Reading the registry"):
-            save_registry(home, upload.name, upload.getvalue())
-            st.rerun()
+    if upload is not None:
+        problem = None
+        try:
+            wells_in_file = len(parse_registry(upload.name, upload.getvalue()))
+        except InputError as exc:
+            problem = ui.without_internal_paths(str(exc))
+        if st.button("Use this registry", key="registry-save", disabled=problem is not None):
+            with ui.shielded("Reading the registry"):
+                save_registry(home, upload.name, upload.getvalue())
+                st.rerun()
+        st.caption(f":orange[Cannot use this file: {ui.plain(problem)}]" if problem else
+                   f"{wells_in_file} well(s) in {ui.plain(upload.name)}.")
     if registry is not None and registry.uploaded and st.button("Forget the uploaded registry",
                                                                 key="registry-forget"):
         forget_registry(home)

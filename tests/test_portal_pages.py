@@ -286,3 +286,14 @@ def test_overview_live_anomalies_and_the_map_agree_on_every_wells_status(on_fill
         at = clean(open_page(page))
         summaries.append(next(m.value for m in at.markdown if m.value.endswith("well(s)")))
     assert len(set(summaries)) == 1 and summaries[0].endswith("of **3** well(s)")
+
+
+def test_an_invalid_registry_upload_disables_its_button_with_the_reason(on_empty: Path) -> None:
+    at = clean(open_page("well_map"))
+    at.file_uploader(key="registry-upload").set_value(("wells.csv", b"well_id,latitude\nW1,95\n", "text/csv")).run()
+    assert at.button(key="registry-save").disabled
+    assert any("Cannot use this file" in c.value for c in at.caption)
+    at.file_uploader(key="registry-upload").set_value(
+        ("wells.csv", b"well_id,latitude,longitude\nW1,-22.1,-40.0\n", "text/csv")).run()
+    assert not at.button(key="registry-save").disabled
+    assert any("1 well(s) in wells" in c.value for c in at.caption)
