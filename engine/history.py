@@ -135,7 +135,7 @@ def _range_params(well_id: str, start: datetime, end: datetime) -> list[object]:
 
 # -- one alarm's window ------------------------------------------------------------------------
 _ALARM = """
-SELECT well_id, event_id, start_time, end_time, peak_score, status
+SELECT well_id, event_id, start_time, end_time, peak_score
 FROM anomaly_events
 WHERE event_id = ?
 """
