@@ -127,6 +127,29 @@ def test_alarms_list_open_then_closed_events(tmp_path: Path) -> None:
     assert alarms["peak_score"].tolist() == pytest.approx([0.7, 0.9])
 
 
+def test_an_alarm_window_comes_from_its_cleared_row_else_from_the_open_alarms(tmp_path: Path) -> None:
+    backend = open_home(tmp_path)
+    start = datetime(2024, 4, 1, 1, tzinfo=UTC)
+    rows = [{"well_id": "W-1", "event_id": "W-1@1", "start_time": start, "end_time": end, "peak_time": start,
+             "peak_score": 0.9, "duration_seconds": None, "active_rows": 300, "label": None, "model_version": VERSION,
+             "status": status} for end, status in ((None, "active"), (start + timedelta(minutes=5), "cleared"))]
+    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist(rows, ANOMALY_EVENTS_SCHEMA))
+    window = history.find_alarm(backend.sql, backend.leases, "W-1@1")
+    assert window is not None and (window.well_id, window.start, window.end) == (
+        "W-1", start, start + timedelta(minutes=5))  # the row written when it cleared wins
+    ongoing_start = start + timedelta(hours=1)
+    ongoing = OpenEvent(int(ongoing_start.timestamp() * 1000), int(ongoing_start.timestamp() * 1000) + 60_000, 0.7,
+                        0, 60, {"3": 60}, VERSION)
+    lease = backend.leases.balance("worker", backend.stream.shard_ids())[0]
+    backend.leases.checkpoint(lease, "1", encode_states({"W-2": WellState(alarm=AlarmState(open=ongoing))}))
+    open_alarm = history.find_alarm(backend.sql, backend.leases, f"W-2@{int(ongoing_start.timestamp() * 1000)}")
+    assert open_alarm is not None and open_alarm.start == ongoing_start  # from the consumers' checkpoints
+    later = ongoing_start + timedelta(minutes=3)
+    active = replace(open_alarm, end=None)
+    assert active.span(later) == (ongoing_start, later)  # an alarm without an end reaches the newest data
+    assert history.find_alarm(backend.sql, backend.leases, "W-9@0") is None
+
+
 def test_history_aggregates_in_sql_across_date_partitions(lake: Backend) -> None:
     start, end = ALARM_START - timedelta(minutes=50), ALARM_START + timedelta(minutes=70)  # two hours
     result = history.history(lake.sql, "W-ALARM", start, end)
