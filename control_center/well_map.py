@@ -154,5 +154,6 @@ def popup_html(location: WellLocation, snapshot: WellSnapshot, threshold: float 
     if snapshot.last_event is not None:
         prefix = "/" + base_path.strip("/") if base_path.strip("/") else ""
         query = urlencode(history_params(location.well_id, quick_range("1 h", through(snapshot.last_event))))
-        lines.append(f'<a href="{html.escape(f"{prefix}/history?{query}")}" target="_top">History of the last hour</a>')
+        href = html.escape(f"{prefix}/history?{query}")  # a new tab: the map's frame may not navigate the page
+        lines.append(f'<a href="{href}" target="_blank" rel="noopener">History of the last hour ↗</a>')
     return "<br>".join(lines)

@@ -187,6 +187,13 @@ def test_the_map_draws_offline_with_a_marker_per_well(portal: str, browser: obje
     assert box is not None and box["height"] >= 500  # drawn, not collapsed to nothing
     assert frame.locator(".leaflet-tile-pane img.leaflet-tile-loaded").count() == 0  # online tiles were refused
     page.screenshot(path=str(SCREENSHOTS / "well_map-offline.png"), full_page=True)
+    markers.first.click()  # its popup links to the well's History, in a new tab
+    with page.expect_popup() as opened:
+        frame.get_by_text("History of the last hour").click()
+    history = opened.value
+    history.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
+    assert parse_qs(urlparse(history.url).query)["well"][0].startswith("WELL-")
+    history.close()
     page.close()
 
 
