@@ -165,14 +165,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_worker_processes(args)
     from engine.consumer import Consumer, ConsumerOptions
-    from engine.health import serve_health
+    from engine.health import HealthSettings, serve_health
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
                                                  min_batch_seconds=backend.settings.batch_seconds))
-    port = os.environ.get("PETROSTREAM_HEALTH_PORT")
-    if port:
-        serve_health(int(port), consumer)
+    health = HealthSettings.from_env()
+    if health is not None:
+        serve_health(health, consumer)
     stats = consumer.run(_stop_on_signals())
     print(f"consumer {consumer.worker_id}: {stats.rows_landed:,} rows landed in {stats.batches:,} batches, "
           f"{stats.duplicates_dropped:,} duplicates dropped, {stats.dead_letters:,} dead letters")
@@ -184,7 +184,9 @@ def _run_worker_processes(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "engine", "consume", "--workers", "1"]
     if args.exit_when_idle is not None:
         command += ["--exit-when-idle", str(args.exit_when_idle)]
-    children = [subprocess.Popen(command) for _ in range(args.workers)]
+    # One health port cannot serve N processes: the workers run without the endpoint.
+    environment = {name: value for name, value in os.environ.items() if name != "PETROSTREAM_HEALTH_PORT"}
+    children = [subprocess.Popen(command, env=environment) for _ in range(args.workers)]
     stop = _stop_on_signals()
     threading.Thread(target=lambda: (stop.wait(), [c.terminate() for c in children]), daemon=True).start()
     codes = [child.wait() for child in children]
@@ -227,6 +229,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         for version in store.versions():
             print(f"{'*' if version.active else ' '} {version.version}  published {version.published_at}  "
                   f"threshold {version.threshold:.4f}")
+    return 0
+
+
+def cmd_bi_views(args: argparse.Namespace) -> int:
+    from engine.bi import create_views
+
+    print(f"Athena views for Power BI: {', '.join(create_views(_backend()))} (created or replaced)")
     return 0
 
 
@@ -301,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=("list", "publish", "activate", "rollback"), nargs="?", default="list")
     models.add_argument("version", nargs="?", metavar="VERSION|FILE",
                         help="the version to activate, or the model file to publish")
+
+    command("bi-views", cmd_bi_views, "create or replace the Power BI views in Athena (aws)")
 
     quick = command("quickstart", cmd_quickstart, "demo data, model and a first replay, all local")
     quick.add_argument("--demo-dir", help="where demo data lives (default: under PETROSTREAM_HOME)")
