@@ -136,7 +136,8 @@ def browser(portal: str) -> Iterator[object]:
 
 
 def test_every_page_renders_without_an_exception(portal: str, browser: object) -> None:
-    page = offline(browser.new_page(viewport={"width": 1400, "height": 1000}))  # type: ignore[attr-defined]
+    # tall: Streamlit scrolls inside its own container, so a full-page screenshot shows only the viewport
+    page = offline(browser.new_page(viewport={"width": 1400, "height": 2400}))  # type: ignore[attr-defined]
     for path, title, text in VISITS:
         page.goto(f"{portal}/{path}")
         page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
@@ -165,6 +166,8 @@ def test_overview_buttons_start_and_stop_the_pipeline(portal: str, browser: obje
     page.goto(portal)
     page.get_by_role("button", name="Start demo pipeline").click()
     page.get_by_text("consumer(s) running").first.wait_for(timeout=120_000)
+    page.get_by_text("Pipeline health").first.wait_for(timeout=30_000)  # the rest of the page re-drawn too
+    page.get_by_text("Observations in the lake").first.wait_for(timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "overview-started.png"), full_page=True)
     page.get_by_role("button", name="Stop pipeline").click()
     page.get_by_text("consumers stopped").first.wait_for(timeout=60_000)
