@@ -13,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from engine import insights
 from engine.errors import InputError
 from engine.insights import _timestamp, iso
-from engine.leases import LeaseStore
 from engine.query import QueryEngine
 from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, VARIABLES
 
@@ -156,16 +154,13 @@ class AlarmWindow:
         return self.start, max(self.end or latest, self.start)
 
 
-def find_alarm(sql: QueryEngine, leases: LeaseStore, event_id: str) -> AlarmWindow | None:
-    """The alarm ``event_id`` from ``anomaly_events`` (its cleared row first), else among the open ones."""
+def find_alarm(sql: QueryEngine, event_id: str) -> AlarmWindow | None:
+    """The alarm ``event_id`` as ``anomaly_events`` has it now (its newest version: active alarms too)."""
     rows = sql.query(_ALARM, [event_id])
     if rows.empty:
-        recent = insights.alarms(sql, leases)
-        rows = recent[recent["event_id"] == event_id]
-    if rows.empty:
         return None
-    row = rows.assign(open=rows["end_time"].isna()).sort_values(["open", "end_time"]).iloc[0]
+    row = rows.iloc[0]
     start = _timestamp(row.start_time)
-    assert start is not None  # start_time is NOT NULL in the table and set on every open event
+    assert start is not None  # start_time is NOT NULL in the table
     return AlarmWindow(str(row.event_id), str(row.well_id), start, _timestamp(row.end_time),
                        None if pd.isna(row.peak_score) else float(row.peak_score))

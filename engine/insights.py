@@ -18,11 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from engine.alarms import open_events
 from engine.backend import Backend
 from engine.errors import InputError
-from engine.features import WellState, decode_states
-from engine.leases import LeaseStore
 from engine.model_store import ModelStore
 from engine.query import QueryEngine
 from engine.well_registry import load_registry
@@ -35,7 +32,7 @@ STALE_AFTER = timedelta(minutes=5)
 RECENT = timedelta(hours=1)
 #: Live score timelines cover this much of each well's latest event time.
 LIVE_WINDOW = timedelta(minutes=15)
-#: Closed alarm events in the alarm table.
+#: Alarm events in the live page's alarm table.
 EVENT_ROWS = 50
 
 
@@ -213,26 +210,16 @@ def active_threshold(models: ModelStore) -> float | None:
 
 # -- alarm events ---------------------------------------------------------------------------
 _EVENTS = f"""
-SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, status
+SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, state
 FROM anomaly_events
-ORDER BY start_time DESC
+ORDER BY CASE WHEN state = 'active' THEN 0 ELSE 1 END, start_time DESC
 LIMIT {EVENT_ROWS}
 """
 
 
-def alarms(sql: QueryEngine, leases: LeaseStore) -> pd.DataFrame:
-    """Open alarms (from the consumers' checkpoints), then the newest closed ones from ``anomaly_events``.
-
-    An alarm reaches the table only once it ends, so the open ones come from the checkpointed
-    debouncer states; both have the same columns, ``status`` telling them apart.
-    """
-    closed = sql.query(_EVENTS)
-    states: dict[str, WellState] = {}
-    for lease in leases.leases():
-        states.update(decode_states(lease.state))
-    ongoing = open_events(states).to_pandas()[list(closed.columns)].sort_values("start_time", ascending=False)
-    frames = [f for f in (ongoing, closed) if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else closed
+def alarms(sql: QueryEngine) -> pd.DataFrame:
+    """The active alarms, then the newest cleared ones (``state`` tells them apart)."""
+    return sql.query(_EVENTS)
 
 
 # -- score distribution ----------------------------------------------------------------------
@@ -268,8 +255,7 @@ class LiveView:
 def live_view(backend: Backend, now: datetime) -> LiveView:
     """Wells counted against the registry (so a registered well that never reported shows as *no data*)."""
     known = tuple(load_registry(backend.settings.home).locations)
-    return LiveView(live_wells(backend.sql, now, known), active_threshold(backend.models),
-                    alarms(backend.sql, backend.leases))
+    return LiveView(live_wells(backend.sql, now, known), active_threshold(backend.models), alarms(backend.sql))
 
 
 # -- executive views --------------------------------------------------------------------------

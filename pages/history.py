@@ -35,7 +35,7 @@ try:
 except InputError as exc:
     st.error(f"This link cannot be followed: {exc}. Showing the latest data instead.")
 with ui.shielded("Finding the alarm"):
-    alarm = history.find_alarm(backend.sql, backend.leases, link.alarm) if link.alarm else None
+    alarm = history.find_alarm(backend.sql, link.alarm) if link.alarm else None
     if link.alarm and alarm is None:
         st.warning(f"Alarm {ui.plain(link.alarm)} is not in the alarm log (yet); showing the link's range.")
 if history_view.link_changed():

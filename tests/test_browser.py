@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
-import pyarrow as pa
 import pytest
 
 from engine.backend import Backend
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
-from tests.portal_homes import APP, observations, populate, stop_workers
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import APP, event_version, event_versions, observations, populate, stop_workers
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -39,7 +38,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: URL path of each page (st.Page derives it from the file name) -> title and text it must show.
 VISITS = [
-    ("", "PetroStream overview", "Observations in the lake"),
+    ("", "PetroStream overview", "Active alarms"),
+    ("alarms", "Alarms", "Act on an alarm"),
     ("live_anomalies", "Live anomalies", "WELL-00001"),
     ("well_map", "Well map", "illustrative demo coordinates"),
     ("history", "History", "points, one per"),
@@ -49,8 +49,8 @@ VISITS = [
     ("power_bi", "Power BI", "well_data_monthly"),
 ]
 
-ALARM_WELL, ALARM_ID = "WELL-ALARM", "WELL-ALARM@known"
-ALARM_START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+ALARM_WELL, ALARM_START = "WELL-ALARM", datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+ALARM_ID = f"{ALARM_WELL}@{int(ALARM_START.timestamp() * 1000)}"
 
 pytestmark = pytest.mark.browser
 
@@ -97,11 +97,8 @@ def with_known_alarm(backend: Backend) -> None:
     backend.lake.write(WELL_DATA_TABLE, "known-alarm", observations(
         ALARM_WELL, ALARM_START - timedelta(minutes=80), 7200, ingest=now, pressure_pa=1.2e7, temperature=75.0,
         flagged=range(4800, 5400)))
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "known-alarm", pa.Table.from_pylist([{
-        "well_id": ALARM_WELL, "event_id": ALARM_ID, "start_time": ALARM_START,
-        "end_time": ALARM_START + timedelta(minutes=10), "peak_time": ALARM_START, "peak_score": 0.8,
-        "duration_seconds": 600.0, "active_rows": 600, "label": None, "model_version": "v-test",
-        "status": "closed"}], ANOMALY_EVENTS_SCHEMA))
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "known-alarm", event_versions(
+        event_version(ALARM_WELL, ALARM_START, timedelta(minutes=10), state="cleared")))
 
 
 def offline(page: Page) -> Page:

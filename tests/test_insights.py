@@ -10,17 +10,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from engine import history, insights
-from engine.alarms import AlarmState, OpenEvent
 from engine.backend import Backend
 from engine.errors import InputError
-from engine.features import WellState, encode_states
 from engine.insights import WellStatus
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
-from tests.portal_homes import VERSION, observations, open_home
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import VERSION, event_version, event_versions, observations, open_home
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ALARM_START = datetime(2024, 3, 31, 23, 50, tzinfo=UTC)  # 20 minutes across midnight: two date partitions
@@ -107,47 +104,36 @@ def test_recent_scores_cover_each_wells_last_minutes_in_10_second_buckets(lake: 
     assert len(scores[scores["well_id"] == "W-CALM"]) == 60  # it has only 10 minutes of data
 
 
-def test_alarms_list_open_then_closed_events(tmp_path: Path) -> None:
+def test_alarms_list_active_then_cleared_events_once_each(tmp_path: Path) -> None:
     backend = open_home(tmp_path)
-    assert insights.alarms(backend.sql, backend.leases).empty
+    assert insights.alarms(backend.sql).empty
     start = datetime(2024, 4, 1, 1, tzinfo=UTC)
-    closed = pa.Table.from_pylist([{
-        "well_id": "W-1", "event_id": "W-1@1", "start_time": start, "end_time": start + timedelta(minutes=5),
-        "peak_time": start, "peak_score": 0.9, "duration_seconds": 300.0, "active_rows": 300, "label": 102,
-        "model_version": VERSION, "status": "closed"}], ANOMALY_EVENTS_SCHEMA)
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", closed)
-    ongoing = OpenEvent(int((start + timedelta(hours=1)).timestamp() * 1000), int((start + timedelta(hours=1,
-                        minutes=2)).timestamp() * 1000), 0.7, 0, 120, {"3": 120}, VERSION)
-    lease = backend.leases.balance("worker", backend.stream.shard_ids())[0]
-    backend.leases.checkpoint(lease, "1", encode_states({"W-2": WellState(alarm=AlarmState(open=ongoing))}))
-
-    alarms = insights.alarms(backend.sql, backend.leases)
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(
+        event_version("W-1", start, timedelta(minutes=2), state="active", peak_score=0.6),
+        event_version("W-1", start, timedelta(minutes=5), state="cleared", peak_score=0.9, revision=1),
+        event_version("W-2", start + timedelta(hours=1), timedelta(minutes=2), state="active", peak_score=0.7)))
+    alarms = insights.alarms(backend.sql)
     assert list(alarms["well_id"]) == ["W-2", "W-1"]
-    assert list(alarms["status"]) == ["open", "closed"]
+    assert list(alarms["state"]) == ["active", "cleared"]
     assert alarms["peak_score"].tolist() == pytest.approx([0.7, 0.9])
 
 
-def test_an_alarm_window_comes_from_its_cleared_row_else_from_the_open_alarms(tmp_path: Path) -> None:
+def test_an_alarm_window_is_its_newest_version_and_reaches_the_newest_data_while_active(tmp_path: Path) -> None:
     backend = open_home(tmp_path)
     start = datetime(2024, 4, 1, 1, tzinfo=UTC)
-    rows = [{"well_id": "W-1", "event_id": "W-1@1", "start_time": start, "end_time": end, "peak_time": start,
-             "peak_score": 0.9, "duration_seconds": None, "active_rows": 300, "label": None, "model_version": VERSION,
-             "status": status} for end, status in ((None, "active"), (start + timedelta(minutes=5), "cleared"))]
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist(rows, ANOMALY_EVENTS_SCHEMA))
-    window = history.find_alarm(backend.sql, backend.leases, "W-1@1")
-    assert window is not None and (window.well_id, window.start, window.end) == (
-        "W-1", start, start + timedelta(minutes=5))  # the row written when it cleared wins
-    ongoing_start = start + timedelta(hours=1)
-    ongoing = OpenEvent(int(ongoing_start.timestamp() * 1000), int(ongoing_start.timestamp() * 1000) + 60_000, 0.7,
-                        0, 60, {"3": 60}, VERSION)
-    lease = backend.leases.balance("worker", backend.stream.shard_ids())[0]
-    backend.leases.checkpoint(lease, "1", encode_states({"W-2": WellState(alarm=AlarmState(open=ongoing))}))
-    open_alarm = history.find_alarm(backend.sql, backend.leases, f"W-2@{int(ongoing_start.timestamp() * 1000)}")
-    assert open_alarm is not None and open_alarm.start == ongoing_start  # from the consumers' checkpoints
-    later = ongoing_start + timedelta(minutes=3)
-    active = replace(open_alarm, end=None)
-    assert active.span(later) == (ongoing_start, later)  # an alarm without an end reaches the newest data
-    assert history.find_alarm(backend.sql, backend.leases, "W-9@0") is None
+    later = start + timedelta(hours=1)
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(
+        event_version("W-1", start, timedelta(minutes=1), state="active"),
+        event_version("W-1", start, timedelta(minutes=5), state="cleared", revision=1),
+        event_version("W-2", later, timedelta(minutes=2), state="active")))
+    cleared = history.find_alarm(backend.sql, f"W-1@{int(start.timestamp() * 1000)}")
+    assert cleared is not None and (cleared.well_id, cleared.start, cleared.end) == (
+        "W-1", start, start + timedelta(minutes=5))
+    active = history.find_alarm(backend.sql, f"W-2@{int(later.timestamp() * 1000)}")
+    assert active is not None and active.end is None
+    newest = later + timedelta(minutes=3)
+    assert active.span(newest) == (later, newest)  # an active alarm's band reaches the well's newest data
+    assert history.find_alarm(backend.sql, "W-9@0") is None
 
 
 def test_history_aggregates_in_sql_across_date_partitions(lake: Backend) -> None:

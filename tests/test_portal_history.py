@@ -14,13 +14,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.backend import Backend
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
-from tests.portal_homes import APP, observations, open_home
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import APP, event_version, event_versions, observations, open_home
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 ALARM_START, ALARM_END = START + timedelta(minutes=100), START + timedelta(minutes=110)
+ALARM_ID = f"WELL-A@{int(ALARM_START.timestamp() * 1000)}"
 
 
 @pytest.fixture
@@ -36,10 +37,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
     backend.lake.write(WELL_DATA_TABLE, "a", rows)
     backend.lake.write(WELL_DATA_TABLE, "b", observations("WELL-B", START, 3600, ingest=now, pressure_pa=1e7,
                                                           temperature=70.0))
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist([{
-        "well_id": "WELL-A", "event_id": "WELL-A@6000", "start_time": ALARM_START, "end_time": ALARM_END,
-        "peak_time": ALARM_START, "peak_score": 0.8, "duration_seconds": 600.0, "active_rows": 600, "label": None,
-        "model_version": "v-test", "status": "closed"}], ANOMALY_EVENTS_SCHEMA))
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(
+        event_version("WELL-A", ALARM_START, ALARM_END - ALARM_START, state="cleared")))
     return backend
 
 
@@ -59,7 +58,7 @@ def figure(at: AppTest) -> dict:
 
 
 def test_an_alarm_link_opens_its_well_around_the_alarm_with_the_window_shaded(home: Backend) -> None:
-    at = history_page(well="WELL-A", alarm="WELL-A@6000")
+    at = history_page(well="WELL-A", alarm=ALARM_ID)
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="history-well").value == "WELL-A"
     assert at.segmented_control(key="history-range").value == "around this alarm"
@@ -68,7 +67,7 @@ def test_an_alarm_link_opens_its_well_around_the_alarm_with_the_window_shaded(ho
     assert bands == {("2024-05-01T01:40:00", "2024-05-01T01:50:00")}  # one band (across the panels), no markers
     # the window: the alarm with half its duration (at least 5 min) either side, written back into the URL
     assert (at.query_params["from"], at.query_params["to"]) == ("2024-05-01T01:35:00Z", "2024-05-01T01:55:00Z")
-    assert at.query_params["alarm"] == "WELL-A@6000"
+    assert at.query_params["alarm"] == ALARM_ID
 
 
 def test_a_link_with_a_window_opens_exactly_that_window(home: Backend) -> None:
