@@ -46,11 +46,11 @@ def seed(link: time_range.HistoryLink, alarm: AlarmWindow | None, newest: dict[s
     window = link.window
     if st.session_state[LIVE]:
         st.session_state[RANGE] = link.live
+    elif window is not None:  # exactly the link's window (the alarm, if any, shaded in it)
+        st.session_state[RANGE] = CUSTOM
     elif alarm is not None:
         st.session_state[RANGE] = AROUND_ALARM
-        window = window or time_range.around(*alarm.span(newest[well]))
-    elif window is not None:
-        st.session_state[RANGE] = CUSTOM
+        window = time_range.around(*alarm.span(newest[well]))
     if window is not None:
         _set_times(window)
         st.session_state[_TO_OF] = well

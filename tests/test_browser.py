@@ -205,7 +205,6 @@ def test_a_tile_click_opens_history_with_the_alarm_window(portal: str, browser: 
     link.click()
     page.wait_for_url(re.compile(r"/history\?"), timeout=30_000)
     page.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
-    page.get_by_text("with context either side").first.wait_for(timeout=30_000)
     query = parse_qs(urlparse(page.url).query)
     assert query["well"] == [ALARM_WELL] and query["alarm"] == [ALARM_ID]
     assert (query["from"], query["to"]) == (["2024-06-01T09:55:00Z"], ["2024-06-01T10:15:00Z"])

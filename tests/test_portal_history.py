@@ -153,3 +153,15 @@ def test_a_link_to_an_unknown_alarm_says_so_and_shows_the_links_range(home: Back
     assert any("not in the alarm log" in w.value for w in at.warning)
     assert at.segmented_control(key="history-range").value == "custom"
     assert not [s for s in figure(at)["layout"].get("shapes", []) if s["type"] == "rect"]  # no band to shade
+
+
+def test_an_alarm_link_with_a_window_keeps_that_window_and_shades_the_alarm_in_it(home: Backend) -> None:
+    """As the Overview's and Alarms page's links open it: the link's exact window reopens."""
+    window = {"from": "2024-05-01T01:30:00Z", "to": "2024-05-01T02:00:00Z"}
+    at = history_page(well="WELL-A", alarm=ALARM_ID, **window)
+    assert at.segmented_control(key="history-range").value == "custom"
+    assert {k: at.query_params[k] for k in window} == window
+    bands = {(s["x0"][:19], s["x1"][:19]) for s in figure(at)["layout"]["shapes"] if s["type"] == "rect"}
+    assert bands == {("2024-05-01T01:40:00", "2024-05-01T01:50:00")}
+    at.segmented_control(key="history-range").set_value("around this alarm").run()
+    assert (at.query_params["from"], at.query_params["to"]) == ("2024-05-01T01:35:00Z", "2024-05-01T01:55:00Z")
