@@ -145,7 +145,7 @@ def cmd_benchmark_3w(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from engine.producer import Producer, ReplayOptions
     from engine.readers import discover
-    from engine.replay_log import ReplayProgress
+    from engine.replay_log import AT_LIMIT, STOPPED, ReplayProgress
 
     files = discover(args.data)
     if not files:
@@ -157,11 +157,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         line.show(f"replay: {progress.sent_rows:,}/{progress.total_rows:,} rows ({share:.0%}) "
                   f"at {progress.rate:,.0f} rows/s")
 
-    producer = Producer(_backend(), files, ReplayOptions(speed=args.speed, max_rows=args.max_rows),
-                        on_progress=show)
+    producer = Producer(_backend(), files, ReplayOptions(speed=args.speed, max_rows=args.max_rows,
+                                                         from_start=args.from_start), on_progress=show)
     result = producer.run(_stop_on_signals())
     line.show(f"replay {result.status}: {result.sent_rows:,}/{result.total_rows:,} rows", final=True)
-    if result.status == "stopped":
+    if result.status in (STOPPED, AT_LIMIT):
         print("run the same command again to resume where it stopped")
     return 0
 
@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=_non_negative_float, default=1.0,
                         help="times real time; 0 = as fast as possible")
     replay.add_argument("--max-rows", type=_positive_int, help="stop after sending this many rows")
+    replay.add_argument("--from-start", action="store_true",
+                        help="forget where an earlier replay of the same files stopped and send them from their first "
+                             "row (consumers drop rows the lake already holds)")
 
     consume = command("consume", cmd_consume, "consume the stream into the lake")
     consume.add_argument("--workers", type=_positive_int, default=1)
