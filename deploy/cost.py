@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 MODEL_FILE = Path(__file__).with_name("cost_model.json")
+#: API calls measured at demo load on moto (``python -m tests.metering`` writes it).
+MEASURED_FILE = Path(__file__).with_name("measured_calls.json")
 _SECONDS_PER_HOUR = 3600
 _KB_PER_GB = 1024 * 1024
 _MB_PER_TB = 1024 * 1024
