@@ -50,8 +50,8 @@ WELLS = 6
 BATCH_SECONDS = 15
 LEASE_SECONDS = 20
 #: Simulated seconds before counting starts, and counted.
-WARM_UP_SECONDS = 60
-MEASURED_SECONDS = 300
+WARM_UP_SECONDS = 30
+MEASURED_SECONDS = 180
 #: Modules whose ``time`` paces the loops and the leases.
 _PACED = (producer_module, consumer_module, leases_module, _dynamodb, _kinesis, _s3_lake)
 
@@ -64,11 +64,14 @@ class Measurement:
     calls: dict[str, dict[str, int]]
     kinesis_records: int
     kinesis_bytes: int
+    kinesis_record_kb: dict[str, int]
+    dynamodb_write_units: int
 
     def to_json(self) -> dict[str, Any]:
         return {"wells": WELLS, "hz": 1, "shards": 1, "consumers": 1, "batch_seconds": BATCH_SECONDS,
                 "simulated_seconds": self.seconds, "calls": self.calls,
-                "kinesis_records": self.kinesis_records, "kinesis_bytes": self.kinesis_bytes}
+                "kinesis_records": self.kinesis_records, "kinesis_bytes": self.kinesis_bytes,
+                "kinesis_record_kb": self.kinesis_record_kb, "dynamodb_write_units": self.dynamodb_write_units}
 
 
 def concurrent_wells(work: Path, seconds: int) -> list[InstanceFile]:
@@ -118,7 +121,9 @@ def measure(work: Path, monkeypatch: pytest.MonkeyPatch) -> Measurement:
     calls: dict[str, dict[str, int]] = {}
     for (service, operation), count in sorted(counter.calls.items()):
         calls.setdefault(service, {})[operation] = count
-    return Measurement(MEASURED_SECONDS, calls, counter.kinesis_records, counter.kinesis_bytes)
+    return Measurement(MEASURED_SECONDS, calls, counter.kinesis_records, counter.kinesis_bytes,
+                       {str(kb): n for kb, n in sorted(counter.kinesis_record_kb.items())},
+                       counter.dynamodb_write_units)
 
 
 def main() -> int:
