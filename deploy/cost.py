@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -23,11 +23,14 @@ __all__ = [
     "Estimate",
     "LineItem",
     "Measured",
+    "MeasuredCall",
     "Scenario",
     "estimate",
+    "load_measured",
     "load_model",
     "main",
-    "load_measured",
+    "measured_calls",
+    "measured_seconds",
     "render_items",
     "render_measured",
     "render_prices",
@@ -250,15 +253,37 @@ def render_items(result: Estimate) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class MeasuredCall:
+    """One operation's count at demo load, projected to a month, and how AWS bills it."""
+
+    service: str
+    operation: str
+    calls: int
+    per_month: float
+    billed_as: str
+
+
+def measured_calls(measured: Measured | None = None) -> list[MeasuredCall]:
+    """Every counted operation, by service and operation (the portal's cost view and docs/COST.md show them)."""
+    measured = measured or load_measured()
+    return [MeasuredCall(service, operation, count, count * measured.per_month, _billed_as(service, operation))
+            for service, operations in sorted(measured.calls.items())
+            for operation, count in sorted(operations.items())]
+
+
+def measured_seconds(measured: Measured | None = None) -> int:
+    """The simulated seconds the calls were counted over."""
+    measured = measured or load_measured()
+    return round(load_model()["hours_per_month"] * _SECONDS_PER_HOUR / measured.per_month)
+
+
 def render_measured(measured: Measured | None = None) -> str:
     """The Markdown table of the API calls counted at demo load and what a month of them is."""
-    measured = measured or load_measured()
-    seconds = round(measured.per_month and load_model()["hours_per_month"] * _SECONDS_PER_HOUR / measured.per_month)
-    lines = [f"| Service | Operation | Calls in {seconds} s | Per month | Billed as |", "|---|---|---:|---:|---|"]
-    for service, operations in sorted(measured.calls.items()):
-        for operation, count in sorted(operations.items()):
-            lines.append(f"| {service} | {operation} | {count:,} | {count * measured.per_month:,.0f} | "
-                         f"{_billed_as(service, operation)} |")
+    lines = [f"| Service | Operation | Calls in {measured_seconds(measured)} s | Per month | Billed as |",
+             "|---|---|---:|---:|---|"]
+    lines += [f"| {c.service} | {c.operation} | {c.calls:,} | {c.per_month:,.0f} | {c.billed_as} |"
+              for c in measured_calls(measured)]
     return "\n".join(lines)
 
 

@@ -81,7 +81,7 @@ def run_together(clock: SimulatedClock, loops: list[Callable[[], Any]], timeout:
     def run(index: int) -> None:
         try:
             results[index] = loops[index]()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+        except BaseException as exc:
             results[index] = exc
         finally:
             clock.leave()

@@ -15,6 +15,7 @@ from deploy.api_calls import ApiCallCounter, item_bytes
 from engine.producer import MIN_WINDOW_SECONDS
 from tests.backends import REGION, aws_account
 from tests.metering import BATCH_SECONDS, MEASURED_SECONDS, WELLS, measure
+from tests.portal_homes import open_page
 from tests.simulated_time import SimulatedClock, SimulatedStop, run_together
 
 #: How far a re-measured operation may stray from the file (thread interleaving moves a read
@@ -96,3 +97,20 @@ def test_time_only_moves_when_every_loop_waits() -> None:
 
     run_together(clock, [lambda: loop("a", 1.0), lambda: loop("b", 1.5)])
     assert sorted(seen) == [("a", 101.0), ("a", 102.0), ("b", 101.5)]
+
+
+def test_the_portal_cost_view_shows_the_projection_and_its_inputs(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "local")
+    monkeypatch.setenv("PETROSTREAM_HOME", str(tmp_path))
+    at = open_page("cost")
+    assert not at.exception
+    default = cost.estimate().total
+    assert [m.value for m in at.metric] == [f"{default:.2f}", f"{default:.2f}"]
+    items, calls, prices = (frame.value for frame in at.dataframe)
+    assert items["USD/month"].sum() == pytest.approx(default)
+    assert len(calls) == len(cost.measured_calls()) and "PutObject" in set(calls["operation"])
+    assert len(prices) == len(cost.load_model()["prices"])
+    at.number_input(key="cost-shards").set_value(2).run()
+    assert at.metric[0].value == f"{cost.estimate(cost.Scenario(shards=2)).total:.2f}"
+    assert float(at.metric[0].value) - default == pytest.approx(10.95)
