@@ -1,7 +1,9 @@
-"""Settings from the environment, read in one place.
+"""Settings from the environment, read and checked in one place.
 
 ``PETROSTREAM_BACKEND`` picks the backend (``local`` by default); ``PETROSTREAM_HOME`` is
-where the local backend keeps its stream, lake and models.
+where the local backend keeps its stream, lake and models. Every value is checked when it is
+read, so a typo (``PETROSTREAM_SHARDS=0``, ``PETROSTREAM_LEASE_SECONDS=-5``) stops a command at
+start with one line naming the variable instead of surfacing later as a hang or a crash.
 """
 
 from __future__ import annotations
@@ -13,14 +15,33 @@ from pathlib import Path
 from engine.errors import InputError
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+def _number(name: str, default: float, minimum: float, inclusive: bool = True) -> float:
+    """A number from the environment that must be at least (or above) ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
         return default
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise InputError(f"{name}={raw!r} is not a whole number") from exc
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{name}={raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")) or value < minimum or (
+            not inclusive and value == minimum):
+        bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+        raise InputError(f"{name}={raw!r} must be a finite number {bound}")
+    return value
+
+
+def _whole(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise InputError(f"{name}={raw!r} must be at least {minimum}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,8 @@ class Settings:
     #: A caught-up shard is read again only after this long, so each batch carries more rows. On
     #: Kinesis, S3 and DynamoDB every batch costs requests; locally it only adds latency.
     batch_seconds: float = 0.0
+    #: The model signing key (:mod:`engine.model_signing`): empty for the default key file.
+    model_key: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,9 +66,10 @@ class Settings:
         return cls(
             backend=os.environ.get("PETROSTREAM_BACKEND", "local").strip().lower() or "local",
             home=Path(home).expanduser() if home else Path.home() / ".petrostream",
-            shard_count=_int("PETROSTREAM_SHARDS", 4),
-            retention_hours=_int("PETROSTREAM_RETENTION_HOURS", 24),
+            shard_count=_whole("PETROSTREAM_SHARDS", 4, minimum=1),
+            retention_hours=_whole("PETROSTREAM_RETENTION_HOURS", 24, minimum=1),
             application=os.environ.get("PETROSTREAM_APPLICATION", "petrostream-consumer"),
-            lease_seconds=_int("PETROSTREAM_LEASE_SECONDS", 20),
-            batch_seconds=_int("PETROSTREAM_BATCH_SECONDS", 0),
+            lease_seconds=_number("PETROSTREAM_LEASE_SECONDS", 20.0, minimum=0.0, inclusive=False),
+            batch_seconds=_number("PETROSTREAM_BATCH_SECONDS", 0.0, minimum=0.0),
+            model_key=os.environ.get("PETROSTREAM_MODEL_KEY", "").strip(),
         )

@@ -1,9 +1,10 @@
 """The model artifact: an Isolation Forest, its threshold, and a manifest that vouches for it.
 
-The artifact is a joblib file; loading one runs pickle code, so its bytes are checked
-against the manifest's sha256 *before* loading, and the manifest's feature list and library
-versions are checked after: a tampered, corrupt or incompatible model is refused with a
-:class:`ModelError` and never scores anything.
+The artifact is a joblib file; loading one runs pickle code, so the trainer signs its bytes
+and manifest (:mod:`engine.model_signing`) and the signature, the sha256 and the manifest's
+feature list and library versions are all checked *before* a byte is unpickled: a tampered,
+unsigned, corrupt or incompatible model is refused with a :class:`ModelError` and never
+scores anything.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import joblib
 import numpy as np
 import sklearn
 
+from engine import model_signing
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
 
@@ -54,7 +56,7 @@ class Model:
 
 
 def dump(estimator: Any, threshold: float, summary: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """Serialise a trained estimator; return the artifact bytes and its manifest."""
+    """Serialise a trained estimator; return the artifact bytes and its manifest, signed with the trainer's key."""
     buffer = io.BytesIO()
     joblib.dump({"estimator": estimator, "threshold": threshold}, buffer, compress=3)
     payload = buffer.getvalue()
@@ -66,7 +68,7 @@ def dump(estimator: Any, threshold: float, summary: dict[str, Any]) -> tuple[byt
         "libraries": library_versions(),
         **summary,
     }
-    return payload, manifest
+    return payload, model_signing.sign(payload, manifest)
 
 
 def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
@@ -76,6 +78,7 @@ def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
     if expected != actual:
         raise ModelError(f"{source}: sha256 {actual[:12]}… does not match the manifest "
                          f"({str(expected)[:12]}…); refusing a tampered or corrupt model")
+    model_signing.verify(payload, manifest, source)
     if manifest.get("features") != list(FEATURE_NAMES) or manifest.get("feature_version") != FEATURE_VERSION:
         raise ModelError(f"{source}: trained on other features (version {manifest.get('feature_version')}); "
                          "retrain it with this release")
@@ -112,6 +115,8 @@ def read_file(path: str | Path) -> tuple[bytes, dict[str, Any]]:
         manifest = json.loads(sidecar.read_text())
     except ValueError as exc:
         raise ModelError(f"{sidecar}: manifest is not valid JSON") from exc
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{sidecar}: manifest is not a JSON object")
     return path.read_bytes(), manifest
 
 

@@ -1,0 +1,149 @@
+"""Model protection: only artifacts signed with the trainer's key are unpickled, by any path.
+
+The attack of issue 11: a pickle that runs a shell command, placed beside a manifest whose
+sha256 was recomputed for it. Every way a model enters (``models publish FILE``, the store,
+``load_file``) must refuse it before a byte is unpickled — the marker file it would create
+proves it never ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from engine import model_signing
+from engine.backend import open_backend
+from engine.config import Settings
+from engine.errors import ModelError
+from engine.features import FEATURE_NAMES
+from engine.model import dump, load, load_file, save_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class RunsAShellCommand:
+    """What an attacker pickles: unpickling it calls ``os.system``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def genuine() -> tuple[bytes, dict[str, Any]]:
+    estimator = IsolationForest(n_estimators=5, random_state=0).fit(
+        np.random.default_rng(0).normal(size=(64, len(FEATURE_NAMES))))
+    return dump(estimator, 0.5, {"training": {"rows": 64}})
+
+
+def malicious(marker: Path) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump({"estimator": RunsAShellCommand(marker), "threshold": 0.5}, buffer)
+    return buffer.getvalue()
+
+
+def with_sha(payload: bytes, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest an attacker writes: the hash recomputed for the bytes they swapped in."""
+    return {**manifest, "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def publish_cli(home: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine", "models", "publish", str(path)], cwd=REPO,
+                          env={**os.environ, "PETROSTREAM_HOME": str(home), "PETROSTREAM_BACKEND": "local"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_key_file_is_created_readable_by_its_owner_only(tmp_path: Path) -> None:
+    key = model_signing.KeyFile(tmp_path / "keys" / "trainer.key")
+    payload, manifest = genuine()
+    signed = model_signing.sign(payload, manifest, key)
+    assert stat.S_IMODE(key.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.path.parent.stat().st_mode) == 0o700
+    model_signing.verify(payload, signed, "model", key)  # the public half alone verifies
+    assert b"PRIVATE" not in key.public_path.read_bytes()
+
+
+def test_a_pickle_that_runs_a_command_is_refused_by_models_publish_before_unpickling(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload, manifest = genuine()
+    evil = malicious(marker)
+    attempts = {
+        "unsigned": {k: v for k, v in with_sha(evil, manifest).items() if k != "signature"},
+        "signature-of-other-bytes": with_sha(evil, manifest),
+        "signed-by-the-attackers-own-key": model_signing.sign(
+            evil, with_sha(evil, manifest), model_signing.KeyFile(tmp_path / "attacker.key")),
+    }
+    for name, forged in attempts.items():
+        path = tmp_path / name / "model.joblib"
+        save_file(path, evil, forged)
+        result = publish_cli(tmp_path / "home", path)
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(path) in lines[0] and ("unsigned" in lines[0] or "signature" in lines[0])
+        assert not marker.exists(), f"{name}: the pickle ran"
+        with pytest.raises(ModelError, match="unsigned|signature"):
+            load_file(path)
+        assert not marker.exists()
+    assert open_backend(Settings(home=tmp_path / "home")).models.versions() == []
+
+
+def test_every_manifest_field_the_consumer_uses_is_signed() -> None:
+    payload, manifest = genuine()
+    load(payload, manifest, "genuine")
+    for field, value in [("threshold", 99.0), ("alarm_policy", {"min_rows": 1}), ("features", ["pressure"]),
+                         ("feature_version", 999), ("training", {"rows": 1})]:
+        with pytest.raises(ModelError, match="signature does not verify"):
+            load(payload, {**manifest, field: value}, "edited")
+    # The labels a store adds are not part of what the trainer vouches for.
+    load(payload, {**manifest, "version": "v1", "published_at": "2026-01-01T00:00:00+00:00"}, "published")
+
+
+def test_a_signed_model_published_from_a_file_loads_in_a_fresh_process(tmp_path: Path) -> None:
+    path = tmp_path / "model.joblib"
+    save_file(path, *genuine())
+    result = publish_cli(tmp_path / "home", path)
+    assert result.returncode == 0, result.stderr
+    store = open_backend(Settings(home=tmp_path / "home")).models
+    assert store.load_active().threshold == 0.5
+
+
+def test_a_store_object_rewritten_by_someone_with_write_access_is_refused(tmp_path: Path) -> None:
+    store = open_backend(Settings(home=tmp_path)).models
+    version = store.publish(*genuine())
+    marker = tmp_path / "pwned"
+    evil = malicious(marker)
+    folder = tmp_path / "models" / version
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "model.joblib").write_bytes(evil)
+    (folder / "manifest.json").write_text(json.dumps(with_sha(evil, manifest)))
+    with pytest.raises(ModelError, match=f"model {version}: model signature does not verify"):
+        store.load(version)
+    assert not marker.exists()
+
+
+def test_no_trusted_key_means_nothing_loads(tmp_path: Path) -> None:
+    payload, manifest = genuine()
+    with pytest.raises(ModelError, match="no model signing key"):
+        model_signing.verify(payload, manifest, "model", model_signing.KeyFile(tmp_path / "absent.key"))
+    assert not (tmp_path / "absent.key").exists()  # verifying never creates a key
+
+
+def test_the_key_setting_picks_a_file_or_kms(tmp_path: Path) -> None:
+    assert model_signing.open_key(str(tmp_path / "k")).key_id == f"file:{tmp_path / 'k'}"
+    assert model_signing.open_key("").key_id == f"file:{model_signing.default_key_file()}"
+    assert model_signing.open_key("kms:alias/petrostream-model-signing").key_id == \
+        "kms:alias/petrostream-model-signing"
