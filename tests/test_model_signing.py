@@ -147,3 +147,31 @@ def test_the_key_setting_picks_a_file_or_kms(tmp_path: Path) -> None:
     assert model_signing.open_key("").key_id == f"file:{model_signing.default_key_file()}"
     assert model_signing.open_key("kms:alias/petrostream-model-signing").key_id == \
         "kms:alias/petrostream-model-signing"
+
+
+def test_on_aws_a_kms_signed_model_is_published_and_one_signed_by_another_key_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.backends.aws._kms_key import KmsModelKey
+    from tests.backends import aws_account, aws_client
+
+    with aws_account():
+        kms = aws_client("kms")
+        ours = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/petrostream-model-signing", TargetKeyId=ours)
+        other = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+        monkeypatch.setenv("PETROSTREAM_MODEL_KEY", "kms:alias/petrostream-model-signing")
+        model_signing.open_key.cache_clear()
+        try:
+            backend = open_backend(Settings(backend="aws", home=tmp_path))
+            payload, manifest = genuine()  # trained through the code that signs: KMS Sign
+            assert manifest["signature"]["key"] == "kms:alias/petrostream-model-signing"
+            version = backend.models.publish(payload, manifest)
+            assert backend.models.load(version).threshold == 0.5
+            forged = model_signing.sign(payload, manifest, KmsModelKey(other))
+            with pytest.raises(ModelError, match="signature does not verify"):
+                backend.models.publish(payload, forged, source="forged.joblib")
+            with pytest.raises(ModelError, match="not an ECC_NIST_P256 signing key"):
+                model_signing.verify(payload, manifest, "model", KmsModelKey(symmetric))
+        finally:
+            model_signing.open_key.cache_clear()
