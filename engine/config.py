@@ -59,6 +59,10 @@ class Settings:
     batch_seconds: float = 0.0
     #: The model signing key (:mod:`engine.model_signing`): empty for the default key file.
     model_key: str = ""
+    #: The most rows one input file (instance, upload) may hold; larger ones are refused unread.
+    max_file_rows: int = 1_000_000
+    #: Folders a user may point the portal at (besides the home's demo data and uploads).
+    data_roots: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,4 +76,7 @@ class Settings:
             lease_seconds=_number("PETROSTREAM_LEASE_SECONDS", 20.0, minimum=0.0, inclusive=False),
             batch_seconds=_number("PETROSTREAM_BATCH_SECONDS", 0.0, minimum=0.0),
             model_key=os.environ.get("PETROSTREAM_MODEL_KEY", "").strip(),
+            max_file_rows=_whole("PETROSTREAM_MAX_FILE_ROWS", 1_000_000, minimum=1),
+            data_roots=tuple(Path(p).expanduser() for p in os.environ.get("PETROSTREAM_DATA_ROOTS", "").split(
+                os.pathsep) if p.strip()),
         )

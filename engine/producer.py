@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from engine import codec
 from engine.backend import Backend
-from engine.readers import InstanceFile, read_instance
+from engine.readers import InstanceFile, file_rows, read_instance
 from engine.replay_log import ReplayProgress
 from engine.stream import OutgoingRecord
 
@@ -54,15 +53,9 @@ def replay_id_for(files: Sequence[InstanceFile]) -> str:
 
 
 def count_rows(files: Sequence[InstanceFile]) -> int:
-    """Rows the files hold, read from Parquet footers or by counting CSV lines."""
-    total = 0
-    for instance in files:
-        if instance.path.suffix == ".parquet":
-            total += pq.ParquetFile(instance.path).metadata.num_rows
-        else:
-            with instance.path.open("rb") as handle:
-                total += max(sum(1 for line in handle if line.strip()) - 1, 0)
-    return total
+    """Rows the files hold, from Parquet footers or counted CSV lines; a file past the row cap
+    (``PETROSTREAM_MAX_FILE_ROWS``) stops the replay here, before anything is read or sent."""
+    return sum(file_rows(instance.path) for instance in files)
 
 
 class _WellCursor:

@@ -3,10 +3,18 @@
 Real 3W data has missing columns, empty cells, all-NaN sensors and unlabeled stretches;
 all of that is normal and becomes nulls. What is not 3W (no timestamp, no known variable,
 unreadable bytes, no rows) raises :class:`InputError` naming the file.
+
+Input files are untrusted, and Parquet compresses constant columns to almost nothing: a few
+hundred KB can declare 40 million rows. A file is therefore sized before it is decompressed —
+a Parquet file from its footer (rows and uncompressed bytes), a CSV file by counting its lines
+in blocks — and refused with one line past ``PETROSTREAM_MAX_FILE_ROWS`` (real 3W instances hold
+tens of thousands of rows). Folder walks are capped too, so a folder like ``/`` is refused
+instead of walked.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from engine.config import Settings
 from engine.errors import InputError
 from engine.schema import (
     EVENT_TIME_TYPE,
@@ -32,6 +41,10 @@ from engine.schema import (
 SUFFIXES = (".parquet", ".csv")
 _NAME = re.compile(r"^(WELL-\d+)_\d{14}$|^((?:SIMULATED|DRAWN)_\d+)$")
 _LABEL_COLUMNS = ("class", "state")
+#: Declared uncompressed bytes per row a Parquet file may have: 27 float64 sensors, labels, time and slack.
+MAX_BYTES_PER_ROW = 512
+#: Entries (files and folders) a folder walk looks at before it gives up.
+MAX_WALK_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -59,13 +72,23 @@ def _event_class_of(path: Path) -> int | None:
     return int(path.parent.name) if path.parent.name.isdigit() else None
 
 
-def discover(paths: Iterable[str | Path]) -> list[InstanceFile]:
-    """All instance files under the given files or folders, in a stable order."""
+def discover(paths: Iterable[str | Path], max_entries: int = MAX_WALK_ENTRIES) -> list[InstanceFile]:
+    """All instance files under the given files or folders, in a stable order.
+
+    A walk that meets more than ``max_entries`` entries is refused: the folder is too wide to
+    be a data set, and walking it would take the caller's time and memory.
+    """
     found: list[Path] = []
+    seen = 0
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            for folder, subfolders, names in os.walk(path):
+                seen += len(subfolders) + len(names)
+                if seen > max_entries:
+                    raise InputError(f"{path}: more than {max_entries:,} files and folders under it; "
+                                     "choose the folder of the data set itself")
+                found.extend(Path(folder, n) for n in names if Path(n).suffix in SUFFIXES)
         elif path.is_file():
             found.append(path)
         else:
@@ -73,15 +96,62 @@ def discover(paths: Iterable[str | Path]) -> list[InstanceFile]:
     return [InstanceFile(p, well_id_from_name(p), _event_class_of(p)) for p in sorted(set(found))]
 
 
-def read_instance(path: str | Path) -> pa.Table:
-    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time."""
+def max_file_rows() -> int:
+    """The most rows an instance file may hold (``PETROSTREAM_MAX_FILE_ROWS``)."""
+    return Settings.from_env().max_file_rows
+
+
+def check_parquet_size(path: Path, max_rows: int) -> int:
+    """The rows a Parquet file declares in its footer; :class:`InputError` past the cap, before any decompression."""
+    metadata = pq.ParquetFile(path).metadata
+    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if metadata.num_rows > max_rows or declared > max_rows * MAX_BYTES_PER_ROW:
+        raise InputError(f"{path}: declares {metadata.num_rows:,} rows ({declared / 2**20:,.0f} MiB uncompressed), "
+                         f"more than the {max_rows:,} rows a file may hold (PETROSTREAM_MAX_FILE_ROWS)")
+    return metadata.num_rows
+
+
+def read_instance(path: str | Path, max_rows: int | None = None) -> pa.Table:
+    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time.
+
+    A file of more than ``max_rows`` rows (default ``PETROSTREAM_MAX_FILE_ROWS``) is refused
+    before it is decompressed (Parquet) or as soon as the cap is passed (CSV).
+    """
     path = Path(path)
+    limit = max_rows if max_rows is not None else max_file_rows()
     try:
+        file_rows(path, limit)
         table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable 3W file ({reason[:200]})") from exc
     return _canonical(table, path)
+
+
+def file_rows(path: Path, max_rows: int | None = None) -> int:
+    """Rows an instance file holds, without reading it: the Parquet footer, or the CSV's lines counted
+    in blocks; :class:`InputError` past ``max_rows`` (default ``PETROSTREAM_MAX_FILE_ROWS``)."""
+    limit = max_rows if max_rows is not None else max_file_rows()
+    if path.suffix == ".parquet":
+        try:
+            return check_parquet_size(path, limit)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: not a readable 3W file ({str(exc).splitlines()[0][:200]})") from exc
+    rows = max(_lines(path) - 1, 0)
+    if rows > limit:
+        raise InputError(f"{path}: {rows:,} lines, more than the {limit:,} rows a file may hold "
+                         "(PETROSTREAM_MAX_FILE_ROWS)")
+    return rows
+
+
+def _lines(path: Path) -> int:
+    """Lines of a text file (a last line without its newline included), counted a block at a time."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def _canonical(table: pa.Table, path: Path) -> pa.Table:
