@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from control_center import ui
-from engine.data_sources import demo_folder, save_upload, uploads_folder, user_folder
+from engine.data_sources import data_roots, demo_folder, save_upload, uploads_folder, user_files
 from engine.insights import WellSnapshot
 from engine.quickstart import ensure_demo_data
 from engine.readers import InstanceFile, discover
@@ -30,9 +30,10 @@ def pick_data(key: str, home: Path) -> list[InstanceFile] | None:
         if source == DEMO:
             files = _demo_files(key, home)
         elif source == FOLDER:
+            roots = data_roots(home)
             text = st.text_input("Folder with 3W files (absolute path)", key=f"{key}-folder",
-                                 placeholder="/data/3W/dataset")
-            files = discover([user_folder(text)]) if text.strip() else None
+                                 placeholder=str(roots[0]), help="Inside one of: " + ", ".join(map(str, roots)))
+            files = user_files(text, roots) if text.strip() else None
         else:
             files = _uploaded_files(key, home)
     if files:

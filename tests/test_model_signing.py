@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import stat
 import subprocess
 import sys
@@ -79,7 +78,7 @@ def test_the_key_file_is_created_readable_by_its_owner_only(tmp_path: Path) -> N
 
 def test_a_pickle_that_runs_a_command_is_refused_by_models_publish_before_unpickling(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    payload, manifest = genuine()
+    _, manifest = genuine()
     evil = malicious(marker)
     attempts = {
         "unsigned": {k: v for k, v in with_sha(evil, manifest).items() if k != "signature"},
@@ -95,7 +94,7 @@ def test_a_pickle_that_runs_a_command_is_refused_by_models_publish_before_unpick
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and str(path) in lines[0] and ("unsigned" in lines[0] or "signature" in lines[0])
         assert not marker.exists(), f"{name}: the pickle ran"
-        with pytest.raises(ModelError, match="unsigned|signature"):
+        with pytest.raises(ModelError, match=r"unsigned|signature"):
             load_file(path)
         assert not marker.exists()
     assert open_backend(Settings(home=tmp_path / "home")).models.versions() == []

@@ -66,7 +66,7 @@ def test_a_running_consumer_refuses_each_broken_version_and_keeps_serving(
             caplog.clear()
             with caplog.at_level(logging.ERROR, logger="petrostream.consumer"):
                 backend.models.activate(version)
-                wait_for(lambda: any(version in r.getMessage() for r in caplog.records))
+                wait_for(lambda v=version: any(v in r.getMessage() for r in caplog.records))
             message = next(r.getMessage() for r in caplog.records if version in r.getMessage())
             assert expected[name] in message and message.startswith(f"keeping model {good}"), message
             assert worker.is_alive() and consumer.stats.model_version == good

@@ -85,7 +85,7 @@ def test_evaluation_of_a_published_version(home: Backend) -> None:
 
 
 @pytest.mark.parametrize(("folder", "message"), [
-    ("relative/path", "absolute path"), ("/no/such/folder", "no such folder")])
+    ("relative/path", "absolute path"), ("/no/such/folder", "outside the data folders"), ("/", "outside the data")])
 def test_a_bad_folder_is_a_message(home: Backend, folder: str, message: str) -> None:
     at = open_page("model")
     at.radio(key="train-source").set_value("A folder of 3W files").run()
@@ -95,7 +95,8 @@ def test_a_bad_folder_is_a_message(home: Backend, folder: str, message: str) -> 
     assert at.button(key="model-train").disabled
 
 
-def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path) -> None:
+def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PETROSTREAM_DATA_ROOTS", str(sample_dir.parent))
     at = open_page("model")
     at.radio(key="train-source").set_value("A folder of 3W files").run()
     at.text_input(key="train-folder").input(str(sample_dir)).run()
