@@ -51,5 +51,6 @@ locals {
     PETROSTREAM_CONSUMER_SERVICE         = local.consumer_name
     PETROSTREAM_PRODUCER_TASK_DEFINITION = local.producer_family
     PETROSTREAM_BATCH_SECONDS            = tostring(var.consumer_batch_seconds)
+    PETROSTREAM_MODEL_KEY                = "kms:${aws_kms_key.model_signing.arn}"
   }
 }
