@@ -111,13 +111,18 @@ def read_file(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     sidecar = manifest_path(path)
     if not sidecar.is_file():
         raise ModelError(f"{path}: its manifest {sidecar.name} is missing")
+    return path.read_bytes(), parse_manifest(sidecar.read_bytes(), str(sidecar))
+
+
+def parse_manifest(raw: bytes, source: str) -> dict[str, Any]:
+    """A manifest's JSON object, unverified; :class:`ModelError` naming ``source`` if it is not one."""
     try:
-        manifest = json.loads(sidecar.read_text())
-    except ValueError as exc:
-        raise ModelError(f"{sidecar}: manifest is not valid JSON") from exc
+        manifest = json.loads(raw)
+    except ValueError:
+        raise ModelError(f"{source}: manifest is not valid JSON") from None
     if not isinstance(manifest, dict):
-        raise ModelError(f"{sidecar}: manifest is not a JSON object")
-    return path.read_bytes(), manifest
+        raise ModelError(f"{source}: manifest is not a JSON object")
+    return manifest
 
 
 def load_file(path: str | Path) -> Model:

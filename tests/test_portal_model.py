@@ -3,6 +3,7 @@ move the active one, Evaluate reports detection, and bad data choices are messag
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,31 @@ def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path, monkeyp
     assert not at.exception and not at.error
     assert any("file(s) of" in c.value for c in at.caption)
     assert not at.button(key="model-train").disabled
+
+
+def test_an_uploaded_signed_model_is_published_and_a_malicious_one_refused_before_loading(
+        home: Backend, tmp_path: Path) -> None:
+    from engine.model import MANIFEST_SUFFIX
+    from tests.test_model_signing import genuine, malicious, with_sha
+
+    payload, manifest = genuine()
+    at = open_page("model")
+    at.file_uploader(key="model-upload").set_value([
+        ("model.joblib", payload, "application/octet-stream"),
+        (f"model.joblib{MANIFEST_SUFFIX}", json.dumps(manifest).encode(), "application/json")]).run()
+    at.button(key="model-upload-publish").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    version = home.models.active_version()
+    assert version is not None and any(f"Published model.joblib as {version}" in m.value for m in at.success)
+
+    marker = tmp_path / "pwned"
+    evil = malicious(marker)
+    at.file_uploader(key="model-upload").set_value([
+        ("evil.joblib", evil, "application/octet-stream"),
+        (f"evil.joblib{MANIFEST_SUFFIX}", json.dumps(with_sha(evil, manifest)).encode(), "application/json")]).run()
+    at.button(key="model-upload-publish").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Publishing the uploaded model: evil.joblib: model signature does not verify with "
+        f"{manifest['signature']['key']}; refusing a tampered model or one signed by another key"]
+    assert not marker.exists() and home.models.active_version() == version
