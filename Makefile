@@ -28,6 +28,7 @@ test: $(TEST_PREREQS)
 
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r engine ml control_center pages deploy bench -ll
 
 # The portal has no login of its own: it listens on this machine only unless PORTAL_ADDRESS says
 # otherwise (README, "The portal": how to open it to a network deliberately).

@@ -39,6 +39,8 @@ def serve_health(port: int, consumer: Consumer) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    # Inside a task, where the load balancer and ECS probe it; it serves counters only, and only
+    # when PETROSTREAM_HEALTH_PORT is set.
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # nosec B104
     threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
     return server

@@ -38,7 +38,9 @@ class LocalLeaseStore(LeaseStore):
         self._application = application
 
     def _read_all(self) -> list[Lease]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases WHERE application = ?", (self._application,))
+        # _COLUMNS is a module constant; the value is a parameter.
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases WHERE application = ?",  # nosec B608
+                                (self._application,))
         return [Lease(s, o, c, e, cp, bytes(st) if st is not None else None) for s, o, c, e, cp, st in rows]
 
     def _insert(self, lease: Lease) -> bool:
