@@ -9,39 +9,40 @@ start with one line naming the variable instead of surfacing later as a hang or 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from engine.errors import InputError
 
+_Number = TypeVar("_Number", int, float)
+
 
 def _number(name: str, default: float, minimum: float, inclusive: bool = True) -> float:
-    """A number from the environment that must be at least (or above) ``minimum``."""
-    raw = os.environ.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"{name}={raw!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < minimum or (
-            not inclusive and value == minimum):
+    """A finite number from the environment that must be at least (or above) ``minimum``."""
+    value = _read(name, default, float, "a number")
+    if value != value or abs(value) == float("inf") or value < minimum or (not inclusive and value == minimum):
         bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
-        raise InputError(f"{name}={raw!r} must be a finite number {bound}")
+        raise InputError(f"{name}={os.environ[name].strip()!r} must be a finite number {bound}")
     return value
 
 
 def _whole(name: str, default: int, minimum: int) -> int:
+    value = _read(name, default, int, "a whole number")
+    if value < minimum:
+        raise InputError(f"{name}={os.environ[name].strip()!r} must be at least {minimum}")
+    return value
+
+
+def _read(name: str, default: _Number, convert: Callable[[str], _Number], kind: str) -> _Number:
     raw = os.environ.get(name, "").strip()
     if raw == "":
         return default
     try:
-        value = int(raw)
+        return convert(raw)
     except ValueError:
-        raise InputError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise InputError(f"{name}={raw!r} must be at least {minimum}")
-    return value
+        raise InputError(f"{name}={raw!r} is not {kind}") from None
 
 
 @dataclass(frozen=True)

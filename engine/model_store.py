@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import ModelError
-from engine.model import Model, load
+from engine.model import Model, load, parse_manifest
 
 _POINTER = "ACTIVE.json"
 _ARTIFACT = "model.joblib"
@@ -124,13 +124,7 @@ class ModelStore(ABC):
         raw = self._get(f"{version}/{_MANIFEST}")
         if raw is None:
             raise ModelError(f"model {version}: manifest missing from the store")
-        try:
-            manifest = json.loads(raw)
-        except ValueError:
-            raise ModelError(f"model {version}: {_MANIFEST} is not valid JSON") from None
-        if not isinstance(manifest, dict):
-            raise ModelError(f"model {version}: {_MANIFEST} is not a JSON object")
-        return manifest
+        return parse_manifest(raw, f"model {version}")
 
     def _history(self) -> list[str]:
         raw = self._get(_POINTER)

@@ -58,8 +58,8 @@ def test_a_running_consumer_refuses_each_broken_version_and_keeps_serving(
     worker.start()
     try:
         wait_for(lambda: consumer.stats.model_version == good)
-        expected = {"corrupt-manifest": "manifest.json is not valid JSON",
-                    "manifest-not-an-object": "manifest.json is not a JSON object",
+        expected = {"corrupt-manifest": "manifest is not valid JSON",
+                    "manifest-not-an-object": "manifest is not a JSON object",
                     "missing-artifact": "artifact missing from the store",
                     "other-features": "trained on other features"}
         for name, version in faults.items():
