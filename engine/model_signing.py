@@ -28,6 +28,8 @@ import base64
 import hashlib
 import json
 import os
+import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cache
@@ -108,25 +110,34 @@ class KeyFile(ModelKey):
             return False
 
     def _private_key(self) -> Ed25519PrivateKey:
-        """The key, created on first use with mode 0600 (a race with another trainer keeps the first)."""
+        """The key, created on first use; like ssh, a key others may read is refused rather than used."""
         if not self.path.is_file():
             self._create()
+        mode = stat.S_IMODE(self.path.stat().st_mode)
+        if mode & 0o077:
+            raise ModelError(f"{self.path}: the model signing key is readable by other users (mode {mode:04o}); "
+                             "chmod 600 it, or make a new one and retrain")
         key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ModelError(f"{self.path}: not an Ed25519 private key")
         return key
 
     def _create(self) -> None:
+        """Write a new key pair; the private file appears complete and 0600 at once (a hard link of a
+        finished file), and if another trainer made one first, theirs is kept."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+        staged = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
         try:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(staged, self.path)
         except FileExistsError:
             return
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(private)
+        finally:
+            staged.unlink()
         self.public_path.write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 

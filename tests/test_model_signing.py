@@ -174,3 +174,13 @@ def test_on_aws_a_kms_signed_model_is_published_and_one_signed_by_another_key_re
                 model_signing.verify(payload, manifest, "model", KmsModelKey(symmetric))
         finally:
             model_signing.open_key.cache_clear()
+
+
+def test_a_signing_key_other_users_can_read_is_refused(tmp_path: Path) -> None:
+    key = model_signing.KeyFile(tmp_path / "trainer.key")
+    payload, manifest = genuine()
+    model_signing.sign(payload, manifest, key)
+    key.path.chmod(0o644)
+    with pytest.raises(ModelError, match=r"readable by other users \(mode 0644\)"):
+        model_signing.sign(payload, manifest, key)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trainer.key", "trainer.key.pub"]  # nothing staged left
