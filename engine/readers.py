@@ -5,7 +5,8 @@ all of that is normal and becomes nulls. What is not 3W (no timestamp, no known 
 unreadable bytes, no rows) raises :class:`InputError` naming the file.
 
 Input files are untrusted, and Parquet compresses constant columns to almost nothing: a few
-hundred KB can declare 40 million rows. A file is therefore sized before it is decompressed —
+hundred KB can declare 40 million rows. The producer therefore reads Parquet in chunks
+(:func:`iter_instance`), and a file read whole (training, scoring, uploads) is sized first —
 a Parquet file from its footer (rows and uncompressed bytes), a CSV file by counting its lines
 in blocks — and refused with one line past ``PETROSTREAM_MAX_FILE_ROWS`` (real 3W instances hold
 tens of thousands of rows). Folder walks are capped too, so a folder like ``/`` is refused
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,8 @@ _NAME = re.compile(r"^(WELL-\d+)_\d{14}$|^((?:SIMULATED|DRAWN)_\d+)$")
 _LABEL_COLUMNS = ("class", "state")
 #: Declared uncompressed bytes per row a Parquet file may have: 27 float64 sensors, labels, time and slack.
 MAX_BYTES_PER_ROW = 512
+#: Rows of a chunk when a file is read in chunks (:func:`iter_instance`).
+STREAM_CHUNK_ROWS = 65_536
 #: Entries (files and folders) a folder walk looks at before it gives up.
 MAX_WALK_ENTRIES = 100_000
 
@@ -97,51 +101,82 @@ def discover(paths: Iterable[str | Path], max_entries: int = MAX_WALK_ENTRIES) -
 
 
 def max_file_rows() -> int:
-    """The most rows an instance file may hold (``PETROSTREAM_MAX_FILE_ROWS``)."""
+    """The most rows an instance file may hold when read whole (``PETROSTREAM_MAX_FILE_ROWS``)."""
     return Settings.from_env().max_file_rows
 
 
-def check_parquet_size(path: Path, max_rows: int) -> int:
-    """The rows a Parquet file declares in its footer; :class:`InputError` past the cap, before any decompression."""
-    metadata = pq.ParquetFile(path).metadata
-    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-    if metadata.num_rows > max_rows or declared > max_rows * MAX_BYTES_PER_ROW:
-        raise InputError(f"{path}: declares {metadata.num_rows:,} rows ({declared / 2**20:,.0f} MiB uncompressed), "
-                         f"more than the {max_rows:,} rows a file may hold (PETROSTREAM_MAX_FILE_ROWS)")
-    return metadata.num_rows
+def file_rows(path: Path) -> int:
+    """Rows an instance file holds, without reading it: the Parquet footer, or the CSV's lines counted in blocks."""
+    with _readable(path):
+        if path.suffix == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+        return max(_lines(path) - 1, 0)
+
+
+def check_size(path: Path, max_rows: int) -> None:
+    """:class:`InputError` if a file holds more than ``max_rows`` rows (or, for Parquet, declares more
+    uncompressed bytes than that many rows take), found without decompressing anything."""
+    with _readable(path):
+        if path.suffix == ".parquet":
+            metadata = pq.ParquetFile(path).metadata
+            rows = metadata.num_rows
+            declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        else:
+            rows, declared = max(_lines(path) - 1, 0), 0
+    if rows > max_rows or declared > max_rows * MAX_BYTES_PER_ROW:
+        size = f" ({declared / 2**20:,.0f} MiB uncompressed)" if declared else ""
+        raise InputError(f"{path}: {rows:,} rows{size}, more than the {max_rows:,} rows a file read whole may "
+                         "hold (PETROSTREAM_MAX_FILE_ROWS)")
 
 
 def read_instance(path: str | Path, max_rows: int | None = None) -> pa.Table:
     """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time.
 
     A file of more than ``max_rows`` rows (default ``PETROSTREAM_MAX_FILE_ROWS``) is refused
-    before it is decompressed (Parquet) or as soon as the cap is passed (CSV).
+    before anything is decompressed; :func:`iter_instance` reads a file of any size in chunks.
     """
     path = Path(path)
-    limit = max_rows if max_rows is not None else max_file_rows()
-    try:
-        file_rows(path, limit)
+    check_size(path, max_rows if max_rows is not None else max_file_rows())
+    with _readable(path):
         table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable 3W file ({reason[:200]})") from exc
     return _canonical(table, path)
 
 
-def file_rows(path: Path, max_rows: int | None = None) -> int:
-    """Rows an instance file holds, without reading it: the Parquet footer, or the CSV's lines counted
-    in blocks; :class:`InputError` past ``max_rows`` (default ``PETROSTREAM_MAX_FILE_ROWS``)."""
-    limit = max_rows if max_rows is not None else max_file_rows()
-    if path.suffix == ".parquet":
-        try:
-            return check_parquet_size(path, limit)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{path}: not a readable 3W file ({str(exc).splitlines()[0][:200]})") from exc
-    rows = max(_lines(path) - 1, 0)
-    if rows > limit:
-        raise InputError(f"{path}: {rows:,} lines, more than the {limit:,} rows a file may hold "
-                         "(PETROSTREAM_MAX_FILE_ROWS)")
-    return rows
+def iter_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> Iterator[pa.Table]:
+    """One instance as canonical chunks in time order, one chunk in memory at a time.
+
+    Parquet is read ``chunk_rows`` at a time, so a file of any size (40 million constant rows
+    fit in a few hundred KB) replays in bounded memory. A CSV file cannot be compressed on
+    disk; it is read whole under the row cap. Each chunk keeps only rows later than the previous
+    chunk's last: 3W files are in time order, and a row out of order in one that is not is
+    dropped rather than sent back in time.
+    """
+    path = Path(path)
+    if path.suffix != ".parquet":
+        table = read_instance(path)
+        yield from (table.slice(start, chunk_rows) for start in range(0, table.num_rows, chunk_rows))
+        return
+    if file_rows(path) == 0:
+        raise InputError(f"{path}: empty 3W file (no rows)")
+    last: int | None = None
+    with _readable(path):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            chunk = _canonical(pa.Table.from_batches([batch]), path)
+            if last is not None:
+                chunk = chunk.filter(pc.greater(chunk["event_time"].cast(pa.int64()), last))
+            if chunk.num_rows:
+                last = int(chunk["event_time"].cast(pa.int64())[-1].as_py())
+                yield chunk
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn the reader's failures on ``path`` into one :class:`InputError` line naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable 3W file ({reason[:200]})") from exc
 
 
 def _lines(path: Path) -> int:
