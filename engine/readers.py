@@ -124,7 +124,7 @@ def check_size(path: Path, max_rows: int) -> None:
         else:
             rows, declared = max(_lines(path) - 1, 0), 0
     if rows > max_rows or declared > max_rows * MAX_BYTES_PER_ROW:
-        size = f" ({declared / 2**20:,.0f} MiB uncompressed)" if declared else ""
+        size = f" ({declared / 2**20:,.1f} MiB uncompressed)" if declared else ""
         raise InputError(f"{path}: {rows:,} rows{size}, more than the {max_rows:,} rows a file read whole may "
                          "hold (PETROSTREAM_MAX_FILE_ROWS)")
 
