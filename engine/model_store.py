@@ -12,6 +12,7 @@ a :class:`ModelError` naming it — never an exception that kills a consumer or 
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from typing import Any
 
 from engine.errors import ModelError
 from engine.model import Model, load, parse_manifest
+
+log = logging.getLogger("petrostream.models")
 
 _POINTER = "ACTIVE.json"
 _ARTIFACT = "model.joblib"
@@ -70,10 +73,7 @@ class ModelStore(ABC):
 
     def versions(self) -> list[ModelVersion]:
         """Every published version; one whose manifest does not read is listed with its problem."""
-        try:
-            active = self.active_version()
-        except ModelError:
-            active = None  # a corrupt pointer hides which is active, not what is published
+        active = self.active_version()
         return [self._listed(name, name == active) for name in sorted(self._version_names())]
 
     def _listed(self, name: str, active: bool) -> ModelVersion:
@@ -87,7 +87,13 @@ class ModelStore(ABC):
             return ModelVersion(name, "", float("nan"), active, {}, problem=problem)
 
     def active_version(self) -> str | None:
-        history = self._history()
+        """The active version; None when none is, or when the pointer is corrupt (logged: consumers keep
+        their model, pages and ``models list`` still show the versions, ``activate`` repairs it)."""
+        try:
+            history = self._history()
+        except ModelError as exc:
+            log.error("%s", exc)
+            return None
         return history[-1] if history else None
 
     def activate(self, version: str) -> None:

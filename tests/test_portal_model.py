@@ -132,3 +132,15 @@ def test_an_uploaded_signed_model_is_published_and_a_malicious_one_refused_befor
         "Publishing the uploaded model: evil.joblib: model signature does not verify with "
         f"{manifest['signature']['key']}; refusing a tampered model or one signed by another key"]
     assert not marker.exists() and home.models.active_version() == version
+
+
+def test_a_corrupt_store_pointer_is_shown_and_repaired_from_the_page(home: Backend) -> None:
+    from tests.test_model_signing import genuine
+
+    version = home.models.publish(*genuine())
+    (home.settings.home / "models" / "ACTIVE.json").write_text("{not json")
+    at = open_page("model")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="model-pick").value == version
+    at.button(key="model-activate").click().run()
+    assert not at.exception and home.models.active_version() == version
