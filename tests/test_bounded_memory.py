@@ -66,16 +66,21 @@ def run_measured(code: str, env: dict[str, str] | None = None) -> tuple[dict[str
     return answer["result"], int(answer["peak_mb"])
 
 
+def run_cli_measured(home: Path, *args: str) -> tuple[int, str, int]:
+    """``python -m engine ARGS`` in a fresh process: exit code, stderr and peak RSS in MB."""
+    result, peak = run_measured(
+        "import contextlib, io\nfrom engine.cli import main\nerr = io.StringIO()\n"
+        f"with contextlib.redirect_stderr(err):\n    code = main({list(args)!r})\n"
+        "result = [code, err.getvalue()]",
+        {"PETROSTREAM_HOME": str(home), "PETROSTREAM_BACKEND": "local"})
+    code, stderr = result
+    return int(code), str(stderr), peak
+
+
 def test_a_40_million_row_instance_replays_in_bounded_memory(tmp_path: Path) -> None:
     crafted = constant_3w_parquet(tmp_path / "WELL-00001_20240101000000.parquet", 40_000_000)
     assert crafted.stat().st_size < 2_000_000 and pq.ParquetFile(crafted).metadata.num_rows == 40_000_000
-    result, peak = run_measured(
-        "import contextlib, io\nfrom engine.cli import main\nerr = io.StringIO()\n"
-        "with contextlib.redirect_stderr(err):\n"
-        f"    code = main(['replay', '--data', {str(crafted)!r}, '--speed', '0'])\n"
-        "result = [code, err.getvalue()]",
-        {"PETROSTREAM_HOME": str(tmp_path / "home"), "PETROSTREAM_BACKEND": "local"})
-    code, stderr = result
+    code, stderr, peak = run_cli_measured(tmp_path / "home", "replay", "--data", str(crafted), "--speed", "0")
     assert code == 0, stderr
     # Every row was read (in chunks); one timestamp means one observation, as read_instance would keep.
     assert "replay finished: 1/40,000,000 rows" in stderr
@@ -84,13 +89,8 @@ def test_a_40_million_row_instance_replays_in_bounded_memory(tmp_path: Path) -> 
 
 def test_a_40_million_row_instance_is_refused_where_a_file_is_read_whole(tmp_path: Path) -> None:
     crafted = constant_3w_parquet(tmp_path / "WELL-00001_20240101000000.parquet", 40_000_000)
-    result, peak = run_measured(
-        "import contextlib, io\nfrom engine.cli import main\nerr = io.StringIO()\n"
-        "with contextlib.redirect_stderr(err):\n"
-        f"    code = main(['train', '--data', {str(crafted)!r}, '--model-out', {str(tmp_path / 'm.joblib')!r}])\n"
-        "result = [code, err.getvalue()]",
-        {"PETROSTREAM_HOME": str(tmp_path / "home"), "PETROSTREAM_BACKEND": "local"})
-    code, stderr = result
+    code, stderr, peak = run_cli_measured(tmp_path / "home", "train", "--data", str(crafted),
+                                          "--model-out", str(tmp_path / "m.joblib"))
     lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
     assert code == 2 and len(lines) == 1, stderr
     assert str(crafted) in lines[0] and "40,000,000 rows" in lines[0] and "PETROSTREAM_MAX_FILE_ROWS" in lines[0]
