@@ -170,9 +170,8 @@ def cmd_consume(args: argparse.Namespace) -> int:
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
                                                  min_batch_seconds=backend.settings.batch_seconds))
-    port = os.environ.get("PETROSTREAM_HEALTH_PORT")
-    if port:
-        serve_health(int(port), consumer)
+    if backend.settings.health_port:
+        serve_health(backend.settings.health_port, consumer)
     stats = consumer.run(_stop_on_signals())
     print(f"consumer {consumer.worker_id}: {stats.rows_landed:,} rows landed in {stats.batches:,} batches, "
           f"{stats.duplicates_dropped:,} duplicates dropped, {stats.dead_letters:,} dead letters")
