@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.config import Settings
-from engine.errors import ModelError
+from engine.errors import ModelError, PetroStreamError
 
 SIGNATURE_FIELD = "signature"
 #: Manifest fields a store adds when publishing; everything else is signed.
@@ -185,6 +185,10 @@ def verify(payload: bytes, manifest: dict[str, Any], source: str, key: ModelKey 
         signature = base64.b64decode(block["value"], validate=True)
     except ValueError:
         raise ModelError(f"{source}: malformed model signature refused") from None
-    if block.get("algorithm") != key.algorithm or not key.verifies(signed_digest(payload, manifest), signature):
+    try:
+        verified = block.get("algorithm") == key.algorithm and key.verifies(signed_digest(payload, manifest), signature)
+    except PetroStreamError as exc:  # no key to verify with, or KMS unreachable: still one line naming the file
+        raise ModelError(f"{source}: {exc}") from None
+    if not verified:
         raise ModelError(f"{source}: model signature does not verify with {key.key_id}; "
                          "refusing a tampered model or one signed by another key")
