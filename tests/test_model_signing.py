@@ -28,7 +28,7 @@ from engine.backend import open_backend
 from engine.config import Settings
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES
-from engine.model import dump, load, load_file, save_file
+from engine.model import dump, load, load_file, read_file, save_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,18 +86,22 @@ def test_a_pickle_that_runs_a_command_is_refused_by_models_publish_before_unpick
         "signed-by-the-attackers-own-key": model_signing.sign(
             evil, with_sha(evil, manifest), model_signing.KeyFile(tmp_path / "attacker.key")),
     }
+    store = open_backend(Settings(home=tmp_path / "home")).models
     for name, forged in attempts.items():
         path = tmp_path / name / "model.joblib"
         save_file(path, evil, forged)
-        result = publish_cli(tmp_path / "home", path)
-        assert result.returncode == 2, (name, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(path) in lines[0] and ("unsigned" in lines[0] or "signature" in lines[0])
-        assert not marker.exists(), f"{name}: the pickle ran"
-        with pytest.raises(ModelError, match=r"unsigned|signature"):
+        with pytest.raises(ModelError, match=rf"^{path}: (unsigned|model signature)"):
             load_file(path)
-        assert not marker.exists()
-    assert open_backend(Settings(home=tmp_path / "home")).models.versions() == []
+        with pytest.raises(ModelError, match=rf"^{path}: (unsigned|model signature)"):
+            store.publish(*read_file(path), source=str(path))
+        assert not marker.exists(), f"{name}: the pickle ran"
+    # The reproduction, through the command line: one line naming the file, exit 2, nothing ran.
+    path = tmp_path / "signature-of-other-bytes" / "model.joblib"
+    result = publish_cli(tmp_path / "home", path)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {path}: model signature does not verify with {manifest['signature']['key']}; "
+        "refusing a tampered model or one signed by another key"]
+    assert not marker.exists() and store.versions() == []
 
 
 def test_every_manifest_field_the_consumer_uses_is_signed() -> None:
