@@ -22,10 +22,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     PETROSTREAM_HOME=/tmp/petrostream \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    PETROSTREAM_HEALTH_PORT=8080 \
     HEALTHCHECK_URL=http://127.0.0.1:8080/health
 
+# /tmp becomes the task's bind-mount volume (VOLUME below): Fargate copies this directory's
+# owner and mode into it, where it would otherwise be root-owned 0755 and unwritable to us.
 RUN groupadd --system --gid 10001 petrostream \
-    && useradd --system --uid 10001 --gid petrostream --no-create-home --home-dir /tmp petrostream
+    && useradd --system --uid 10001 --gid petrostream --no-create-home --home-dir /tmp petrostream \
+    && mkdir -p /tmp/petrostream \
+    && chown 10001:10001 /tmp /tmp/petrostream \
+    && chmod 1777 /tmp
 
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
@@ -36,6 +42,7 @@ COPY pages/ pages/
 COPY deploy/ deploy/
 
 USER 10001:10001
+VOLUME ["/tmp"]
 EXPOSE 8080 8501
 
 # The consumer's health endpoint; the portal sets HEALTHCHECK_URL to Streamlit's

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # project_up.sh: puts PetroStream on AWS in one go. Terraform creates everything, the image
-# is built and pushed to ECR, a first model is published, the services are rolled onto the
-# image and model, the demo producer is started, and the Terraform outputs are saved to
-# .petrostream/aws-outputs.json for the engine and the portal.
+# is built (for linux/amd64, the task definitions' architecture) and pushed to ECR, a first
+# model is published, the Power BI views are created in Athena, the services are rolled onto
+# the image and model (a consumer stopped from the portal is started again), the demo
+# producer is started, and the Terraform outputs are saved to .petrostream/aws-outputs.json
+# for the engine and the portal.
 #
 # Running it again converges on the same state (the image is pushed once per commit, the
 # model published once, the producer started only if none runs). --dry-run prints every
@@ -18,7 +20,8 @@ Usage: ./project_up.sh [--dry-run] [--no-replay]
 
 Environment: AWS_REGION (default us-east-1) and the usual AWS credentials/profile;
 TF_VAR_<name> for Terraform inputs (see infra/variables.tf), e.g.
-TF_VAR_budget_alert_emails='["you@example.com"]'; IMAGE_TAG (default: the git commit);
+TF_VAR_budget_alert_emails='["you@example.com"]'; IMAGE_TAG (default: the git commit, the
+tag CI pushes too);
 PYTHON (default: .venv/bin/python).
 USAGE
 }
@@ -39,10 +42,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$ROOT/scripts/project_common.sh"
 export PETROSTREAM_NAME_PREFIX="$PREFIX" PETROSTREAM_HOME="$STATE_DIR"
 
-# Immutable ECR tags: one tag per commit, and a fresh one for uncommitted changes.
+# Immutable ECR tags: one tag per commit (the full SHA, as .github/workflows/deploy.yml tags
+# it, so CI and this script never build the same commit twice), a fresh one for uncommitted changes.
 if [ -z "${IMAGE_TAG:-}" ]; then
-  IMAGE_TAG="$(git rev-parse --short=12 HEAD 2>/dev/null || echo dev)"
-  if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+  IMAGE_TAG="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo dev)"
+  if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
     IMAGE_TAG="$IMAGE_TAG-dirty-$(date -u +%Y%m%d%H%M%S)"
   fi
 fi
@@ -112,7 +116,8 @@ if image_exists; then
 else
   run_as "aws ecr get-login-password --region $AWS_REGION | docker login --username AWS --password-stdin ${repository%%/*}" \
     ecr_login "${repository%%/*}"
-  run docker build --tag "$repository:$IMAGE_TAG" "$ROOT"
+  # Fargate runs the task definitions' X86_64 architecture: build for it on any laptop (ARM too).
+  run docker build --platform linux/amd64 --tag "$repository:$IMAGE_TAG" "$ROOT"
   run docker push "$repository:$IMAGE_TAG"
 fi
 
@@ -122,19 +127,26 @@ run terraform -chdir="$INFRA" apply -input=false -auto-approve -var "image_tag=$
 step "Save the outputs for the engine and the portal"
 run_as "terraform -chdir=$INFRA output -json > $OUTPUTS" save_outputs
 
+run_as "eval \"\$($PYTHON -m deploy.outputs env $OUTPUTS)\"  # PETROSTREAM_BACKEND=aws and resource names" true
+if [ "$DRY_RUN" -eq 0 ]; then eval "$("$PYTHON" -m deploy.outputs env "$OUTPUTS")"; fi
+
 step "Publish a first model (skipped when the model bucket has one)"
 model_bucket="$(output model_bucket)"
 if bucket_has_objects "$model_bucket"; then
   echo "s3://$model_bucket already holds a model; not retraining"
 else
-  run_as "eval \"\$($PYTHON -m deploy.outputs env $OUTPUTS)\"  # PETROSTREAM_BACKEND=aws and resource names" true
-  if [ "$DRY_RUN" -eq 0 ]; then eval "$("$PYTHON" -m deploy.outputs env "$OUTPUTS")"; fi
   run "$PYTHON" -m engine demo-data --out "$STATE_DIR/demo-data"
   run "$PYTHON" -m engine train --data "$STATE_DIR/demo-data"
 fi
 
+step "Create the Power BI views in Athena (CREATE OR REPLACE: safe to repeat)"
+run "$PYTHON" -m engine bi-views
+
 step "Roll the services (the portal too when enabled) onto the image and model; wait until stable"
 cluster="$(output ecs_cluster)"
+# A "Stop pipeline" from the portal suspended auto-scaling at 0 consumers, which Terraform
+# leaves alone: resume it (and say so), so "stable" below means consumers are running.
+run "$PYTHON" -m deploy.resume --cluster "$cluster" --service "$(output consumer_service)"
 services=("$(output consumer_service)")
 portal_service="$(output portal_service)"
 [ -n "$portal_service" ] && services+=("$portal_service")

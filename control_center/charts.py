@@ -65,10 +65,12 @@ def sensor_history(frame: pd.DataFrame, sensor: str) -> go.Figure:
 
 
 def shard_lag(shards: Sequence[ShardStatus]) -> go.Figure:
-    """Records waiting per shard."""
-    figure = go.Figure(go.Bar(x=[s.shard_id for s in shards], y=[s.lag_records for s in shards],
-                              marker_color="#1565c0"))
-    figure.update_layout(title="Stream lag per shard", height=280, yaxis_title="records behind", **_LAYOUT)
+    """Records waiting per shard, or seconds behind where the stream does not count records (Kinesis)."""
+    counted = all(s.lag_records is not None for s in shards)
+    lags = [s.lag_records if counted else s.lag_seconds for s in shards]
+    figure = go.Figure(go.Bar(x=[s.shard_id for s in shards], y=lags, marker_color="#1565c0"))
+    figure.update_layout(title="Stream lag per shard", height=280,
+                         yaxis_title="records behind" if counted else "seconds behind", **_LAYOUT)
     return figure
 
 

@@ -40,11 +40,14 @@ _MB_PER_TB = 1024 * 1024
 class Scenario:
     """The knobs of infra/variables.tf that move the bill; the defaults match Terraform's."""
 
-    name: str = "Default (1 shard, 1 consumer, Spot, local portal)"
+    name: str = "Default (1 shard, 1 consumer on-demand, the rest Spot, local portal)"
     shards: int = 1
     kinesis_on_demand: bool = False
     consumers: int = 1
     spot: bool = True
+    #: Tasks of each service placed on on-demand Fargate before Spot takes the rest
+    #: (``fargate_on_demand_base``): a service keeps running when Spot capacity is short.
+    on_demand_base: int = 1
     portal: bool = False
 
 
@@ -87,6 +90,13 @@ def _fargate(model: dict[str, Any], task: str, count: int, spot: bool) -> LineIt
     kind = "Spot" if spot else "on-demand"
     usage = f"{count} × {size['vcpu']:g} vCPU / {size['memory_gb']:g} GB, {kind}, 24/7"
     return LineItem(f"Fargate {task}", usage, round(count * hourly * model["hours_per_month"], 2))
+
+
+def _service(model: dict[str, Any], task: str, count: int, scenario: Scenario) -> list[LineItem]:
+    """A service's tasks: its on-demand base first, Spot for the rest (all on-demand without Spot)."""
+    on_demand = count if not scenario.spot else min(count, scenario.on_demand_base)
+    parts = [(on_demand, False), (count - on_demand, True)]
+    return [_fargate(model, task, n, spot) for n, spot in parts if n > 0]
 
 
 def _stream_items(model: dict[str, Any], scenario: Scenario) -> list[LineItem]:
@@ -149,11 +159,11 @@ def estimate(scenario: Scenario | None = None, model: dict[str, Any] | None = No
     scenario = scenario or Scenario()
     model = model or load_model()
     prices, hours = _prices(model), model["hours_per_month"]
-    tasks = [_fargate(model, "consumer", scenario.consumers, scenario.spot),
-             _fargate(model, "producer", 1, scenario.spot)]
+    # The producer is a one-off task started on Spot (project_up.sh, the Replay page): it resumes.
+    tasks = [*_service(model, "consumer", scenario.consumers, scenario), _fargate(model, "producer", 1, scenario.spot)]
     addresses = scenario.consumers + 1
     if scenario.portal:
-        tasks.append(_fargate(model, "portal", 1, scenario.spot))
+        tasks += _service(model, "portal", 1, scenario)
         addresses += 1 + 2  # the portal task and the load balancer's node in each of two zones
     items = [*_stream_items(model, scenario), *tasks,
              LineItem("Public IPv4 addresses", f"{addresses} addresses × {hours} h",
@@ -173,6 +183,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     replace(_DEFAULT, name="2 shards, 2 consumers", shards=2, consumers=2),
     replace(_DEFAULT, name="4 shards, 4 consumers", shards=4, consumers=4),
     replace(_DEFAULT, name="Default on on-demand Fargate (no Spot)", spot=False),
+    replace(_DEFAULT, name="Default all on Spot (no on-demand base: nothing runs when Spot is short)",
+            on_demand_base=0),
     replace(_DEFAULT, name="Default with an on-demand Kinesis stream", kinesis_on_demand=True),
     replace(_DEFAULT, name="Default plus hosted portal (ALB, enable_portal)", portal=True),
 )
@@ -209,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=_DEFAULT.shards)
     parser.add_argument("--consumers", type=int, default=_DEFAULT.consumers)
     parser.add_argument("--on-demand-fargate", action="store_true")
+    parser.add_argument("--on-demand-base", type=int, default=_DEFAULT.on_demand_base)
     parser.add_argument("--on-demand-kinesis", action="store_true")
     parser.add_argument("--portal", action="store_true")
     args = parser.parse_args(argv)
@@ -216,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render_items(estimate()), render_prices(), render_scenarios(), sep="\n\n")
         return 0
     scenario = Scenario(name="custom", shards=args.shards, consumers=args.consumers, spot=not args.on_demand_fargate,
-                        kinesis_on_demand=args.on_demand_kinesis, portal=args.portal)
+                        on_demand_base=args.on_demand_base, kinesis_on_demand=args.on_demand_kinesis,
+                        portal=args.portal)
     print(render_items(estimate(scenario)))
     return 0
 

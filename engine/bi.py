@@ -2,7 +2,9 @@
 
 Power BI reads the lake through Amazon's Athena ODBC 2.x driver, with the settings below as a
 DSN (for the Amazon Athena connector) or as a connection string (for the generic ODBC
-connector). On ``local`` there is no Athena; the executive views are exported as files.
+connector). On ``aws`` the executive views are Athena views, created by :func:`create_views`
+(``python -m engine bi-views``, which ``project_up.sh`` runs): Power BI lists them next to the
+tables. On ``local`` there is no Athena; the executive views are exported as files.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from engine.backend import Backend
 from engine.errors import InputError
+from engine.insights import EXECUTIVE_VIEWS, executive_view_ddl
 
 REPORT_URL_ENV = "PETROSTREAM_POWERBI_URL"
 DSN_NAME = "PetroStream Athena"
@@ -54,6 +57,20 @@ def odbc_settings(backend: Backend) -> dict[str, str]:
         "S3OutputLocation": output,
         "AuthenticationType": "Default Credentials",
     }
+
+
+def create_views(backend: Backend) -> list[str]:
+    """Create (or replace) every executive view in Athena; return their names.
+
+    ``CREATE OR REPLACE VIEW`` makes it safe to run on every deploy, and a view changed in
+    :mod:`engine.insights` is updated in place.
+    """
+    if backend.name != "aws":
+        raise InputError("the Power BI views live in Athena: run with PETROSTREAM_BACKEND=aws "
+                         "(on local, the Power BI page exports the same views as files)")
+    for name in EXECUTIVE_VIEWS:
+        backend.sql.query(executive_view_ddl(name))
+    return list(EXECUTIVE_VIEWS)
 
 
 def dsn_file(settings: dict[str, str]) -> str:

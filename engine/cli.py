@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.backend import Backend, open_backend, settings_from_env
+from engine.backend import Backend, open_backend
 from engine.errors import InputError, PetroStreamError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -165,13 +165,14 @@ def cmd_consume(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_worker_processes(args)
     from engine.consumer import Consumer, ConsumerOptions
-    from engine.health import serve_health
+    from engine.health import HealthSettings, serve_health
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
                                                  min_batch_seconds=backend.settings.batch_seconds))
-    if backend.settings.health_port:
-        serve_health(backend.settings.health_port, consumer)
+    health = HealthSettings.from_env()
+    if health is not None:
+        serve_health(health, consumer)
     stats = consumer.run(_stop_on_signals())
     print(f"consumer {consumer.worker_id}: {stats.rows_landed:,} rows landed in {stats.batches:,} batches, "
           f"{stats.duplicates_dropped:,} duplicates dropped, {stats.dead_letters:,} dead letters")
@@ -183,7 +184,9 @@ def _run_worker_processes(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "engine", "consume", "--workers", "1"]
     if args.exit_when_idle is not None:
         command += ["--exit-when-idle", str(args.exit_when_idle)]
-    children = [subprocess.Popen(command) for _ in range(args.workers)]
+    # One health port cannot serve N processes: the workers run without the endpoint.
+    environment = {name: value for name, value in os.environ.items() if name != "PETROSTREAM_HEALTH_PORT"}
+    children = [subprocess.Popen(command, env=environment) for _ in range(args.workers)]
     stop = _stop_on_signals()
     threading.Thread(target=lambda: (stop.wait(), [c.terminate() for c in children]), daemon=True).start()
     codes = [child.wait() for child in children]
@@ -214,7 +217,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
         if not args.version:
             raise InputError("models publish needs a model FILE (written by `train --model-out FILE`)")
-        print(f"published and activated {store.publish(*read_file(args.version), source=args.version)}")
+        print(f"published and activated {store.publish(*read_file(args.version))}")
     elif args.action == "activate":
         if not args.version:
             raise InputError("models activate needs a VERSION (see `python -m engine models list`)")
@@ -224,9 +227,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"rolled back to {store.rollback()}")
     else:
         for version in store.versions():
-            detail = (f"UNUSABLE: {version.problem}" if version.problem else
-                      f"published {version.published_at}  threshold {version.threshold:.4f}")
-            print(f"{'*' if version.active else ' '} {version.version}  {detail}")
+            print(f"{'*' if version.active else ' '} {version.version}  published {version.published_at}  "
+                  f"threshold {version.threshold:.4f}")
+    return 0
+
+
+def cmd_bi_views(args: argparse.Namespace) -> int:
+    from engine.bi import create_views
+
+    print(f"Athena views for Power BI: {', '.join(create_views(_backend()))} (created or replaced)")
     return 0
 
 
@@ -299,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("version", nargs="?", metavar="VERSION|FILE",
                         help="the version to activate, or the model file to publish")
 
+    command("bi-views", cmd_bi_views, "create or replace the Power BI views in Athena (aws)")
+
     quick = command("quickstart", cmd_quickstart, "demo data, model and a first replay, all local")
     quick.add_argument("--demo-dir", help="where demo data lives (default: under PETROSTREAM_HOME)")
     return parser
@@ -309,7 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
-        settings_from_env()  # a bad setting stops every command here, before it does anything
         return args.handler(args)
     except PetroStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)

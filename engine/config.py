@@ -35,15 +35,6 @@ def _whole(name: str, default: int, minimum: int) -> int:
     return value
 
 
-def _port(name: str) -> int | None:
-    if os.environ.get(name, "").strip() == "":
-        return None
-    value = _whole(name, 0, minimum=1)
-    if value > 65_535:
-        raise InputError(f"{name}={os.environ[name].strip()!r} is not a TCP port (1-65535)")
-    return value
-
-
 def _read(name: str, default: _Number, convert: Callable[[str], _Number], kind: str) -> _Number:
     raw = os.environ.get(name, "").strip()
     if raw == "":
@@ -73,8 +64,6 @@ class Settings:
     max_file_rows: int = 1_000_000
     #: Folders a user may point the portal at (besides the home's demo data and uploads).
     data_roots: tuple[Path, ...] = ()
-    #: Where a consumer serves /health and /metrics (None: it does not).
-    health_port: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -91,5 +80,4 @@ class Settings:
             max_file_rows=_whole("PETROSTREAM_MAX_FILE_ROWS", 1_000_000, minimum=1),
             data_roots=tuple(Path(p).expanduser() for p in os.environ.get("PETROSTREAM_DATA_ROOTS", "").split(
                 os.pathsep) if p.strip()),
-            health_port=_port("PETROSTREAM_HEALTH_PORT"),
         )

@@ -32,11 +32,12 @@ import pyarrow.compute as pc
 from engine import codec
 from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
-from engine.errors import InputError, PetroStreamError
+from engine.errors import InputError, PetroStreamError, TransientError
 from engine.features import WellState, decode_states, encode_states
 from engine.lake import COMPACTED_PREFIX
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
+from engine.outage import Outage
 from engine.schema import (
     ANOMALY_EVENTS_TABLE,
     DEAD_LETTER_SCHEMA,
@@ -78,6 +79,20 @@ class ConsumerStats:
     model_version: str | None = None
     started_at: float = field(default_factory=time.time)
     last_batch_at: float | None = None
+    #: When the main loop last completed an iteration (epoch s): what ``/health`` judges.
+    last_iteration_at: float | None = None
+    #: Outages ridden out so far, and when the current one began (None: none now).
+    outages: int = 0
+    outage_since: float | None = None
+
+
+@dataclass
+class _Due:
+    """When the loop's periodic chores are next due (monotonic seconds)."""
+
+    model_check: float = 0.0
+    balance: float = 0.0
+    housekeeping: float = 0.0
 
 
 def batch_key(shard_id: str, first_sequence: str) -> str:
@@ -106,39 +121,63 @@ class Consumer:
         self._model: Model | None = None
         self._leases: dict[str, Lease] = {}
         self._next_read: dict[str, float] = {}
+        self._due = _Due()
+        self._outage = Outage(f"consumer {self.worker_id}")
 
     # -- main loop ----------------------------------------------------------------
     def run(self, stop: threading.Event) -> ConsumerStats:
-        """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the whole stream stays drained that long."""
+        """Consume until ``stop`` is set or, with ``idle_exit_seconds``, the whole stream stays drained that long.
+
+        A transient backend failure (throttling, a 5xx, a dropped connection) does not end the
+        loop: the iteration is retried after a back-off (:mod:`engine.outage`), starting with
+        renewing the leases. Work cut short is redone from the last checkpoint, and the lake
+        write of a batch is idempotent, so every row still lands once. Other backend errors end it.
+        """
         idle_since = time.monotonic()
-        next_balance = next_model_check = next_housekeeping = 0.0
+        self._due = _Due()
         try:
             while not stop.is_set():
-                now = time.monotonic()
-                if now >= next_model_check:
-                    self._refresh_model()
-                    next_model_check = now + self.options.model_poll_seconds
-                if now >= next_balance:
-                    self._balance()
-                    next_balance = now + self.backend.leases.lease_seconds / 3
-                worked = False
-                for shard_id in sorted(self._leases):
-                    if stop.is_set():
-                        break
-                    if time.monotonic() >= self._next_read.get(shard_id, 0.0):
-                        worked |= self._consume_shard(shard_id)
-                if worked or not self._stream_drained():
+                try:
+                    worked = self._iteration(stop)
+                    drained = not worked and self._stream_drained()
+                except TransientError as exc:
+                    self.stats.outage_since = self.stats.outage_since or time.time()
+                    self._outage.failed(exc, stop)
+                    self._due.balance = 0.0  # renew (or retake) the leases first when it answers again
+                    continue
+                self._outage.succeeded()
+                self.stats.outages = self._outage.count
+                self.stats.outage_since = None
+                self.stats.last_iteration_at = time.time()
+                if worked or not drained:
                     idle_since = time.monotonic()
                 if not worked:
                     if self._idle_too_long(idle_since):
                         break
                     stop.wait(self.options.poll_seconds)
-                if time.monotonic() >= next_housekeeping:
-                    self.housekeeping()
-                    next_housekeeping = time.monotonic() + self.options.housekeeping_every_seconds
         finally:
             self._shutdown()
         return self.stats
+
+    def _iteration(self, stop: threading.Event) -> bool:
+        """One pass: model check, lease balance, a batch per due shard, housekeeping when due."""
+        now = time.monotonic()
+        if now >= self._due.model_check:
+            self._refresh_model()
+            self._due.model_check = now + self.options.model_poll_seconds
+        if now >= self._due.balance:
+            self._balance()
+            self._due.balance = now + self.backend.leases.lease_seconds / 3
+        worked = False
+        for shard_id in sorted(self._leases):
+            if stop.is_set():
+                break
+            if time.monotonic() >= self._next_read.get(shard_id, 0.0):
+                worked |= self._consume_shard(shard_id)
+        if time.monotonic() >= self._due.housekeeping:
+            self.housekeeping()
+            self._due.housekeeping = time.monotonic() + self.options.housekeeping_every_seconds
+        return worked
 
     def _idle_too_long(self, idle_since: float) -> bool:
         limit = self.options.idle_exit_seconds
@@ -157,10 +196,15 @@ class Consumer:
         self._leases = {lease.shard_id: lease for lease in held}
 
     def _shutdown(self) -> None:
-        self.housekeeping()
-        for lease in self._leases.values():
-            self.backend.leases.release(lease)
-        self.backend.leases.retire(self.worker_id)
+        """Compact, release the leases and retire; in an outage, leave it to the leases' expiry."""
+        try:
+            self.housekeeping()
+            for lease in self._leases.values():
+                self.backend.leases.release(lease)
+            self.backend.leases.retire(self.worker_id)
+        except TransientError as exc:
+            log.warning("stopping without releasing leases (they expire in %.0f s): %s",
+                        self.backend.leases.lease_seconds, exc)
         self._leases = {}
 
     # -- one micro-batch ------------------------------------------------------------
@@ -183,7 +227,7 @@ class Consumer:
         self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
             self._leases[shard_id] = self.backend.leases.checkpoint(
-                lease, records[-1].sequence_number, encode_states(states))
+                lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id))
         except LeaseLost:
             log.info("lost the lease of %s to another worker; dropping it", shard_id)
             del self._leases[shard_id]
@@ -219,6 +263,8 @@ class Consumer:
             self._model = self.backend.models.load(version)
             self.stats.model_version = version
             log.info("scoring with model %s", version)
+        except TransientError:
+            raise  # the main loop rides out the outage
         except PetroStreamError as exc:
             log.error("keeping model %s: %s", self.stats.model_version, exc)
 

@@ -19,3 +19,11 @@ class ModelError(PetroStreamError):
 
 class BackendError(PetroStreamError):
     """A backend resource is unreachable, missing or refuses access."""
+
+
+class TransientError(BackendError):
+    """A backend failure that goes away by itself: throttling, a 5xx, a dropped connection.
+
+    A long-running worker waits and retries it (:mod:`engine.outage`); a command run once
+    reports it like any other :class:`BackendError`.
+    """

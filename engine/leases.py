@@ -33,6 +33,9 @@ class Lease:
     expires_at: float = 0.0
     checkpoint: str | None = None
     state: bytes | None = None
+    #: How far behind the shard's newest record the checkpointing read was (Kinesis's
+    #: MillisBehindLatest): the lag observers show without reading the stream themselves.
+    millis_behind: int | None = None
 
     def is_free(self, now: float) -> bool:
         return self.owner is None or self.expires_at < now
@@ -114,10 +117,11 @@ class LeaseStore(ABC):
         victim = next(lease for lease in leases if lease.owner == busiest)
         return self._take(victim, worker_id, now)
 
-    def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None) -> Lease:
+    def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None,
+                   millis_behind: int | None = None) -> Lease:
         """Record progress on a shard; raise :class:`LeaseLost` if the lease moved on."""
         updated = replace(lease, counter=lease.counter + 1, checkpoint=sequence_number, state=state,
-                          expires_at=time.time() + self.lease_seconds)
+                          expires_at=time.time() + self.lease_seconds, millis_behind=millis_behind)
         if not self._replace(updated, lease.counter):
             raise LeaseLost(lease.shard_id)
         return updated

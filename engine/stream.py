@@ -60,11 +60,21 @@ class Stream(ABC):
 
     @abstractmethod
     def backlog(self, shard_id: str, after: str | None) -> int:
-        """How many records of a shard lie after ``after``: the consumer's lag."""
+        """How many records of a shard lie after ``after`` (a consumer asking whether it drained a shard;
+        observers use :meth:`observed_backlog`, which never spends the shard's reads)."""
 
     @abstractmethod
     def trim(self) -> int:
         """Drop records older than the retention period; return how many went."""
+
+    def millis_behind(self, shard_id: str) -> int | None:
+        """How far behind the shard's newest record this process's last read of it was; None if unknown."""
+        return None
+
+    def observed_backlog(self, shard_id: str, after: str | None) -> int | None:
+        """The backlog as an observer (a status page) may learn it: counted where counting is free,
+        None where it would spend the shard's reads, which belong to the consumers."""
+        return None
 
     def parent_shards(self, shard_id: str) -> tuple[str, ...]:
         """The shards a shard was split or merged from; a stream that never reshards has none."""

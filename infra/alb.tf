@@ -1,6 +1,8 @@
 # The hosted portal (enable_portal = true): an HTTPS load balancer reachable only from
-# allowed_cidrs, HTTP redirected to HTTPS, Cognito sign-in before the portal (auth.tf), and the
-# consumer's /health and /metrics behind it. Off by default: the load balancer and its two
+# allowed_cidrs, HTTP redirected to HTTPS, Cognito sign-in before every request (auth.tf), the
+# portal as its only target. The consumer's /health and /metrics are not routed through it:
+# ECS probes the consumer's health inside the task (its container health check), and nothing
+# on the internet needs either page. Off by default: the load balancer and its two
 # public addresses would cost about as much as the rest of the deployment (docs/COST.md).
 
 locals {
@@ -31,8 +33,7 @@ resource "aws_vpc_security_group_ingress_rule" "alb" {
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   for_each = var.enable_portal ? {
-    portal   = { group = aws_security_group.portal.id, port = 8501 }
-    consumer = { group = aws_security_group.workers.id, port = 8080 }
+    portal = { group = aws_security_group.portal.id, port = 8501 }
   } : {}
 
   security_group_id            = aws_security_group.alb[0].id
@@ -57,8 +58,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_identity_provider" {
 
 resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
   for_each = var.enable_portal ? {
-    portal   = { group = aws_security_group.portal.id, port = 8501 }
-    consumer = { group = aws_security_group.workers.id, port = 8080 }
+    portal = { group = aws_security_group.portal.id, port = 8501 }
   } : {}
 
   security_group_id            = each.value.group
@@ -115,22 +115,6 @@ resource "aws_lb_target_group" "portal" {
   }
 }
 
-resource "aws_lb_target_group" "consumer" {
-  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to the task stays inside the VPC and its security groups.
-  count = local.portal_count
-
-  name        = "${local.prefix}-consumer"
-  port        = 8080
-  protocol    = "HTTP"
-  target_type = "ip"
-  vpc_id      = aws_vpc.main.id
-
-  health_check {
-    path    = "/health"
-    matcher = "200"
-  }
-}
-
 resource "aws_lb_listener" "http" {
   count = local.portal_count
 
@@ -181,24 +165,6 @@ resource "aws_lb_listener" "https" {
     precondition {
       condition     = var.certificate_arn != ""
       error_message = "enable_portal needs certificate_arn: an ACM certificate for the portal's host name."
-    }
-  }
-}
-
-resource "aws_lb_listener_rule" "consumer" {
-  count = local.portal_count
-
-  listener_arn = aws_lb_listener.https[0].arn
-  priority     = 10
-
-  action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.consumer[0].arn
-  }
-
-  condition {
-    path_pattern {
-      values = ["/health", "/metrics"]
     }
   }
 }

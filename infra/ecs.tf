@@ -39,6 +39,9 @@ locals {
 
   environment = [for name, value in local.container_env : { name = name, value = value }]
 
+  # The consumer serves /health (what its container health check probes) and /metrics.
+  consumer_environment = [for name, value in merge(local.container_env, local.consumer_health_env) : { name = name, value = value }]
+
   # The portal also starts the producer task (Replay page), which needs a network to run in.
   portal_environment = concat(local.environment, [
     { name = "PETROSTREAM_TASK_SUBNETS", value = join(",", aws_subnet.public[*].id) },
@@ -75,7 +78,7 @@ locals {
       name             = "consumer"
       command          = ["python", "-m", "engine", "consume"]
       portMappings     = [{ containerPort = 8080, protocol = "tcp" }]
-      environment      = local.environment
+      environment      = local.consumer_environment
       logConfiguration = local.log_options["consumer"]
       healthCheck = {
         command     = ["CMD", "python", "-c", local.health_probe, "http://127.0.0.1:8080/health"]
@@ -173,6 +176,26 @@ resource "aws_ecs_task_definition" "portal" {
   container_definitions = jsonencode([merge(local.container_base, local.containers["portal"])])
 }
 
+# Tasks find the stream, table, catalog and buckets by name (container_env), which Terraform
+# cannot see as a dependency: without these edges the first apply may start a task before they,
+# the network or the permissions exist, and the circuit breaker rolls the deployment back.
+# Both services wait for this (and for their own role's policy).
+resource "terraform_data" "task_prerequisites" {
+  depends_on = [
+    aws_ecs_cluster_capacity_providers.main,
+    aws_kinesis_stream.ingest,
+    aws_dynamodb_table.leases,
+    aws_glue_catalog_database.main,
+    aws_athena_workgroup.main,
+    aws_s3_bucket.data,
+    aws_s3_bucket_policy.data,
+    aws_iam_role_policy.execution,
+    aws_route_table_association.public,
+    aws_vpc_endpoint.gateway,
+    aws_vpc_security_group_egress_rule.https_out,
+  ]
+}
+
 resource "aws_ecs_service" "consumer" {
   #checkov:skip=CKV_AWS_333:Tasks need a public address to reach AWS APIs because the VPC has no NAT gateway (it would cost more than the whole deployment); their security group admits no inbound traffic from the internet.
   name                    = local.consumer_name
@@ -182,9 +205,7 @@ resource "aws_ecs_service" "consumer" {
   platform_version        = "LATEST"
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
-  # The load balancer only exists with the hosted portal; without it ECS follows the
-  # container health check alone.
-  health_check_grace_period_seconds = var.enable_portal ? 120 : null
+  # No load balancer: ECS replaces a task whose container health check (/health) fails.
 
   dynamic "capacity_provider_strategy" {
     for_each = local.capacity_strategy
@@ -201,15 +222,6 @@ resource "aws_ecs_service" "consumer" {
     assign_public_ip = true
   }
 
-  dynamic "load_balancer" {
-    for_each = aws_lb_target_group.consumer
-    content {
-      target_group_arn = load_balancer.value.arn
-      container_name   = "consumer"
-      container_port   = 8080
-    }
-  }
-
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -220,7 +232,7 @@ resource "aws_ecs_service" "consumer" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_ecs_cluster_capacity_providers.main, aws_lb_listener.https]
+  depends_on = [terraform_data.task_prerequisites, aws_iam_role_policy.consumer]
 }
 
 resource "aws_ecs_service" "portal" {
@@ -262,7 +274,8 @@ resource "aws_ecs_service" "portal" {
     rollback = true
   }
 
-  depends_on = [aws_ecs_cluster_capacity_providers.main, aws_lb_listener.https]
+  # The listener too: ECS refuses a target group that is not attached to a load balancer yet.
+  depends_on = [terraform_data.task_prerequisites, aws_iam_role_policy.portal, aws_lb_listener.https]
 }
 
 resource "aws_appautoscaling_target" "consumer" {

@@ -30,7 +30,9 @@ locals {
   # Every log group lives under one path so the leftover check finds them with one prefix.
   log_group_prefix = "/${local.prefix}"
 
-  # Tasks place on FARGATE_SPOT by weight; on-demand only when asked for.
+  # The first fargate_on_demand_base tasks of a service run on on-demand FARGATE (Spot has no
+  # fallback when its capacity is short), the rest on FARGATE_SPOT by weight. ECS allows a base
+  # on one provider of a strategy only: Spot's stays 0.
   capacity_strategy = [
     { provider = "FARGATE_SPOT", weight = var.fargate_spot_weight, base = 0 },
     { provider = "FARGATE", weight = var.fargate_on_demand_weight, base = var.fargate_on_demand_base },
@@ -52,5 +54,12 @@ locals {
     PETROSTREAM_PRODUCER_TASK_DEFINITION = local.producer_family
     PETROSTREAM_BATCH_SECONDS            = tostring(var.consumer_batch_seconds)
     PETROSTREAM_MODEL_KEY                = "kms:${aws_kms_key.model_signing.arn}"
+  }
+
+  # The consumer's health endpoint (engine/health.py): the port its health check probes, and
+  # how long the consume loop may go without completing an iteration before it reports 503.
+  consumer_health_env = {
+    PETROSTREAM_HEALTH_PORT          = "8080"
+    PETROSTREAM_HEALTH_STALE_SECONDS = tostring(var.consumer_health_stale_seconds)
   }
 }

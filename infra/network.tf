@@ -2,13 +2,16 @@
 # than the whole demo deployment. Tasks reach AWS APIs through their public address
 # (egress limited to HTTPS) and S3/DynamoDB through free gateway endpoints.
 
-# Two named zones, so the subnets never move when AWS opens another zone in the region.
+# The region's available zones, regular ones only (Local and Wavelength Zones need opting in
+# and lack Fargate). Zone letters differ between regions and accounts (ap-northeast-1 has no
+# "b"), so the subnets take the first two zones listed rather than named ones.
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:Pinning zone names breaks regions that lack them (ap-northeast-1 has no "b"); the subnets take the first two names in sorted order, and AWS gives new zones later letters, so they do not move.
   state = "available"
 
   filter {
-    name   = "zone-name"
-    values = ["${var.region}a", "${var.region}b"]
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
   }
 }
 
@@ -25,7 +28,7 @@ resource "aws_subnet" "public" {
 
   vpc_id            = aws_vpc.main.id
   cidr_block        = cidrsubnet(var.vpc_cidr, 8, count.index)
-  availability_zone = data.aws_availability_zones.available.names[count.index]
+  availability_zone = sort(data.aws_availability_zones.available.names)[count.index]
   # Addresses are given per task by the services (assign_public_ip), not to everything.
   map_public_ip_on_launch = false
 
@@ -87,8 +90,8 @@ resource "aws_cloudwatch_log_group" "flow" {
   kms_key_id        = aws_kms_key.main.arn
 }
 
-# Consumer and producer: no inbound traffic except the load balancer's health and
-# metrics checks on the consumer port; outbound HTTPS only.
+# Consumer and producer: no inbound traffic at all (ECS probes the consumer's health inside
+# the task); outbound HTTPS only.
 resource "aws_security_group" "workers" {
   name        = "${local.prefix}-workers"
   description = "Consumer and producer tasks"

@@ -92,6 +92,17 @@ variable "consumer_batch_seconds" {
   default     = 15
 }
 
+variable "consumer_health_stale_seconds" {
+  description = "The consumer's /health answers 503 (and ECS replaces the task) when its loop has not completed an iteration for this long. Longer than a micro-batch and the consumer's 10 s back-off cap, so an AWS blip does not cost a restart."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.consumer_health_stale_seconds >= 30
+    error_message = "consumer_health_stale_seconds must be at least 30 (the consumer backs off up to 10 s between attempts)."
+  }
+}
+
 variable "consumer_cpu" {
   description = "CPU units of a consumer task (256 = 0.25 vCPU)."
   type        = number
@@ -148,9 +159,14 @@ variable "fargate_on_demand_weight" {
 }
 
 variable "fargate_on_demand_base" {
-  description = "Tasks of each service always placed on on-demand FARGATE before the weights apply."
+  description = "Tasks of each service always placed on on-demand FARGATE before the weights apply. Fargate Spot has no fallback of its own: with a base of 0, no consumer runs while Spot capacity is short. 1 keeps one consumer on-demand (+6.91 USD/month, docs/COST.md); extra tasks go to Spot."
   type        = number
-  default     = 0
+  default     = 1
+
+  validation {
+    condition     = var.fargate_on_demand_base >= 0 && var.fargate_on_demand_base <= 10
+    error_message = "fargate_on_demand_base must be between 0 and 10."
+  }
 }
 
 variable "enable_portal" {

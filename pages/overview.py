@@ -56,7 +56,7 @@ def dashboard() -> None:
             scaling = backend.scaling.reconcile()
             columns[1].metric("Consumers running", scaling.running, f"desired {scaling.desired}", delta_color="off",
                               delta_arrow="off")
-        columns[2].metric("Stream lag (records)", ui.number(status.total_lag))
+        columns[2].metric("Stream lag", status.lag_text)
         columns[3].metric("Dead letters", ui.number(status.dead_letters))
         columns[4].metric("Model version", status.model_version or "none")
         st.caption(f"Backend `{status.backend}` · refreshed {ui.when(now)}")

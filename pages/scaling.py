@@ -65,7 +65,7 @@ def live_status() -> None:
             "shard": [s.shard_id for s in status.shards],
             "owner": [s.owner or "—" for s in status.shards],
             "checkpoint": [s.checkpoint or "—" for s in status.shards],
-            "lag (records)": [s.lag_records for s in status.shards],
+            "lag": [s.lag_text for s in status.shards],
         }), hide_index=True, key="scaling-shards")
 
 

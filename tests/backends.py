@@ -19,7 +19,10 @@ in two places the tests depend on. The server is therefore patched, in this proc
   returns every row at once);
 * keep a split shard's records in the closed parent and route new records to open shards
   only, as Kinesis does (moto moves a parent's records into its children, and keeps routing
-  keys to the closed parent).
+  keys to the closed parent);
+* enforce the limits AWS enforces and moto does not (:mod:`tests.strict_aws`): Kinesis's
+  1 MiB records and five reads a second per shard, and the workgroup's per-query scan cutoff
+  (Terraform's 1 GiB), which cancels a query as Athena does.
 """
 
 from __future__ import annotations
@@ -53,9 +56,12 @@ from engine.backends.local._query import to_duckdb
 from engine.config import Settings
 from engine.errors import InputError
 from engine.stream import hash_key
+from tests import athena_views, strict_aws
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
+#: Terraform's default per-query scan limit of the workgroup (var.athena_bytes_scanned_cutoff).
+ATHENA_CUTOFF_BYTES = 1024**3
 
 
 def local_backend(home: Path, shard_count: int = 4) -> Iterator[Backend]:
@@ -153,7 +159,7 @@ def create_resources(names: AwsNames, shard_count: int) -> AwsNames:
     aws_client("glue").create_database(DatabaseInput={"Name": names.glue_database})
     aws_client("athena").create_work_group(Name=names.athena_workgroup, Configuration={
         "ResultConfiguration": {"OutputLocation": f"s3://{names.athena_results_bucket}/results/"},
-        "EnforceWorkGroupConfiguration": True})
+        "EnforceWorkGroupConfiguration": True, "BytesScannedCutoffPerQuery": ATHENA_CUTOFF_BYTES})
     aws_client("dynamodb").create_table(
         TableName=names.lease_table, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "lease_key", "AttributeType": "S"}],
@@ -194,11 +200,12 @@ def curated_rows(names: AwsNames, table: str) -> pa.Table | None:
 
 
 def fast_kinesis_reads(monkeypatch: Any) -> None:
-    """Lift the stream's per-shard read pacing: moto has no read limit, and pacing would only slow a test."""
+    """Pace reads at just under Kinesis's five a second per shard (the strict layer's limit), with no
+    burst: a test's one reader goes as fast as Kinesis allows instead of the production share."""
     from engine.backends.aws import _kinesis
 
-    monkeypatch.setattr(_kinesis, "READS_PER_SECOND", 100.0)
-    monkeypatch.setattr(_kinesis, "READ_BURST", 100)
+    monkeypatch.setattr(_kinesis, "READS_PER_SECOND", strict_aws.READS_PER_SHARD_PER_SECOND * 0.9)
+    monkeypatch.setattr(_kinesis, "READ_BURST", 1)
 
 
 #: Backend kind -> generator yielding a fresh backend (and cleaning up after it).
@@ -206,7 +213,8 @@ BACKEND_KINDS: dict[str, Callable[[Path], Iterator[Backend]]] = {"local": local_
 
 
 # -- patches: moto behaving like the services where the tests need it -----------------------
-_FAILED: dict[str, str] = {}
+#: Query execution id -> (state, reason) of queries the emulation ended other than SUCCEEDED.
+_FAILED: dict[str, tuple[str, str]] = {}
 
 
 def _patch_moto() -> None:
@@ -217,21 +225,37 @@ def _patch_moto() -> None:
     def start_query_execution(self: AthenaBackend, query: str, context: dict[str, Any], config: dict[str, Any],
                               workgroup: str, execution_parameters: list[str] | None) -> str:
         execution_id = original_start(self, query, context, config, workgroup, execution_parameters)
+        group = self.work_groups.get(workgroup or "primary")
+        database = (context or {}).get("Database", "default")
+        view = athena_views.parse(query)
+        cutoff = strict_aws.workgroup_cutoff(group.configuration if group else None)
+        if view is None and cutoff is not None and strict_aws.scan_estimate(query, strict_aws.catalog_sizes(
+                aws_client("glue"), aws_client("s3"), database)) > cutoff:
+            _FAILED[execution_id] = ("CANCELLED", strict_aws.CUTOFF_REASON)
+            return execution_id
         if execution_id not in self.query_results:  # results injected through moto's API win
             try:
-                rows, columns = _run_like_athena(query, (context or {}).get("Database", "default"),
-                                                 execution_parameters or [])
+                if view is not None:  # Athena checks the view's query, then stores the view in Glue
+                    name, select, replace = view
+                    _, checked = _run_like_athena(f"SELECT * FROM ({select}) LIMIT 0", database, [])
+                    athena_views.store(aws_client("glue"), database, name, select, replace,
+                                       [(c["Name"], c["Type"]) for c in checked])
+                    rows, columns = [], []
+                else:
+                    rows, columns = _run_like_athena(query, database, execution_parameters or [])
                 self.query_results[execution_id] = QueryResults(rows, columns)
             except (duckdb.Error, InputError) as exc:
-                _FAILED[execution_id] = str(exc).strip().splitlines()[0]
+                _FAILED[execution_id] = ("FAILED", str(exc).strip().splitlines()[0])
         return execution_id
 
     def get_query_execution(self: AthenaResponse) -> str:
         body = json.loads(original_execution(self))
-        reason = _FAILED.get(body["QueryExecution"]["QueryExecutionId"])
-        if reason is not None:
-            body["QueryExecution"]["Status"].update(State="FAILED", StateChangeReason=reason,
-                                                    AthenaError={"ErrorCategory": 2, "ErrorType": 1006})
+        ended = _FAILED.get(body["QueryExecution"]["QueryExecutionId"])
+        if ended is not None:
+            state, reason = ended
+            body["QueryExecution"]["Status"].update(State=state, StateChangeReason=reason)
+            if state == "FAILED":
+                body["QueryExecution"]["Status"]["AthenaError"] = {"ErrorCategory": 2, "ErrorType": 1006}
         return json.dumps(body)
 
     def get_query_results(self: AthenaResponse) -> str:
@@ -259,6 +283,7 @@ def _patch_moto() -> None:
                      if shard.is_open and shard.starting_hash <= point <= shard.ending_hash), None)
 
     original_split = MotoStream.split_shard
+    strict_aws.install()
     MotoStream.get_shard_for_key = get_shard_for_key
     AthenaBackend.start_query_execution = start_query_execution
     AthenaResponse.get_query_execution = get_query_execution
@@ -271,8 +296,11 @@ def _run_like_athena(query: str, database: str, parameters: list[str]) -> tuple[
     clients = {service: aws_client(service) for service in ("glue", "s3")}
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        for table in clients["glue"].get_tables(DatabaseName=database)["TableList"]:
-            connection.register(table["Name"], _catalog_table(clients, database, table))
+        tables = clients["glue"].get_tables(DatabaseName=database)["TableList"]
+        for table in tables:
+            if not athena_views.is_view(table):
+                connection.register(table["Name"], _catalog_table(clients, database, table))
+        athena_views.register(connection, tables)
         values = [connection.execute(to_duckdb(f"SELECT {literal}")).fetchall()[0][0] for literal in parameters]
         result = connection.sql(to_duckdb(query), params=values).to_arrow_table()
     header = {"Data": [{"VarCharValue": name} for name in result.column_names]}

@@ -19,13 +19,12 @@ from moto.core.authorization import enable_iam_authentication
 from engine.backend import Backend, open_backend
 from engine.backends.aws import AwsNames
 from engine.config import Settings
-from engine.consumer import Consumer, ConsumerOptions
 from engine.errors import BackendError
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
 from engine.schema import WELL_DATA_TABLE
 from engine.stream import OutgoingRecord
-from tests.backends import aws_account, aws_client, fast_kinesis_reads
+from tests.backends import aws_account, aws_client
 
 NEVER = threading.Event()
 
@@ -115,25 +114,6 @@ def closed_endpoint() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
-def test_while_s3_is_unreachable_the_consumer_checkpoints_nothing_and_loses_nothing(
-        names: AwsNames, tmp_path: Path, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_kinesis_reads(monkeypatch)
-    healthy = open_aws(tmp_path)
-    files = discover([demo_dir])
-    Producer(healthy, files, ReplayOptions(speed=0)).run(NEVER)
-    cut_off = open_aws(tmp_path, AWS_ENDPOINT_URL_S3=closed_endpoint(), AWS_MAX_ATTEMPTS="1")
-    with pytest.raises(BackendError, match=r"cannot reach AWS for S3 bucket 'petrostream-curated-\d+'"):
-        Consumer(cut_off, ConsumerOptions(idle_exit_seconds=1.0)).run(NEVER)
-    assert [lease.checkpoint for lease in healthy.leases.leases() if lease.checkpoint] == []
-    assert healthy.lake.row_count(WELL_DATA_TABLE) == 0
-
-    Consumer(healthy, ConsumerOptions(idle_exit_seconds=1.5, poll_seconds=0.05)).run(NEVER)  # leases expired by now
-    expected = healthy.replays.latest().sent_rows
-    assert healthy.lake.row_count(WELL_DATA_TABLE) == expected
-    landed = healthy.sql.query("SELECT count(DISTINCT concat(well_id, CAST(event_time AS varchar))) FROM well_data")
-    assert landed.iloc[0, 0] == expected
 
 
 def test_while_kinesis_is_unreachable_the_producer_saves_no_progress(

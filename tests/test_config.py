@@ -27,8 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
     ("PETROSTREAM_BATCH_SECONDS", "nan", "PETROSTREAM_BATCH_SECONDS='nan' must be a finite number at least 0"),
     ("PETROSTREAM_MAX_FILE_ROWS", "0", "PETROSTREAM_MAX_FILE_ROWS='0' must be at least 1"),
     ("PETROSTREAM_BACKEND", "azure", "PETROSTREAM_BACKEND='azure' is not one of ['aws', 'local']"),
-    ("PETROSTREAM_HEALTH_PORT", "http", "PETROSTREAM_HEALTH_PORT='http' is not a whole number"),
-    ("PETROSTREAM_HEALTH_PORT", "70000", "PETROSTREAM_HEALTH_PORT='70000' is not a TCP port (1-65535)"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
         variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,6 +49,7 @@ def test_scenario_defaults_are_terraform_defaults(tf: Terraform) -> None:
     assert default.consumers == tf.default("consumer_min_count")
     assert default.portal == tf.default("enable_portal")
     assert default.spot == (tf.default("fargate_spot_weight") > 0 and tf.default("fargate_on_demand_weight") == 0)
+    assert default.on_demand_base == tf.default("fargate_on_demand_base") == 1
     for role, size in cost.load_model()["tasks"].items():
         assert size["vcpu"] * 1024 == tf.default(f"{role}_cpu"), role
         assert size["memory_gb"] * 1024 == tf.default(f"{role}_memory"), role
@@ -58,7 +59,9 @@ def test_each_knob_moves_the_bill_the_expected_way() -> None:
     base = cost.estimate().total
     assert cost.estimate(cost.Scenario(shards=2)).total - base == pytest.approx(10.95)
     assert base < cost.estimate(cost.Scenario(consumers=2)).total < cost.estimate(cost.Scenario(consumers=4)).total
-    assert cost.estimate(cost.Scenario(spot=False)).total > base
+    assert cost.estimate(cost.Scenario(spot=False)).total > base > cost.estimate(cost.Scenario(on_demand_base=0)).total
+    consumers = {i.usage for i in cost.estimate(cost.Scenario(consumers=3)).items if i.item == "Fargate consumer"}
+    assert consumers == {"1 × 0.25 vCPU / 1 GB, on-demand, 24/7", "2 × 0.25 vCPU / 1 GB, Spot, 24/7"}
     assert cost.estimate(cost.Scenario(portal=True)).total > base
     assert cost.estimate(cost.Scenario(kinesis_on_demand=True)).total > base
     names = {item.item for item in cost.estimate(cost.Scenario(portal=True)).items}

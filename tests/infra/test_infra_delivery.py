@@ -6,12 +6,15 @@ behind the protected `production` environment with OIDC credentials."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.infra.terraform_model import ROOT
+from tests.infra.terraform_model import ROOT, Terraform, parse
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
@@ -124,3 +127,32 @@ def test_linters_are_pinned_and_installed_apart_from_the_runtime() -> None:
     makefile = (ROOT / "infra.mk").read_text(encoding="utf-8")
     assert "TEST_PREREQS += infra-tools" in makefile
     assert "INFRA_VENV := .venv-infra" in makefile and "-r infra/tools-requirements.txt" in makefile
+
+
+def test_ci_plan_gets_the_terraform_inputs_from_repository_settings(tmp_path: Path) -> None:
+    """Run the plan job's input step as Actions would: its tfvars and variables reach terraform plan."""
+    steps = _steps(_workflow("deploy.yml")["jobs"]["plan"])
+    names = [step.get("name", "") for step in steps]
+    inputs = steps[names.index("Terraform inputs from the repository's variables and secrets")]
+    assert names.index("Terraform inputs from the repository's variables and secrets") < names.index("terraform plan")
+    assert inputs["env"] == {"TFVARS": "${{ vars.TERRAFORM_TFVARS }}",
+                             "BUDGET_ALERT_EMAILS": "${{ secrets.BUDGET_ALERT_EMAILS }}"}
+    github_env = tmp_path / "github_env"
+    environment = {"PATH": os.environ["PATH"], "GITHUB_ENV": str(github_env),
+                   "TFVARS": 'enable_portal = true\ncertificate_arn = "arn:aws:acm:us-east-1:1:certificate/x"',
+                   "BUDGET_ALERT_EMAILS": '["ops@example.com"]'}
+    subprocess.run(["bash", "-e", "-c", inputs["run"]], cwd=tmp_path, env=environment, check=True)
+    tfvars = parse(tmp_path / "ci.auto.tfvars")  # Terraform loads *.auto.tfvars by itself
+    assert tfvars["enable_portal"] is True and set(tfvars) <= set(Terraform.load().variables)
+    assert github_env.read_text(encoding="utf-8") == 'TF_VAR_budget_alert_emails=["ops@example.com"]\n'
+    environment |= {"TFVARS": "", "BUDGET_ALERT_EMAILS": ""}
+    github_env.unlink()
+    subprocess.run(["bash", "-e", "-c", inputs["run"]], cwd=tmp_path, env=environment, check=True)
+    assert not github_env.exists(), "an unset secret must not set an empty (invalid) list"
+    readme = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
+    assert "TERRAFORM_TFVARS" in readme and "BUDGET_ALERT_EMAILS" in readme
+
+
+def test_ci_builds_the_image_for_the_task_architecture() -> None:
+    build = _uses(_workflow("deploy.yml")["jobs"]["image"], "docker/build-push-action")[0]
+    assert build["with"]["platforms"] == "linux/amd64"

@@ -79,6 +79,7 @@ def test_up_dry_run_prints_every_step_and_runs_nothing(stubs: Path) -> None:
         "Apply the whole stack",
         "Save the outputs for the engine and the portal",
         "Publish a first model (skipped when the model bucket has one)",
+        "Create the Power BI views in Athena (CREATE OR REPLACE: safe to repeat)",
         "Roll the services (the portal too when enabled) onto the image and model; wait until stable",
         "Start the demo producer (skipped when one is running)",
         "Done",
@@ -89,11 +90,13 @@ def test_up_dry_run_prints_every_step_and_runs_nothing(stubs: Path) -> None:
         f"terraform -chdir={infra} init -input=false",
         "-target=aws_ecr_repository.app",
         "docker login --username AWS --password-stdin",
-        "docker build --tag <ecr_repository_url>:abc123",
+        "docker build --platform linux/amd64 --tag <ecr_repository_url>:abc123",
         "docker push <ecr_repository_url>:abc123",
         f"terraform -chdir={infra} apply -input=false -auto-approve -var image_tag=abc123",
         f"terraform -chdir={infra} output -json > {outputs}",
         "-m engine train --data",
+        "-m engine bi-views",
+        "-m deploy.resume --cluster <ecs_cluster> --service <consumer_service>",
         "aws ecs update-service --cluster <ecs_cluster> --service <consumer_service> --force-new-deployment",
         "aws ecs wait services-stable --cluster <ecs_cluster>",
         "aws ecs run-task --cluster <ecs_cluster> --task-definition <producer_task_definition>",
@@ -102,6 +105,18 @@ def test_up_dry_run_prints_every_step_and_runs_nothing(stubs: Path) -> None:
     assert positions == sorted(positions), commands
     assert _calls(stubs) == [], "a dry run must not run anything"
     assert not outputs.exists()
+
+
+def test_up_tags_the_image_with_the_commit_as_ci_does(stubs: Path) -> None:
+    environment = {"IMAGE_TAG": ""}
+    result = _run(UP, "--dry-run", stubs=stubs, env=environment)
+    assert result.returncode == 0, result.stderr
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    build = next(c for c in _commands(result.stdout) if c.startswith("docker build"))
+    assert f"<ecr_repository_url>:{commit}" in build and "--platform linux/amd64" in build
+    workflow = (ROOT / ".github" / "workflows" / "deploy.yml").read_text(encoding="utf-8")
+    assert "IMAGE_TAG: ${{ github.sha }}" in workflow  # the full SHA, like git rev-parse HEAD
 
 
 def test_up_without_replay_does_not_start_the_producer(stubs: Path) -> None:
@@ -189,3 +204,29 @@ def test_down_empties_buckets_and_names_what_is_left(stubs: Path, moto: str, pre
     assert f"emptied {bucket}: 1 versions, 1 delete markers, 0 unfinished uploads" in result.stdout
     assert f"BILLABLE  s3        {bucket}" in result.stdout
     assert not s3.list_object_versions(Bucket=bucket).get("Versions")
+
+
+def test_resume_undoes_a_stop_from_the_portal(moto: str, prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from deploy import resume
+
+    cluster, service = prefix, f"{prefix}-consumer"
+    ecs, scaling = aws.client("ecs"), aws.client("application-autoscaling")
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(family=service, containerDefinitions=[{"name": "c", "image": "i", "memory": 512}])
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=service, desiredCount=1)
+    target = {"ServiceNamespace": "ecs", "ResourceId": f"service/{cluster}/{service}",
+              "ScalableDimension": "ecs:service:DesiredCount"}
+    scaling.register_scalable_target(**target, MinCapacity=1, MaxCapacity=4)
+    # What the portal's "Stop pipeline" does (engine/scaling.py stop_all on the ECS scaler):
+    scaling.register_scalable_target(**target, SuspendedState={
+        "DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True, "ScheduledScalingSuspended": True})
+    ecs.update_service(cluster=cluster, service=service, desiredCount=0)
+
+    assert resume.main(["--cluster", cluster, "--service", service]) == 0
+    assert "auto-scaling resumed; desired count 0 -> 1" in capsys.readouterr().out
+    assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"] == 1
+    state = scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[target["ResourceId"]])
+    assert not any(state["ScalableTargets"][0]["SuspendedState"].values())
+
+    assert resume.main(["--cluster", cluster, "--service", service]) == 0  # a second run changes nothing
+    assert "nothing to resume" in capsys.readouterr().out

@@ -91,12 +91,13 @@ def _strategy_source(service: dict) -> str:
 
 
 @pytest.mark.parametrize("service", ["consumer", "portal"])
-def test_services_run_on_fargate_spot_by_default(tf: Terraform, service: str) -> None:
+def test_services_run_one_task_on_demand_and_the_rest_on_spot(tf: Terraform, service: str) -> None:
+    """Spot has no fallback: without an on-demand base no task runs while Spot capacity is short."""
     assert _strategy_source(tf.resource("aws_ecs_service", service)) == "local.capacity_strategy"
     weights = {item["provider"]: tf.value(item["weight"]) for item in tf.locals["capacity_strategy"]}
     bases = {item["provider"]: tf.value(item["base"]) for item in tf.locals["capacity_strategy"]}
-    assert weights["FARGATE_SPOT"] > 0
-    assert weights["FARGATE"] == 0 and bases["FARGATE"] == 0, "on-demand Fargate must be opt-in"
+    assert weights["FARGATE_SPOT"] > 0 and bases["FARGATE_SPOT"] == 0  # ECS: a base on one provider only
+    assert weights["FARGATE"] == 0 and bases["FARGATE"] >= 1, "the first task must not wait for Spot"
 
 
 def test_consumer_autoscaling_targets_70_percent_cpu(tf: Terraform) -> None:
@@ -146,8 +147,21 @@ def test_portal_is_behind_the_load_balancer(tf: Terraform) -> None:
     balancer = block(tf.resource("aws_ecs_service", "portal"), "load_balancer")
     assert ref(balancer["target_group_arn"]) == "aws_lb_target_group.portal[0].arn"
     assert balancer["container_port"] == 8501
-    consumer_group = tf.resource("aws_lb_target_group", "consumer")
-    assert block(consumer_group, "health_check")["path"] == "/health"
+
+
+def test_consumer_health_and_metrics_are_not_routed_through_the_public_listener(tf: Terraform) -> None:
+    """ECS probes /health inside the task; the load balancer forwards to the portal only."""
+    for rule in tf.all_of("aws_lb_listener_rule").values():
+        for condition in rule.get("condition", []):
+            for pattern in condition.get("path_pattern", []):
+                assert not {"/health", "/metrics"} & set(pattern["values"]), rule
+    for group in tf.all_of("aws_lb_target_group").values():
+        assert group["port"] != 8080, "a consumer target group would need a listener (ECS refuses one without)"
+    consumer = tf.resource("aws_ecs_service", "consumer")
+    assert "load_balancer" not in consumer and "health_check_grace_period_seconds" not in consumer
+    inbound = [rule for rule in tf.all_of("aws_vpc_security_group_ingress_rule").values()
+               if "workers" in str(rule["security_group_id"]) or "workers" in str(rule.get("for_each", ""))]
+    assert inbound == [], "nothing may reach the consumer port from outside the task"
 
 
 def test_containers_get_the_engine_configuration(tf: Terraform) -> None:
@@ -159,8 +173,8 @@ def test_containers_get_the_engine_configuration(tf: Terraform) -> None:
     assert env["PETROSTREAM_PRODUCER_TASK_DEFINITION"] == "${local.producer_family}"
     assert env["PETROSTREAM_BATCH_SECONDS"] == "${tostring(var.consumer_batch_seconds)}"
     assert tf.default("consumer_batch_seconds") == 15  # batches every second would cost ~40 USD/month a shard
-    for role in ("consumer", "producer"):
-        assert tf.locals["containers"][role]["environment"] == "${local.environment}"
+    assert tf.locals["containers"]["producer"]["environment"] == "${local.environment}"
+    assert tf.locals["containers"]["consumer"]["environment"] == "${local.consumer_environment}"
     assert tf.locals["containers"]["portal"]["environment"] == "${local.portal_environment}"
 
 
@@ -210,3 +224,22 @@ def test_remote_state_example_is_an_encrypted_s3_backend() -> None:
     (settings,) = parse(INFRA / "backend.tf.example")["terraform"]
     backend = block(settings, "backend")["s3"]
     assert backend["encrypt"] is True and backend["use_lockfile"] is True
+
+
+@pytest.mark.parametrize("service", ["consumer", "portal"])
+def test_services_wait_for_everything_their_tasks_reach_by_name(tf: Terraform, service: str) -> None:
+    """Containers find resources by name (container_env), which is no Terraform reference: the
+    service must depend on each explicitly, or the first apply starts tasks before they exist."""
+    named = set(tf.locals["container_env"].values())
+    needed = {f"{kind}.{name}" for kind, blocks in tf.resources.items() for name, body in blocks.items()
+              if body.get("name") in named and kind not in {"aws_ecs_cluster", "aws_ecs_service", "aws_ecr_repository"}}
+    needed |= {"aws_s3_bucket.data", f"aws_iam_role_policy.{service}", "aws_iam_role_policy.execution",
+               "aws_route_table_association.public", "aws_ecs_cluster_capacity_providers.main"}
+    assert {"aws_kinesis_stream.ingest", "aws_dynamodb_table.leases", "aws_glue_catalog_database.main",
+            "aws_athena_workgroup.main"} <= needed
+    depends = {ref(item) for item in tf.resource("aws_ecs_service", service)["depends_on"]}
+    for shared in [d for d in depends if d.startswith("terraform_data.")]:  # a shared list of edges
+        depends |= {ref(item) for item in tf.resource(*shared.split("."))["depends_on"]}
+    assert needed <= depends, sorted(needed - depends)
+    if service == "portal":
+        assert "aws_lb_listener.https" in depends, "a target group needs its listener before ECS uses it"

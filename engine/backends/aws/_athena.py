@@ -66,6 +66,10 @@ def athena_literal(value: object) -> str:
     raise InputError(f"query parameter {value!r} has an unsupported type {type(value).__name__}")
 
 
+#: Athena's reason when the workgroup's BytesScannedCutoffPerQuery cancels a query.
+SCAN_LIMIT_REASON = "Bytes scanned limit was exceeded"
+
+
 class AthenaQueryEngine(QueryEngine):
     """Queries of one Glue database in one Athena workgroup."""
 
@@ -115,7 +119,11 @@ class AthenaQueryEngine(QueryEngine):
                     raise InputError(f"query failed: {reason}")
                 raise BackendError(f"Athena query {execution_id} failed: {reason}")
             if status["State"] == "CANCELLED":
-                raise BackendError(f"Athena query {execution_id} was cancelled")
+                reason = status.get("StateChangeReason", "")
+                if SCAN_LIMIT_REASON in reason:
+                    raise InputError("query cancelled by Athena: it would scan more than the workgroup's per-query "
+                                     "limit (athena_bytes_scanned_cutoff in infra/); ask for fewer days or wells")
+                raise BackendError(f"Athena query {execution_id} was cancelled{': ' + reason if reason else ''}")
             if time.monotonic() > deadline:
                 with translated(self._workgroup):
                     self._client.stop_query_execution(QueryExecutionId=execution_id)

@@ -124,6 +124,8 @@ class DynamoLeaseStore(LeaseStore):
             item["checkpoint"] = {"S": lease.checkpoint}
         if lease.state is not None:
             item["state"] = {"B": zlib.compress(lease.state)}
+        if lease.millis_behind is not None:
+            item["millis_behind"] = {"N": str(lease.millis_behind)}
         return item
 
 
@@ -135,6 +137,7 @@ def _lease(item: dict[str, Any]) -> Lease:
         expires_at=float(item["expires_at"]["N"]),
         checkpoint=item.get("checkpoint", {}).get("S"),
         state=zlib.decompress(item["state"]["B"]) if "state" in item else None,
+        millis_behind=int(item["millis_behind"]["N"]) if "millis_behind" in item else None,
     )
 
 

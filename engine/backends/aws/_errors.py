@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
-    ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from engine.errors import BackendError
+from engine.errors import BackendError, TransientError
 
-__all__ = ["Resource", "error_code", "is_access_denied", "translated"]
+__all__ = ["Resource", "error_code", "is_access_denied", "is_transient", "translated"]
 
 _NOT_FOUND = frozenset({
     "ResourceNotFoundException", "NoSuchBucket", "EntityNotFoundException", "ClusterNotFoundException",
@@ -42,7 +40,17 @@ _BAD_CREDENTIALS = frozenset({
     "UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch",
     "InvalidSignatureException", "ExpiredToken", "ExpiredTokenException", "MissingAuthenticationToken",
 })
-_UNREACHABLE = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+#: Codes AWS documents as retryable: throttling, internal failures, an expired Kinesis iterator.
+_TRANSIENT = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "LimitExceededException", "SlowDown", "BandwidthLimitExceeded", "KMSThrottlingException",
+    "InternalFailure", "InternalError", "InternalServerError", "InternalServerException", "ServiceUnavailable",
+    "ServiceUnavailableException", "ExpiredIteratorException", "RequestTimeout", "RequestTimeoutException",
+    "TransactionInProgressException",
+})
+#: Connection refused, reset or closed, DNS failure, connect or read timeout.
+_UNREACHABLE = (BotoConnectionError, HTTPClientError)
 
 
 @dataclass(frozen=True)
@@ -67,13 +75,20 @@ def is_access_denied(exc: ClientError) -> bool:
     return error_code(exc) in _DENIED
 
 
+def is_transient(exc: ClientError) -> bool:
+    """Whether a retry later may succeed: throttling, a server-side fault (HTTP 5xx), an expired iterator."""
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return error_code(exc) in _TRANSIENT or status >= 500
+
+
 @contextmanager
 def translated(resource: Resource) -> Iterator[None]:
     """Run AWS calls on ``resource``; re-raise their failures as one-line :class:`BackendError`."""
     try:
         yield
     except ClientError as exc:
-        raise BackendError(_client_error_message(resource, exc)) from exc
+        error = TransientError if is_transient(exc) else BackendError
+        raise error(_client_error_message(resource, exc)) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise BackendError(
             f"no AWS credentials found for {resource}: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
@@ -81,7 +96,7 @@ def translated(resource: Resource) -> Iterator[None]:
     except NoRegionError as exc:
         raise BackendError(f"no AWS region configured for {resource}: set AWS_REGION") from exc
     except _UNREACHABLE as exc:
-        raise BackendError(
+        raise TransientError(
             f"cannot reach AWS for {resource} ({type(exc).__name__}); nothing was acknowledged, "
             "so the work is retried once AWS is reachable again") from exc
     except BotoCoreError as exc:

@@ -12,9 +12,12 @@ Reading (GetRecords): iterators start AFTER_SEQUENCE_NUMBER of the checkpoint (o
 TRIM_HORIZON), and the iterator a read returns is kept for the next read from the same
 position (for up to four of the five minutes it is valid), so a polling consumer does not
 spend a GetShardIterator call per poll. Reads are paced per shard (one a second, after a
-short burst), since every reader of a shard — consumers, Firehose, the status page — shares
-its five reads a second. ``backlog`` counts what one read returns: exact up to 1,000 records,
-a lower bound beyond (Kinesis has no record count; its own lag measure is time).
+short burst), since every reader of a shard — consumers and Firehose — shares its five
+reads a second. ``backlog`` counts what one read returns: exact up to 1,000 records,
+a lower bound beyond (Kinesis has no record count; its own lag measure is time). Only the
+consumer calls it (to tell a drained shard); observers get the lag as time instead, from the
+``MillisBehindLatest`` of the consumer's own last read (:meth:`KinesisStream.millis_behind`,
+checkpointed with the lease), so a status page never spends a shard's reads.
 
 Resharding: a split or merge closes shards and opens children whose records continue the
 parents' keys. :meth:`KinesisStream.shard_ids` lists closed parents (while Kinesis still
@@ -96,6 +99,7 @@ class KinesisStream(Stream):
         self._reads: dict[str, TokenBucket] = defaultdict(_read_bucket)
         self._iterators: dict[tuple[str, str | None], tuple[str, float]] = {}
         self._started: set[str] = set()
+        self._behind: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -193,6 +197,9 @@ class KinesisStream(Stream):
                 return len(page["Records"])
         return 0
 
+    def millis_behind(self, shard_id: str) -> int | None:
+        return self._behind.get(shard_id)
+
     def trim(self) -> int:
         return 0  # Kinesis drops records after the stream's retention period by itself
 
@@ -223,6 +230,8 @@ class KinesisStream(Stream):
                         raise
             self._sleep(backoff_delay(attempt))
             attempt += 1
+        if "MillisBehindLatest" in page:
+            self._behind[shard_id] = int(page["MillisBehindLatest"])
         if following := page.get("NextShardIterator"):
             now = time.monotonic()
             position = page["Records"][-1]["SequenceNumber"] if page["Records"] else after
