@@ -69,7 +69,7 @@ resource "aws_kms_key" "model_signing" {
 }
 
 resource "aws_kms_alias" "model_signing" {
-  name          = "alias/${local.prefix}-model-signing"
+  name          = local.model_signing_alias
   target_key_id = aws_kms_key.model_signing.key_id
 }
 
@@ -78,7 +78,10 @@ data "aws_iam_session_context" "deployer" {
 }
 
 locals {
-  model_signers = length(var.model_signer_arns) > 0 ? var.model_signer_arns : [data.aws_iam_session_context.deployer.issuer_arn]
+  # Tasks name the key by its alias (IAM still grants on the key's ARN); only account
+  # administrators may point the alias elsewhere.
+  model_signing_alias = "alias/${local.prefix}-model-signing"
+  model_signers       = length(var.model_signer_arns) > 0 ? var.model_signer_arns : [data.aws_iam_session_context.deployer.issuer_arn]
 }
 
 data "aws_iam_policy_document" "model_signing" {

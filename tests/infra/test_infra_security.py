@@ -227,4 +227,6 @@ def test_only_model_signers_may_sign_and_tasks_may_only_verify(tf: Terraform) ->
                   if s["sid"] == "VerifyModelSignatures"]
         assert verify and verify[0]["actions"] == ["kms:GetPublicKey"]
         assert verify[0]["resources"] == ["${aws_kms_key.model_signing.arn}"]
-    assert tf.locals["container_env"]["PETROSTREAM_MODEL_KEY"] == "kms:${aws_kms_key.model_signing.arn}"
+    assert tf.locals["container_env"]["PETROSTREAM_MODEL_KEY"] == "kms:${local.model_signing_alias}"
+    assert tf.resource("aws_kms_alias", "model_signing")["name"] == "${local.model_signing_alias}"
+    assert tf.resource("aws_kms_alias", "model_signing")["target_key_id"] == "${aws_kms_key.model_signing.key_id}"
