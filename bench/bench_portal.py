@@ -46,7 +46,7 @@ from engine.schema import WELL_DATA_SCHEMA, WELL_DATA_TABLE  # noqa: E402
 from engine.well_registry import demo_location  # noqa: E402
 from ml.train_model import train  # noqa: E402
 
-PAGES = ("overview", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
+PAGES = ("overview", "alarms", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
 PAGE_TARGET_S, LIVE_TARGET_S = 1.0, 0.3
 BATCH_SECONDS = 6 * 3600
 START = datetime(2024, 5, 1, tzinfo=UTC)

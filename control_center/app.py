@@ -22,6 +22,7 @@ st.set_page_config(page_title="PetroStream", page_icon="🛢️", layout="wide")
 navigation = st.navigation({
     "Monitor": [
         st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "alarms.py", title="Alarms", icon=":material/notifications_active:"),
         st.Page(PAGES / "live_anomalies.py", title="Live anomalies", icon=":material/monitor_heart:"),
         st.Page(PAGES / "well_map.py", title="Well map", icon=":material/map:"),
         st.Page(PAGES / "history.py", title="History", icon=":material/timeline:"),

@@ -14,7 +14,7 @@ from engine.data_sources import data_roots, demo_folder, save_upload, uploads_fo
 from engine.insights import WellSnapshot
 from engine.quickstart import ensure_demo_data
 from engine.readers import InstanceFile, discover
-from engine.schema import EVENT_CLASSES, event_of, is_transient
+from engine.schema import class_name
 
 DEMO, FOLDER, UPLOADS = "Demo data", "A folder of 3W files", "Uploaded files"
 
@@ -89,5 +89,4 @@ def alarm_table(alarms: pd.DataFrame) -> pd.DataFrame:
 def _class_name(label: object) -> str:
     if label is None or pd.isna(label):
         return "unlabeled"
-    code = int(label)
-    return f"{code} · {EVENT_CLASSES.get(event_of(code), 'unknown')}" + (" (transient)" if is_transient(code) else "")
+    return class_name(int(label))

@@ -10,17 +10,22 @@ active row; its peak score and label (the most frequent non-null source class) a
 over its active rows, so an event's numbers do not depend on where micro-batches happen to
 split the stream.
 
-How events reach the lake (``anomaly_events``) without ever appearing twice: the consumer
-writes, under the micro-batch's own key, only the events that *closed* in that batch; the
-open event of each well lives in :class:`AlarmState` inside the well's checkpointed state.
-A retried batch starts from the same checkpoint, so it re-derives exactly the same closed
-events and its lake write replaces the earlier attempt; an event closes in exactly one
-batch, so it lands exactly once. (One gap: ``Lake.write`` skips an empty table, so if the
-active model changed between a failed attempt and its retry and the retry closes no event,
-the failed attempt's events stay.) The price is that an ongoing alarm is not in the table
-until it ends: :func:`open_events` lists the open ones from the checkpointed states, with
-the same columns and ``status = 'open'``, for live views. A stream that ends (an evaluation
-run, a file) calls :func:`close_all` to flush them.
+How events reach the lake exactly once, visible from the moment they open: the consumer
+appends *versions* of events to ``anomaly_event_versions`` under the micro-batch's own key — a
+version of every event that opened, grew or cleared in that batch, numbered by ``revision``
+— and ``anomaly_events`` is the view of each event's newest version (one row per event, see
+:data:`engine.schema.LAKE_VIEWS`). An event still open is ``state = 'active'`` with a null
+``end_time``; its last version is ``'cleared'`` and written exactly once, in the batch where it
+clears. The open event of each well (with the revision its next version gets) lives in
+:class:`AlarmState` inside the well's checkpointed state, so a retried batch starts from the
+same checkpoint, re-derives the same versions with the same revisions, and its lake write
+replaces the earlier attempt's (also when it derives none); a version is never written twice
+nor lost. A stream that ends (an evaluation run, a file) calls :func:`close_all` to clear the
+events still open.
+
+The diagnosis columns (``likely_class``, ``likely_class_probability``, ``top_sensors``,
+``explanation``) are fields of :class:`OpenEvent`, written with every version; they stay null
+until a diagnosis sets them when an event opens or grows.
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.schema import ANOMALY_EVENTS_SCHEMA
+from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA
 
 if TYPE_CHECKING:
     from engine.features import WellState
 
-OPEN, CLOSED = "open", "closed"
+ACTIVE, CLEARED = "active", "cleared"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,14 @@ class OpenEvent:
     active_rows: int
     labels: dict[str, int]
     model_version: str | None
+    #: The revision the event's next version in the lake gets (0 for its first).
+    revision: int = 0
+    #: The diagnosis (engine/diagnosis.py): a 3W class code, its probability, the 3W tags that
+    #: drove the alarm (strongest first, comma-separated) and a sentence for the operator.
+    likely_class: int | None = None
+    likely_class_probability: float | None = None
+    top_sensors: str | None = None
+    explanation: str | None = None
 
     def absorb(self, other: OpenEvent) -> None:
         """Extend this event by a later piece of the same event."""
@@ -101,15 +114,20 @@ class AlarmState:
                    None if opened is None else OpenEvent(**opened))
 
 
-def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy) -> pa.Table:
-    """Advance each well's alarm with scored rows (``well_data`` columns); return the events that closed.
+#: One change of an event within a batch: the well, the event as it now is, and whether it cleared.
+Change = tuple[str, OpenEvent, bool]
 
-    Rows must be in time order within each well and every well must have a state (scoring
-    creates them). Rows without a flag (no model yet) count as unflagged.
+
+def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy) -> pa.Table:
+    """Advance each well's alarm with scored rows (``well_data`` columns); return the event versions to land.
+
+    One version per event that opened, grew or cleared in these rows (rows of
+    ``anomaly_event_versions``). Rows must be in time order within each well and every well must
+    have a state (scoring creates them). Rows without a flag (no model yet) count as unflagged.
     """
-    closed: list[tuple[str, OpenEvent]] = []
+    changes: list[Change] = []
     if rows.num_rows == 0:
-        return events_table([], CLOSED)
+        return versions_table([])
     encoded = pc.dictionary_encode(rows["well_id"]).combine_chunks()
     codes = encoded.indices.to_numpy()
     times = rows["event_time"].cast(pa.int64()).to_numpy()
@@ -120,36 +138,37 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     for code, well in enumerate(encoded.dictionary.to_pylist()):
         index = np.flatnonzero(codes == code)
         version = versions[int(index[0])].as_py()
-        pieces = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,
-                          policy)
-        closed.extend((well, event) for event in pieces)
-    return events_table(closed, CLOSED)
+        touched = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,
+                           policy)
+        changes.extend((well, event, cleared) for event, cleared in touched)
+    return versions_table(changes)
 
 
 def close_all(states: Mapping[str, WellState]) -> pa.Table:
-    """End of the stream: close every open event and return them."""
-    closed = [(well, state.alarm.open) for well, state in sorted(states.items()) if state.alarm.open is not None]
+    """End of the stream: clear every open event and return their final versions."""
+    changes = [(well, state.alarm.open, True) for well, state in sorted(states.items())
+               if state.alarm.open is not None]
     for state in states.values():
         state.alarm.open = None
-    return events_table(closed, CLOSED)
+    return versions_table(changes)
 
 
-def open_events(states: Mapping[str, WellState]) -> pa.Table:
-    """The alarms still open in these states (``status = 'open'``), e.g. read from checkpoints for a live view."""
-    return events_table([(w, s.alarm.open) for w, s in sorted(states.items()) if s.alarm.open is not None], OPEN)
+def cleared(versions: pa.Table) -> pa.Table:
+    """The final versions among event versions: one row per event that ended."""
+    return versions.filter(pc.equal(versions["state"], CLEARED))
 
 
 def count_events(times: np.ndarray, flags: np.ndarray, policy: AlarmPolicy) -> int:
     """How many events one uninterrupted sequence of rows of one well raises (for calibration)."""
-    state = AlarmState()
-    closed = _advance(state, times, flags.astype(np.int8), np.zeros(len(times)), np.full(len(times), -1), None,
-                      policy)
-    return len(closed) + (state.open is not None)
+    touched = _advance(AlarmState(), times, flags.astype(np.int8), np.zeros(len(times)), np.full(len(times), -1),
+                       None, policy)
+    return len({id(event) for event, _ in touched})
 
 
 def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-             version: str | None, policy: AlarmPolicy) -> list[OpenEvent]:
-    """Run one well's rows through its debouncer; return the events that closed, in time order."""
+             version: str | None, policy: AlarmPolicy) -> list[tuple[OpenEvent, bool]]:
+    """Run one well's rows through its debouncer; return each event that opened, grew or cleared
+    (once, as it ends up after these rows, with whether it cleared), in time order."""
     gap_ms = policy.min_gap_seconds * 1000
     if state.last_ms is not None and times[0] - state.last_ms > gap_ms:
         state.recent_flags = []  # after a silence, older flags say nothing about now
@@ -160,7 +179,7 @@ def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np
     state.recent_flags = history[max(segment_start, len(history) - policy.window_rows + 1):].tolist()
     state.last_ms = int(times[-1])
     active = np.flatnonzero(counts[offset:] >= policy.min_flags)
-    closed: list[OpenEvent] = []
+    touched: list[tuple[OpenEvent, bool]] = []
     if active.size:
         previous = np.concatenate([[state.open.last_active_ms if state.open else -np.inf], times[active[:-1]]])
         first, *others = np.split(active, np.flatnonzero(times[active] - previous > gap_ms))
@@ -168,12 +187,14 @@ def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np
             state.open.absorb(_event_of(first, times, scores, labels, version))
         for group in others:
             if state.open is not None:
-                closed.append(state.open)
+                touched.append((state.open, True))
             state.open = _event_of(group, times, scores, labels, version)
     if state.open is not None and times[-1] - state.open.last_active_ms > gap_ms:
-        closed.append(state.open)
+        touched.append((state.open, True))
         state.open = None
-    return closed
+    if state.open is not None and active.size:  # opened or grew, still active
+        touched.append((state.open, False))
+    return touched
 
 
 def _window_counts(history: np.ndarray, breaks: np.ndarray, window: int) -> tuple[np.ndarray, int]:
@@ -199,25 +220,34 @@ def _event_of(active: np.ndarray, times: np.ndarray, scores: np.ndarray, labels:
                      int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
 
 
-def events_table(events: Iterable[tuple[str, OpenEvent]], status: str) -> pa.Table:
-    """Rows of ``anomaly_events`` for (well, event) pairs."""
-    records = [{
-        "well_id": well,
-        "event_id": f"{well}@{event.start_ms}",
-        "start_time": event.start_ms,
-        "end_time": event.last_active_ms,
-        "peak_time": event.peak_ms,
-        "peak_score": event.peak_score,
-        "duration_seconds": (event.last_active_ms - event.start_ms) / 1000.0,
-        "active_rows": event.active_rows,
-        "label": _dominant(event.labels),
-        "model_version": event.model_version,
-        "status": status,
-    } for well, event in events]
-    columns = {name: [r[name] for r in records] for name in ANOMALY_EVENTS_SCHEMA.names}
+def versions_table(changes: Iterable[Change]) -> pa.Table:
+    """Rows of ``anomaly_event_versions``: the next version of each changed event (advancing its revision)."""
+    records = []
+    for well, event, ended in changes:
+        records.append({
+            "event_id": f"{well}@{event.start_ms}",
+            "well_id": well,
+            "start_time": event.start_ms,
+            "end_time": event.last_active_ms if ended else None,
+            "state": CLEARED if ended else ACTIVE,
+            "peak_score": event.peak_score,
+            "model_version": event.model_version,
+            "label": _dominant(event.labels),
+            "likely_class": event.likely_class,
+            "likely_class_probability": event.likely_class_probability,
+            "top_sensors": event.top_sensors,
+            "explanation": event.explanation,
+            "peak_time": event.peak_ms,
+            "last_active_time": event.last_active_ms,
+            "duration_seconds": (event.last_active_ms - event.start_ms) / 1000.0,
+            "active_rows": event.active_rows,
+            "revision": event.revision,
+        })
+        event.revision += 1
+    columns = {name: [r[name] for r in records] for name in ANOMALY_EVENT_VERSIONS_SCHEMA.names}
     arrays = [pa.array(columns[f.name], pa.int64() if pa.types.is_timestamp(f.type) else f.type).cast(f.type)
-              for f in ANOMALY_EVENTS_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=ANOMALY_EVENTS_SCHEMA)
+              for f in ANOMALY_EVENT_VERSIONS_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=ANOMALY_EVENT_VERSIONS_SCHEMA)
 
 
 def _dominant(labels: Mapping[str, int]) -> int | None:

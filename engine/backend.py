@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.alarm_acks import AlarmAckStore
 from engine.config import Settings
 from engine.errors import InputError
 from engine.lake import Lake
@@ -29,6 +30,8 @@ class Backend:
     sql: QueryEngine
     models: ModelStore
     replays: ReplayLog
+    #: Operators' acknowledgements and shelving of alarm events.
+    alarm_acks: AlarmAckStore
     #: Start/stop the detached producer and scale the consumers (None where a backend has no such control yet).
     replay_control: ReplayControl | None = None
     scaling: Scaler | None = None

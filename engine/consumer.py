@@ -39,7 +39,7 @@ from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.outage import Outage
 from engine.schema import (
-    ANOMALY_EVENTS_TABLE,
+    ANOMALY_EVENT_VERSIONS_TABLE,
     DEAD_LETTER_SCHEMA,
     DEAD_LETTERS_TABLE,
     OBSERVATION_SCHEMA,
@@ -223,7 +223,7 @@ class Consumer:
         key = batch_key(shard_id, records[0].sequence_number)
         self.backend.lake.write(WELL_DATA_TABLE, key, rows)
         policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
-        self.backend.lake.write(ANOMALY_EVENTS_TABLE, key, update_alarms(rows, states, policy))
+        self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy))
         self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
             self._leases[shard_id] = self.backend.leases.checkpoint(
@@ -273,7 +273,7 @@ class Consumer:
         no longer be re-written."""
         self.backend.stream.trim()
         checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
-        for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENTS_TABLE):
+        for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
             self.backend.lake.compact(table, lambda key: is_final(key, checkpoints))
 
 

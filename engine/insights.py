@@ -18,11 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from engine.alarms import open_events
 from engine.backend import Backend
 from engine.errors import InputError
-from engine.features import WellState, decode_states
-from engine.leases import LeaseStore
 from engine.model_store import ModelStore
 from engine.query import QueryEngine
 
@@ -38,7 +35,7 @@ LIVE_WINDOW = timedelta(minutes=15)
 MAX_POINTS = 2_000
 #: History bucket widths to choose from, in seconds (1 s is the 3W sampling period).
 BUCKET_SECONDS: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 600, 1_800, 3_600, 21_600, 86_400)
-#: Closed alarm events in the alarm table.
+#: Alarm events in the live page's alarm table.
 EVENT_ROWS = 50
 
 
@@ -183,26 +180,16 @@ def active_threshold(models: ModelStore) -> float | None:
 
 # -- alarm events ---------------------------------------------------------------------------
 _EVENTS = f"""
-SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, status
+SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, state
 FROM anomaly_events
-ORDER BY start_time DESC
+ORDER BY CASE WHEN state = 'active' THEN 0 ELSE 1 END, start_time DESC
 LIMIT {EVENT_ROWS}
 """  # nosec B608
 
 
-def alarms(sql: QueryEngine, leases: LeaseStore) -> pd.DataFrame:
-    """Open alarms (from the consumers' checkpoints), then the newest closed ones from ``anomaly_events``.
-
-    An alarm reaches the table only once it ends, so the open ones come from the checkpointed
-    debouncer states; both have the same columns, ``status`` telling them apart.
-    """
-    closed = sql.query(_EVENTS)
-    states: dict[str, WellState] = {}
-    for lease in leases.leases():
-        states.update(decode_states(lease.state))
-    ongoing = open_events(states).to_pandas()[list(closed.columns)].sort_values("start_time", ascending=False)
-    frames = [f for f in (ongoing, closed) if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else closed
+def alarms(sql: QueryEngine) -> pd.DataFrame:
+    """The active alarms, then the newest cleared ones (``state`` tells them apart)."""
+    return sql.query(_EVENTS)
 
 
 # -- score distribution ----------------------------------------------------------------------
@@ -236,7 +223,7 @@ class LiveView:
 
 
 def live_view(backend: Backend, now: datetime) -> LiveView:
-    return LiveView(live_wells(backend.sql, now), active_threshold(backend.models), alarms(backend.sql, backend.leases))
+    return LiveView(live_wells(backend.sql, now), active_threshold(backend.models), alarms(backend.sql))
 
 
 # -- history ----------------------------------------------------------------------------------

@@ -97,6 +97,12 @@ def is_transient(label: int) -> bool:
     return label >= TRANSIENT_OFFSET
 
 
+def class_name(label: int) -> str:
+    """``102`` -> ``102 · spurious closure of DHSV (transient)``: a label as an operator reads it."""
+    name = f"{label} · {EVENT_CLASSES.get(event_of(label), 'unknown')}"
+    return f"{name} (transient)" if is_transient(label) else name
+
+
 # ---------------------------------------------------------------------------
 # Observations: what a reader yields, the producer sends and the consumer receives.
 # ---------------------------------------------------------------------------
@@ -115,6 +121,8 @@ OBSERVATION_SCHEMA = pa.schema(
 # ---------------------------------------------------------------------------
 WELL_DATA_TABLE = "well_data"
 DEAD_LETTERS_TABLE = "dead_letters"
+ANOMALY_EVENT_VERSIONS_TABLE = "anomaly_event_versions"
+#: A view: the latest version of each event in ``anomaly_event_versions`` (:data:`LAKE_VIEWS`).
 ANOMALY_EVENTS_TABLE = "anomaly_events"
 
 WELL_DATA_SCHEMA = pa.schema(
@@ -142,24 +150,34 @@ DEAD_LETTER_SCHEMA = pa.schema(
     ]
 )
 
-#: One row per alarm event (debounced flags, see engine/alarms.py); ``label`` is the event's most
-#: frequent source class, null when the source had none.
-ANOMALY_EVENTS_SCHEMA = pa.schema(
+#: Alarm events are stored as *versions* (see engine/alarms.py): a version is appended when an
+#: event opens, in every later micro-batch that changes it, and once when it clears; ``revision``
+#: numbers an event's versions from 0. ``anomaly_events`` is the view of each event's latest version.
+#: ``label`` is the event's most frequent source class (null when the source had none); the
+#: diagnosis columns (``likely_class`` … ``explanation``) are null until a diagnosis fills them.
+ANOMALY_EVENT_VERSIONS_SCHEMA = pa.schema(
     [
-        pa.field("well_id", pa.string(), nullable=False),
         pa.field("event_id", pa.string(), nullable=False),
+        pa.field("well_id", pa.string(), nullable=False),
         pa.field("start_time", EVENT_TIME_TYPE, nullable=False),
         pa.field("end_time", EVENT_TIME_TYPE),
-        pa.field("peak_time", EVENT_TIME_TYPE),
+        pa.field("state", pa.string(), nullable=False),
         pa.field("peak_score", pa.float64()),
+        pa.field("model_version", pa.string()),
+        pa.field("label", pa.int16()),
+        pa.field("likely_class", pa.int16()),
+        pa.field("likely_class_probability", pa.float64()),
+        pa.field("top_sensors", pa.string()),
+        pa.field("explanation", pa.string()),
+        pa.field("peak_time", EVENT_TIME_TYPE),
+        pa.field("last_active_time", EVENT_TIME_TYPE, nullable=False),
         pa.field("duration_seconds", pa.float64()),
         pa.field("active_rows", pa.int64()),
-        pa.field("label", pa.int16()),
-        pa.field("model_version", pa.string()),
-        pa.field("status", pa.string()),
+        pa.field("revision", pa.int64(), nullable=False),
     ]
 )
-
+#: What ``anomaly_events`` returns: every column of a version.
+ANOMALY_EVENTS_SCHEMA = ANOMALY_EVENT_VERSIONS_SCHEMA
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -173,5 +191,26 @@ class TableSpec:
 LAKE_TABLES: dict[str, TableSpec] = {
     WELL_DATA_TABLE: TableSpec(WELL_DATA_SCHEMA, "event_time", ("well_id", "event_time")),
     DEAD_LETTERS_TABLE: TableSpec(DEAD_LETTER_SCHEMA, "failed_at", ("shard_id", "sequence_number")),
-    ANOMALY_EVENTS_TABLE: TableSpec(ANOMALY_EVENTS_SCHEMA, "start_time", ("well_id", "event_id")),
+    ANOMALY_EVENT_VERSIONS_TABLE: TableSpec(ANOMALY_EVENT_VERSIONS_SCHEMA, "start_time", ("event_id", "revision")),
+}
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A lake view: its columns and its definition, one Trino-dialect ``SELECT`` over lake tables.
+
+    Every backend defines it from this text (DuckDB after translation; Athena from the Glue
+    catalog), so a view means the same on both.
+    """
+
+    schema: pa.Schema
+    sql: str
+
+
+_EVENT_COLUMNS = ", ".join(f'"{name}"' for name in ANOMALY_EVENTS_SCHEMA.names)
+LAKE_VIEWS: dict[str, ViewSpec] = {
+    ANOMALY_EVENTS_TABLE: ViewSpec(ANOMALY_EVENTS_SCHEMA, (
+        f"SELECT {_EVENT_COLUMNS} FROM ("
+        f"SELECT {_EVENT_COLUMNS}, row_number() OVER (PARTITION BY event_id ORDER BY revision DESC) AS newest "
+        f"FROM {ANOMALY_EVENT_VERSIONS_TABLE}) AS versions WHERE newest = 1")),
 }

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from engine.alarms import AlarmPolicy, close_all, update_alarms
+from engine.alarms import AlarmPolicy, cleared, close_all, update_alarms
 from engine.errors import InputError
 from engine.features import WellState, warmup_mask
 from engine.model import Model
@@ -97,7 +97,7 @@ def stream_wells(model: Model, files: Sequence[InstanceFile]) -> StreamedWells:
             events.append(update_alarms(rows, states, policy))
             tables.append(rows.select(["event_time", "class", "anomaly_score"]))
         events.append(close_all(states))
-        _collect(out, well, well_files, tables, pa.concat_tables(events), model.threshold)
+        _collect(out, well, well_files, tables, cleared(pa.concat_tables(events)), model.threshold)
     return out
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from control_center import ui
+from control_center import alarm_view, ui
 from engine import insights
+from engine.alarm_board import RECENT_ALARMS, alarm_headline
 from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
 from engine.status import pipeline_status
 
@@ -31,15 +32,29 @@ if stop:
 def dashboard() -> None:
     """Refreshes itself; the buttons above are not re-run."""
     now = ui.now()
-    with ui.shielded("Reading the lake"):
+    with ui.shielded("Reading the alarms and the lake"):
+        alarms = alarm_headline(backend.sql, backend.alarm_acks, now)
         kpis = insights.kpis(backend.sql, now)
         columns = st.columns(4)
-        columns[0].metric("Anomalies (all time)", ui.number(kpis.anomalies))
-        columns[1].metric(f"Anomalies (last {insights.RECENT.total_seconds() / 3600:.0f} h)",
-                          ui.number(kpis.recent_anomalies))
-        columns[2].metric("Active wells", f"{kpis.active_wells} of {kpis.wells}",
+        columns[0].metric("Active alarms", ui.number(alarms.active),
+                          help="Alarm events still active (acknowledged and shelved ones included)")
+        columns[1].metric("Unacknowledged", ui.number(alarms.unacknowledged),
+                          help="Active alarms nobody has acknowledged or shelved yet")
+        columns[2].metric(f"Alarms (last {RECENT_ALARMS.total_seconds() / 3600:.0f} h)", ui.number(alarms.recent),
+                          help="Alarm events active within this period of the newest alarm activity (wells' clock)")
+        columns[3].metric("Active wells", f"{kpis.active_wells} of {kpis.wells}",
                           help="Wells with data landed in the last hour")
-        columns[3].metric("Observations in the lake", ui.number(kpis.observations))
+        if not alarms.top.empty:
+            st.dataframe(alarm_view.headline_table(alarms.top), hide_index=True, key="overview-alarms",
+                         column_config=alarm_view.COLUMN_CONFIG)
+        if alarms.active:
+            ui.page_link("alarms", f"Acknowledge or shelve the {alarms.active} active alarm(s)")
+        st.caption("Flagged rows (single observations above the threshold; alarms are made of them)")
+        columns = st.columns(4)
+        columns[0].metric("Flagged rows (all time)", ui.number(kpis.anomalies))
+        columns[1].metric(f"Flagged rows (last {insights.RECENT.total_seconds() / 3600:.0f} h)",
+                          ui.number(kpis.recent_anomalies))
+        columns[2].metric("Observations in the lake", ui.number(kpis.observations))
         if kpis.observations == 0:
             ui.empty_state("No data in the lake yet.",
                            "Click Start demo pipeline, or start a replay and a consumer yourself.")

@@ -17,7 +17,9 @@ from typing import Any
 
 import duckdb
 
+from engine.backends.aws._glue import view_sql
 from engine.backends.local._query import to_duckdb
+from engine.errors import InputError
 
 _DDL = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\s+\"?(\w+)\"?\s+AS\s+(.*?);?\s*$", re.I | re.S)
 _ENCODED = re.compile(r"^/\* Presto View: (\S+) \*/$")
@@ -52,16 +54,16 @@ def is_view(table: dict[str, Any]) -> bool:
     return table.get("TableType") == VIEW_TYPE
 
 
-def view_sql(table: dict[str, Any]) -> str:
-    """The SELECT of a Glue view table, decoded from Athena's encoding."""
-    encoded = _ENCODED.match(table["ViewOriginalText"])
-    if encoded is None:
-        raise ValueError(f"view {table['Name']} is not stored as Athena stores views")
-    return str(json.loads(base64.b64decode(encoded.group(1)))["originalSql"])
-
-
 def register(connection: duckdb.DuckDBPyConnection, tables: list[dict[str, Any]]) -> None:
     """Make every view of the catalog queryable on ``connection`` (after its tables are registered)."""
     for table in tables:
-        if is_view(table):
-            connection.execute(f'CREATE VIEW "{table["Name"]}" AS {to_duckdb(view_sql(table))}')
+        if not is_view(table):
+            continue
+        definition = view_sql(table)
+        if definition is None:
+            raise ValueError(f"view {table['Name']} is not stored as Athena stores views")
+        connection.execute(f'CREATE VIEW "{table["Name"]}" AS {to_duckdb(definition)}')
+        # Athena refuses a view whose stored columns no longer match what its query returns.
+        columns = [row[0] for row in connection.execute(f'DESCRIBE "{table["Name"]}"').fetchall()]
+        if columns != [c["Name"] for c in table["StorageDescriptor"]["Columns"]]:
+            raise InputError(f"view {table['Name']} is stale: its query returns {columns}")

@@ -10,7 +10,9 @@ in two places the tests depend on. The server is therefore patched, in this proc
 * answer Athena queries like Athena does: the query text is translated Trino -> DuckDB (the
   local backend's translator) and run on DuckDB over what the Glue catalog registers — each
   table's partitions, and under each partition's S3 location the Parquet objects Athena would
-  read (names starting with ``_`` or ``.`` are hidden) — with ``ExecutionParameters`` taken as
+  read (names starting with ``_`` or ``.`` are hidden), and each view (a ``VIRTUAL_VIEW`` table
+  whose ``presto_view`` text is defined over them; Athena refuses a view whose columns differ
+  from its stored list, so does this) — with ``ExecutionParameters`` taken as
   the SQL literals Athena takes them as; the result is served through GetQueryResults as
   Athena renders it (strings, header row, Java-style doubles). A query DuckDB rejects ends
   ``FAILED`` with a user-error category, like a query Athena rejects. Results injected through
@@ -91,6 +93,7 @@ class MotoServer:
     def reset(cls) -> None:
         """Forget every resource (all services) so the next test starts from nothing."""
         urllib.request.urlopen(urllib.request.Request(f"{cls.url()}/moto-api/reset", method="POST")).close()
+        strict_aws.reset()
 
     @classmethod
     def post(cls, path: str, payload: dict[str, Any]) -> None:

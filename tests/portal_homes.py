@@ -23,7 +23,7 @@ from engine.data_sources import demo_folder
 from engine.demo_data import generate
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
-from engine.schema import WELL_DATA_SCHEMA
+from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA, WELL_DATA_SCHEMA
 from ml.train_model import train
 
 WELLS, HOURS, SEED = 3, 3.0, 11
@@ -49,6 +49,24 @@ def observations(well: str, start: datetime, count: int, *, ingest: datetime, pr
         "ingest_time": pa.array([ingest] * count, pa.timestamp("ms", "UTC")),
     }
     return pa.table(columns, schema=WELL_DATA_SCHEMA)
+
+
+def event_version(well: str, start: datetime, active_for: timedelta, *, state: str, revision: int = 0,
+                  peak_score: float = 0.8, label: int | None = None, likely_class: int | None = None,
+                  top_sensors: str | None = None) -> dict[str, object]:
+    """One row of ``anomaly_event_versions``: an alarm of ``well`` that started at ``start``."""
+    last = start + active_for
+    return {"event_id": f"{well}@{int(start.timestamp() * 1000)}", "well_id": well, "start_time": start,
+            "end_time": last if state == "cleared" else None, "state": state, "peak_score": peak_score,
+            "model_version": VERSION, "label": label, "likely_class": likely_class,
+            "likely_class_probability": None if likely_class is None else 0.8, "top_sensors": top_sensors,
+            "explanation": None, "peak_time": start, "last_active_time": last,
+            "duration_seconds": active_for.total_seconds(), "active_rows": int(active_for.total_seconds()) + 1,
+            "revision": revision}
+
+
+def event_versions(*rows: dict[str, object]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), ANOMALY_EVENT_VERSIONS_SCHEMA)
 
 
 def open_home(home: Path) -> Backend:
@@ -89,7 +107,7 @@ def stop_workers(home: Path) -> None:
 
 APP = Path(__file__).resolve().parents[1] / "control_center" / "app.py"
 #: Page files of the portal (pages/<name>.py), in navigation order.
-PAGES = ("overview", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
+PAGES = ("overview", "alarms", "live_anomalies", "well_map", "history", "model", "replay", "scaling", "power_bi")
 
 
 def open_page(page: str, timeout: float = 60.0) -> AppTest:

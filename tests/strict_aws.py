@@ -41,6 +41,8 @@ READS_PER_SHARD_PER_SECOND = 5
 CUTOFF_REASON = "Query cancelled! : Bytes scanned limit was exceeded"
 
 _reads: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(collections.deque)
+#: The clock of the read window (a test may freeze it: the server runs in the test's process).
+clock = time.monotonic
 #: GetRecords calls served per stream since the process started (tests compare before and after).
 get_records_calls: collections.Counter[str] = collections.Counter()
 _reads_lock = threading.Lock()
@@ -67,8 +69,14 @@ def install() -> None:
     KinesisBackend.put_record = put_record
 
 
+def reset() -> None:
+    """Forget every shard's recent reads (with the server's reset between tests)."""
+    with _reads_lock:
+        _reads.clear()
+
+
 def _count_read(stream_name: str, shard_id: str, account: str) -> None:
-    now = time.monotonic()
+    now = clock()
     with _reads_lock:
         recent = _reads[(stream_name, shard_id)]
         while recent and now - recent[0] >= 1.0:

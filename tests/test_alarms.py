@@ -1,4 +1,4 @@
-"""Alarm events: k-of-n debouncing, merging, exact continuation across micro-batches, the lake table."""
+"""Alarm events: k-of-n debouncing, merging, exact continuation across micro-batches, versions, the lake view."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from engine.alarms import AlarmPolicy, close_all, count_events, open_events, update_alarms
-from engine.backend import Backend, open_backend
-from engine.config import Settings
+from engine.alarms import AlarmPolicy, cleared, close_all, count_events, update_alarms
+from engine.backend import Backend
 from engine.consumer import Consumer, ConsumerOptions
 from engine.features import WellState, decode_states, encode_states
 from engine.leases import LeaseStore
 from engine.model import load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, EVENT_TIME_TYPE
+from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA, ANOMALY_EVENT_VERSIONS_TABLE, EVENT_TIME_TYPE
 from ml.evaluate import stream_wells
 from ml.train_model import train
+from tests.backends import fast_kinesis_reads
 
 POLICY = AlarmPolicy(window_rows=10, min_flags=5, min_gap_seconds=30)
 
@@ -43,7 +43,8 @@ def rows(well: str, flags: list[int] | np.ndarray, start_s: int = 0, labels: lis
 
 
 def run(table: pa.Table, cuts: list[int] = (), policy: AlarmPolicy = POLICY) -> list[dict[str, object]]:
-    """All events of ``table`` fed in pieces (states checkpointed as JSON in between), flushed at the end."""
+    """All events of ``table`` fed in pieces (states checkpointed as JSON in between), flushed at the end:
+    the final version of each, without its revision."""
     states: dict[str, WellState] = {}
     events = []
     for start, stop in itertools.pairwise([0, *cuts, table.num_rows]):
@@ -53,7 +54,8 @@ def run(table: pa.Table, cuts: list[int] = (), policy: AlarmPolicy = POLICY) -> 
         events.append(update_alarms(piece, states, policy))
         states = decode_states(encode_states(states))
     events.append(close_all(states))
-    return pa.concat_tables(events).sort_by([("well_id", "ascending"), ("start_time", "ascending")]).to_pylist()
+    final = cleared(pa.concat_tables(events)).drop_columns(["revision"])  # how many versions depends on the cuts
+    return final.sort_by([("well_id", "ascending"), ("start_time", "ascending")]).to_pylist()
 
 
 def test_isolated_flags_raise_nothing_and_a_dense_run_raises_one_event() -> None:
@@ -63,7 +65,7 @@ def test_isolated_flags_raise_nothing_and_a_dense_run_raises_one_event() -> None
     (event,) = run(rows("W", flags, labels=[0] * 55 + [102] * 65, scores=list(np.linspace(0, 1, 120))))
     assert event["start_time"].timestamp() == 54  # the 5th flag in the window raises it
     assert event["end_time"].timestamp() == 74  # still 5 of the last 10 flagged five rows after the run
-    assert event["label"] == 102 and event["status"] == "closed"
+    assert event["label"] == 102 and event["state"] == "cleared"
     assert event["peak_time"].timestamp() == 74 and event["active_rows"] == 21
 
 
@@ -96,13 +98,31 @@ def test_micro_batches_give_the_same_events_as_one_pass() -> None:
         assert run(table, cuts) == whole
 
 
-def test_event_rows_have_the_lake_schema_and_open_events_are_listed_as_open() -> None:
+def test_an_event_is_versioned_when_it_opens_grows_and_clears_once() -> None:
     states = {"W": WellState()}
-    closed = update_alarms(rows("W", [1] * 20), states, POLICY)
-    assert closed.num_rows == 0 and closed.schema == ANOMALY_EVENTS_SCHEMA
-    live = open_events(states)
-    assert live.schema == ANOMALY_EVENTS_SCHEMA and live["status"].to_pylist() == ["open"]
-    assert live["event_id"].to_pylist() == ["W@4000"]
+    opened = update_alarms(rows("W", [1] * 20), states, POLICY)
+    assert opened.schema == ANOMALY_EVENT_VERSIONS_SCHEMA
+    assert opened.select(["event_id", "state", "revision"]).to_pylist() == [
+        {"event_id": "W@4000", "state": "active", "revision": 0}]
+    assert opened["end_time"].to_pylist() == [None] and opened["duration_seconds"].to_pylist() == [15.0]
+    states = decode_states(encode_states(states))  # the open event survives a checkpoint
+    grew = update_alarms(rows("W", [1] * 10, start_s=20), states, POLICY)
+    assert grew.select(["state", "revision", "duration_seconds"]).to_pylist() == [
+        {"state": "active", "revision": 1, "duration_seconds": 25.0}]
+    quiet = update_alarms(rows("W", [0] * 20, start_s=30), states, POLICY)
+    assert quiet["state"].to_pylist() == ["active"]  # still 5 of the last 10 flagged for a while: it grew
+    unchanged = update_alarms(rows("W", [0] * 10, start_s=50), states, POLICY)
+    assert unchanged.num_rows == 0  # nothing new: no version
+    ended = update_alarms(rows("W", [0] * 40, start_s=60), states, POLICY)
+    assert ended.select(["event_id", "state", "revision"]).to_pylist() == [
+        {"event_id": "W@4000", "state": "cleared", "revision": 3}]
+    assert ended["end_time"].to_pylist()[0].timestamp() == 34
+    assert update_alarms(rows("W", [0] * 40, start_s=100), states, POLICY).num_rows == 0
+
+
+def test_an_event_that_opens_and_clears_in_one_batch_has_one_version() -> None:
+    versions = update_alarms(rows("W", [1] * 10 + [0] * 60), {"W": WellState()}, POLICY)
+    assert versions.select(["state", "revision"]).to_pylist() == [{"state": "cleared", "revision": 0}]
 
 
 def test_the_policy_comes_from_the_model_manifest() -> None:
@@ -117,12 +137,12 @@ def model_artifact(demo_dir: Path) -> tuple[bytes, dict[str, object]]:
 
 
 def test_the_consumer_lands_each_event_once_through_a_crash_and_as_evaluation_sees_it(
-        tmp_path: Path, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]],
+        backend: Backend, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    backend: Backend = open_backend(Settings(home=tmp_path, shard_count=2))
+    fast_kinesis_reads(monkeypatch)
     backend.models.publish(*model_artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, rows_per_record=500)).run(threading.Event())
-    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=2)
+    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=4)
     real_checkpoint = LeaseStore.checkpoint
     calls = {"n": 0}
 
@@ -138,13 +158,38 @@ def test_the_consumer_lands_each_event_once_through_a_crash_and_as_evaluation_se
     monkeypatch.setattr(LeaseStore, "checkpoint", real_checkpoint)
     Consumer(backend, drain, worker_id="restarted").run(threading.Event())
 
-    landed = backend.sql.query("SELECT well_id, event_id, start_time, end_time FROM anomaly_events "
+    landed = backend.sql.query("SELECT well_id, event_id, start_time, end_time, state FROM anomaly_events "
                                "ORDER BY well_id, start_time")
     assert len(landed) > 0 and landed["event_id"].is_unique
-    assert backend.lake.row_count(ANOMALY_EVENTS_TABLE) == len(landed)
-    # The stream never ends, so its last open events are not in the lake; evaluation flushes them.
+    versions = backend.sql.query("SELECT event_id, revision, state FROM anomaly_event_versions")
+    assert backend.lake.row_count(ANOMALY_EVENT_VERSIONS_TABLE) == len(versions) > len(landed)
+    assert not versions.duplicated(["event_id", "revision"]).any()  # the crashed batch's retry replaced it
+    assert not versions[versions["state"] == "cleared"].duplicated("event_id").any()  # cleared exactly once
+    # The stream never ends: each well's last event may still be active, visible with no end time.
+    active = landed[landed["state"] == "active"]
+    assert active["well_id"].is_unique and active["end_time"].isna().all()
+    assert landed.loc[landed["state"] == "cleared", "end_time"].notna().all()
+    # Evaluation flushes the events still open; otherwise it sees exactly what the lake holds.
     model = load(*model_artifact, "test model")
     evaluated = stream_wells(model, discover([demo_dir])).events
     expected = {(e["well_id"], pd.Timestamp(e["start_time"])) for e in evaluated}
-    assert {(w, pd.Timestamp(t)) for w, t in zip(landed["well_id"], landed["start_time"], strict=True)} <= expected
-    assert len(expected) - len(landed) <= len({e["well_id"] for e in evaluated})
+    assert {(w, pd.Timestamp(t)) for w, t in zip(landed["well_id"], landed["start_time"], strict=True)} == expected
+
+
+def test_anomaly_events_shows_an_event_once_from_its_opening_batch_to_its_clearing_batch(backend: Backend) -> None:
+    """Versions land in separate batches (one retried); the view, same SQL on both backends, shows the newest."""
+    states = {"W": WellState()}
+    events = "SELECT * FROM anomaly_events"
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "s@1", update_alarms(rows("W", [1] * 20), states, POLICY))
+    opened = backend.sql.query(events)
+    assert list(opened.columns) == ANOMALY_EVENT_VERSIONS_SCHEMA.names
+    assert opened[["event_id", "state"]].values.tolist() == [["W@4000", "active"]]
+    assert opened["end_time"].isna().all() and opened["top_sensors"].isna().all()
+    retried = decode_states(encode_states(states))
+    for attempt in (states, retried):  # the batch that clears it, written twice (a crash before the checkpoint)
+        backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "s@2",
+                           update_alarms(rows("W", [0] * 60, start_s=20), attempt, POLICY))
+    ended = backend.sql.query(events)
+    assert ended[["event_id", "state", "revision"]].values.tolist() == [["W@4000", "cleared", 1]]
+    assert ended["end_time"].iloc[0] == pd.Timestamp(24, unit="s", tz="UTC")
+    assert backend.sql.query("SELECT count(*) AS n FROM anomaly_event_versions")["n"].iloc[0] == 2

@@ -6,6 +6,7 @@ exactly there, as a killed worker would; the next attempt must leave exactly the
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from engine.backends.aws import AwsNames
 from engine.backends.aws._glue import glue_type
 from engine.config import Settings
 from engine.errors import BackendError
-from engine.schema import LAKE_TABLES, PARTITION_COLUMN, WELL_DATA_TABLE
+from engine.schema import ANOMALY_EVENTS_TABLE, LAKE_TABLES, LAKE_VIEWS, PARTITION_COLUMN, WELL_DATA_TABLE
 from tests.backends import aws_account, aws_client
 from tests.test_backend_contract import START, lake_rows
 
@@ -96,6 +97,29 @@ def test_a_table_whose_schema_gained_a_column_is_brought_up_to_date(names: AwsNa
     open_backend(Settings(backend="aws", home=tmp_path))
     columns = glue.get_table(DatabaseName=names.glue_database, Name=WELL_DATA_TABLE)["Table"]["StorageDescriptor"]
     assert [c["Name"] for c in columns["Columns"]] == LAKE_TABLES[WELL_DATA_TABLE].schema.names
+
+
+def test_lake_views_are_athena_views_in_glue_and_kept_up_to_date(names: AwsNames, tmp_path: Path) -> None:
+    """As Athena's CREATE VIEW stores it: VIRTUAL_VIEW, presto_view, base64 JSON of the Trino text and types."""
+    glue = aws_client("glue")
+    open_backend(Settings(backend="aws", home=tmp_path))
+    entry = glue.get_table(DatabaseName=names.glue_database, Name=ANOMALY_EVENTS_TABLE)["Table"]
+    assert entry["TableType"] == "VIRTUAL_VIEW" and entry["Parameters"]["presto_view"] == "true"
+    text = entry["ViewOriginalText"]
+    assert text.startswith("/* Presto View: ") and text.endswith(" */")
+    definition = json.loads(base64.b64decode(text.removeprefix("/* Presto View: ").removesuffix(" */")))
+    spec = LAKE_VIEWS[ANOMALY_EVENTS_TABLE]
+    assert definition["originalSql"] == spec.sql and definition["schema"] == names.glue_database
+    types = {column["name"]: column["type"] for column in definition["columns"]}
+    assert list(types) == spec.schema.names
+    assert (types["event_id"], types["start_time"], types["label"], types["revision"]) == (
+        "varchar", "timestamp", "smallint", "bigint")
+    glue.update_table(DatabaseName=names.glue_database, TableInput={
+        "Name": ANOMALY_EVENTS_TABLE, "TableType": "VIRTUAL_VIEW", "ViewOriginalText": "/* Presto View: e30= */",
+        "StorageDescriptor": entry["StorageDescriptor"]})
+    open_backend(Settings(backend="aws", home=tmp_path))
+    assert glue.get_table(DatabaseName=names.glue_database, Name=ANOMALY_EVENTS_TABLE)["Table"][
+        "ViewOriginalText"] == text
 
 
 def test_a_retry_after_a_crash_half_way_through_a_batch_leaves_only_the_retry(

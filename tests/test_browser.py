@@ -28,7 +28,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: URL path of each page (st.Page derives it from the file name) -> title and text it must show.
 VISITS = [
-    ("", "PetroStream overview", "Observations in the lake"),
+    ("", "PetroStream overview", "Active alarms"),
+    ("alarms", "Alarms", "Act on an alarm"),
     ("live_anomalies", "Live anomalies", "WELL-00001"),
     ("well_map", "Well map", "illustrative demo coordinates"),
     ("history", "History", "points, one per 1 min"),

@@ -9,17 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from engine import insights
-from engine.alarms import AlarmState, OpenEvent
 from engine.backend import Backend
 from engine.errors import InputError
-from engine.features import WellState, encode_states
 from engine.insights import WellStatus
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
-from tests.portal_homes import VERSION, observations, open_home
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import VERSION, event_version, event_versions, observations, open_home
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ALARM_START = datetime(2024, 3, 31, 23, 50, tzinfo=UTC)  # 20 minutes across midnight: two date partitions
@@ -84,23 +81,17 @@ def test_recent_scores_cover_each_wells_last_minutes_in_10_second_buckets(lake: 
     assert len(scores[scores["well_id"] == "W-CALM"]) == 60  # it has only 10 minutes of data
 
 
-def test_alarms_list_open_then_closed_events(tmp_path: Path) -> None:
+def test_alarms_list_active_then_cleared_events_once_each(tmp_path: Path) -> None:
     backend = open_home(tmp_path)
-    assert insights.alarms(backend.sql, backend.leases).empty
+    assert insights.alarms(backend.sql).empty
     start = datetime(2024, 4, 1, 1, tzinfo=UTC)
-    closed = pa.Table.from_pylist([{
-        "well_id": "W-1", "event_id": "W-1@1", "start_time": start, "end_time": start + timedelta(minutes=5),
-        "peak_time": start, "peak_score": 0.9, "duration_seconds": 300.0, "active_rows": 300, "label": 102,
-        "model_version": VERSION, "status": "closed"}], ANOMALY_EVENTS_SCHEMA)
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", closed)
-    ongoing = OpenEvent(int((start + timedelta(hours=1)).timestamp() * 1000), int((start + timedelta(hours=1,
-                        minutes=2)).timestamp() * 1000), 0.7, 0, 120, {"3": 120}, VERSION)
-    lease = backend.leases.balance("worker", backend.stream.shard_ids())[0]
-    backend.leases.checkpoint(lease, "1", encode_states({"W-2": WellState(alarm=AlarmState(open=ongoing))}))
-
-    alarms = insights.alarms(backend.sql, backend.leases)
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(
+        event_version("W-1", start, timedelta(minutes=2), state="active", peak_score=0.6),
+        event_version("W-1", start, timedelta(minutes=5), state="cleared", peak_score=0.9, revision=1),
+        event_version("W-2", start + timedelta(hours=1), timedelta(minutes=2), state="active", peak_score=0.7)))
+    alarms = insights.alarms(backend.sql)
     assert list(alarms["well_id"]) == ["W-2", "W-1"]
-    assert list(alarms["status"]) == ["open", "closed"]
+    assert list(alarms["state"]) == ["active", "cleared"]
     assert alarms["peak_score"].tolist() == pytest.approx([0.7, 0.9])
 
 

@@ -9,15 +9,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from control_center.ui import STATUS_COLOURS, plain
 from engine.backend import Backend
 from engine.insights import EXECUTIVE_VIEWS, WellStatus
-from engine.schema import ANOMALY_EVENTS_SCHEMA, ANOMALY_EVENTS_TABLE, WELL_DATA_TABLE
-from tests.portal_homes import PAGES, observations, open_home, open_page, populate
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import PAGES, event_version, event_versions, observations, open_home, open_page, populate
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -62,6 +61,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 # -- empty home -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("page", "expected"), [
     ("overview", ["No data in the lake yet", "No model is active"]),
+    ("alarms", ["No alarm events so far", "Nothing to act on yet"]),
     ("live_anomalies", ["No well has reported yet"]),
     ("well_map", ["illustrative demo coordinates", "No wells to show yet"]),
     ("history", ["No data in the lake yet, so no history"]),
@@ -93,7 +93,11 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
     flagged = int(on_filled.sql.query("SELECT count(*) AS n FROM well_data WHERE anomaly_flag = 1")["n"][0])
     assert flagged > 0
     assert shown["Observations in the lake"] == f"{rows:,}"
-    assert shown["Anomalies (all time)"] == f"{flagged:,}"
+    assert shown["Flagged rows (all time)"] == f"{flagged:,}"
+    events = on_filled.sql.query("SELECT state, count(*) AS n FROM anomaly_events GROUP BY state")
+    active = int(events.loc[events["state"] == "active", "n"].sum())
+    assert active > 0 and shown["Active alarms"] == str(active) and shown["Unacknowledged"] == str(active)
+    assert shown["Alarms (last 24 h)"] == str(int(events["n"].sum()))  # the demo spans hours
     assert shown["Active wells"] == "3 of 3"
     assert shown["Producer"] == "finished"
     assert shown["Model version"] == on_filled.models.active_version()
@@ -199,11 +203,9 @@ def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
     start, now = datetime(2024, 5, 1, tzinfo=UTC), datetime.now(UTC)
     backend.lake.write(WELL_DATA_TABLE, "rows", observations("WELL-A", start, 300, ingest=now, pressure_pa=1e7,
                                                              temperature=80.0, flagged=range(200, 300)))
-    backend.lake.write(ANOMALY_EVENTS_TABLE, "events", pa.Table.from_pylist([{
-        "well_id": "WELL-A", "event_id": "WELL-A@1", "start_time": start + timedelta(seconds=200),
-        "end_time": start + timedelta(seconds=299), "peak_time": start, "peak_score": 0.8, "duration_seconds": 99.0,
-        "active_rows": 100, "label": 102, "model_version": "v-test", "status": "closed"}], ANOMALY_EVENTS_SCHEMA))
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(event_version(
+        "WELL-A", start + timedelta(seconds=200), timedelta(seconds=99), state="cleared", label=102)))
     at = clean(open_page("live_anomalies"))
     (alarms,) = [d.value for d in at.dataframe if "event_id" in d.value.columns]
     assert list(alarms["label"]) == ["102 · spurious closure of DHSV (transient)"]
-    assert list(alarms["status"]) == ["closed"]
+    assert list(alarms["state"]) == ["cleared"]

@@ -19,7 +19,7 @@ import boto3
 from engine.backend import Backend
 from engine.backends.aws._athena import AthenaQueryEngine
 from engine.backends.aws._config import AwsNames, client_config, load_names
-from engine.backends.aws._dynamodb import DynamoLeaseStore, DynamoReplayLog
+from engine.backends.aws._dynamodb import DynamoAlarmAckStore, DynamoLeaseStore, DynamoReplayLog
 from engine.backends.aws._ecs import EcsReplayControl, EcsScaler
 from engine.backends.aws._glue import GlueCatalog
 from engine.backends.aws._kinesis import KinesisStream
@@ -56,6 +56,7 @@ def open_aws_backend(settings: Settings) -> Backend:
                               names.glue_database),
         models=S3ModelStore(s3, names.resource("model_bucket", "S3 bucket")),
         replays=replays,
+        alarm_acks=DynamoAlarmAckStore(client("dynamodb"), lease_table),
         replay_control=EcsReplayControl(replays, ecs, s3, names),
         scaling=EcsScaler(ecs, client("application-autoscaling"), client("cloudwatch"), names),
     )

@@ -1,4 +1,4 @@
-"""Shard leases, worker heartbeats and replay progress in one DynamoDB table.
+"""Shard leases, worker heartbeats, replay progress and operators' alarm actions in one DynamoDB table.
 
 The table (``petrostream-leases``, hash key ``lease_key``) holds several kinds of item,
 told apart by a key prefix:
@@ -8,7 +8,10 @@ told apart by a key prefix:
   :mod:`engine.leases` need to keep two workers from owning one shard;
 * ``worker#<application>#<worker>`` — a worker's heartbeat and its expiry;
 * ``replay#<replay id>`` — a replay's progress, and ``replay-latest`` pointing at the replay
-  saved most recently (a conditional write keeps an older save from taking the pointer back).
+  saved most recently (a conditional write keeps an older save from taking the pointer back);
+* ``alarm#<event id>`` — the log of operators' actions on one alarm event, replaced only while
+  it still has the length the writer read (``ConditionExpression``). Listing them is a scan of
+  this small table, as for leases; acknowledgements are a few per alarm, made by hand.
 
 Consumer state and replay progress are zlib-compressed: DynamoDB bills writes per KiB and
 refuses items over 400 KB, and both are repetitive JSON.
@@ -23,11 +26,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from engine.alarm_acks import AlarmAckStore, AlarmAction, decode_log, encode_log
 from engine.backends.aws._errors import Resource, error_code, translated
 from engine.leases import DEFAULT_LEASE_SECONDS, Lease, LeaseStore
 from engine.replay_log import ReplayLog, ReplayProgress
 
-__all__ = ["KEY", "DynamoLeaseStore", "DynamoReplayLog"]
+__all__ = ["KEY", "DynamoAlarmAckStore", "DynamoLeaseStore", "DynamoReplayLog"]
 
 #: The table's hash key (infra/catalog.tf).
 KEY = "lease_key"
@@ -43,13 +47,15 @@ class _Table:
         self.resource = resource
 
     def put(self, item: dict[str, Any], condition: str | None = None,
-            values: dict[str, Any] | None = None) -> bool:
+            values: dict[str, Any] | None = None, names: dict[str, str] | None = None) -> bool:
         """Write an item; False if ``condition`` did not hold."""
         request: dict[str, Any] = {"TableName": self.resource.name, "Item": item}
         if condition:
             request["ConditionExpression"] = condition
         if values:
             request["ExpressionAttributeValues"] = values
+        if names:
+            request["ExpressionAttributeNames"] = names
         with translated(self.resource):
             try:
                 self.client.put_item(**request)
@@ -161,3 +167,27 @@ class DynamoReplayLog(ReplayLog):
     def latest(self) -> ReplayProgress | None:
         pointer = self._table.get(_LATEST_REPLAY)
         return self.load(pointer["replay_id"]["S"]) if pointer else None
+
+
+class DynamoAlarmAckStore(AlarmAckStore):
+    """Alarm action logs next to the leases, one item per event."""
+
+    _PREFIX = "alarm#"
+
+    def __init__(self, client: Any, resource: Resource) -> None:
+        self._table = _Table(client, resource)
+
+    def _read(self, event_id: str) -> tuple[AlarmAction, ...]:
+        item = self._table.get(self._PREFIX + event_id)
+        return decode_log(item["log"]["S"]) if item else ()
+
+    def _read_all(self) -> dict[str, tuple[AlarmAction, ...]]:
+        return {item[KEY]["S"][len(self._PREFIX):]: decode_log(item["log"]["S"])
+                for item in self._table.scan(self._PREFIX)}
+
+    def _write(self, event_id: str, log: tuple[AlarmAction, ...], expected_length: int) -> bool:
+        item = {KEY: {"S": self._PREFIX + event_id}, "log": {"S": encode_log(log)}, "length": {"N": str(len(log))}}
+        if expected_length == 0:
+            return self._table.put(item, "attribute_not_exists(lease_key)")
+        return self._table.put(item, "#n = :expected", {":expected": {"N": str(expected_length)}},
+                               names={"#n": "length"})

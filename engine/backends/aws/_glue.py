@@ -2,12 +2,17 @@
 
 Terraform creates the database; the engine creates each lake table from its Arrow schema in
 :mod:`engine.schema` (and updates it when the schema gains a column), and registers every
-date partition it writes to. Partitions already registered are remembered, so a steady
+date partition it writes to. Each lake view is a Glue table of type ``VIRTUAL_VIEW`` in the
+form Athena's own ``CREATE VIEW`` stores (``presto_view``: the Trino text and its column
+types, base64-encoded JSON in ``ViewOriginalText``), so Athena, and tools that list the
+catalog, see it as a view. Partitions already registered are remembered, so a steady
 stream of batches costs no Glue calls at all.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
 from collections.abc import Iterable
@@ -17,9 +22,9 @@ import pyarrow as pa
 from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, is_access_denied, translated
-from engine.schema import LAKE_TABLES, PARTITION_COLUMN
+from engine.schema import LAKE_TABLES, LAKE_VIEWS, PARTITION_COLUMN
 
-__all__ = ["GlueCatalog", "glue_type"]
+__all__ = ["GlueCatalog", "glue_type", "view_sql"]
 
 log = logging.getLogger("petrostream.aws")
 
@@ -35,6 +40,19 @@ _TYPES = {
     pa.int8(): "tinyint", pa.int16(): "smallint", pa.int32(): "int", pa.int64(): "bigint", pa.bool_(): "boolean",
     pa.binary(): "binary", pa.large_binary(): "binary",
 }
+
+
+#: Hive (Glue) column types whose Trino name differs, for a view's column list.
+_TRINO_TYPES = {"string": "varchar", "float": "real", "binary": "varbinary", "int": "integer"}
+_VIEW_PREFIX, _VIEW_SUFFIX = "/* Presto View: ", " */"
+
+
+def view_sql(table: dict[str, Any]) -> str | None:
+    """The Trino text of a Glue table that is an Athena view (None for a table)."""
+    text = table.get("ViewOriginalText", "")
+    if table.get("TableType") != "VIRTUAL_VIEW" or not text.startswith(_VIEW_PREFIX):
+        return None
+    return json.loads(base64.b64decode(text[len(_VIEW_PREFIX):-len(_VIEW_SUFFIX)]))["originalSql"]
 
 
 def glue_type(arrow_type: pa.DataType) -> str:
@@ -78,16 +96,16 @@ class GlueCatalog:
 
     def _ensure_tables(self) -> None:
         self._client.get_database(Name=self._database.name)  # missing: Terraform's to create, not ours
-        for table in LAKE_TABLES:
-            wanted = self._table_input(table)
+        for wanted in [self._table_input(table) for table in LAKE_TABLES] + [self._view_input(v) for v in LAKE_VIEWS]:
             try:
-                existing = self._client.get_table(DatabaseName=self._database.name, Name=table)["Table"]
+                existing = self._client.get_table(DatabaseName=self._database.name, Name=wanted["Name"])["Table"]
             except ClientError as exc:
                 if error_code(exc) != "EntityNotFoundException":
                     raise
                 self._create_table(wanted)
                 continue
-            if existing["StorageDescriptor"]["Columns"] != wanted["StorageDescriptor"]["Columns"]:
+            if (existing["StorageDescriptor"]["Columns"] != wanted["StorageDescriptor"]["Columns"]
+                    or existing.get("ViewOriginalText") != wanted.get("ViewOriginalText")):
                 self._client.update_table(DatabaseName=self._database.name, TableInput=wanted)
 
     def add_partitions(self, table: str, values: Iterable[str]) -> None:
@@ -124,6 +142,22 @@ class GlueCatalog:
             "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"},
             "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "string"}],
             "StorageDescriptor": {"Columns": columns, "Location": self.location(table), **_PARQUET},
+        }
+
+    def _view_input(self, view: str) -> dict[str, Any]:
+        spec = LAKE_VIEWS[view]
+        columns = [{"Name": f.name, "Type": glue_type(f.type)} for f in spec.schema]
+        definition = {"originalSql": spec.sql, "catalog": "awsdatacatalog", "schema": self._database.name,
+                      "columns": [{"name": c["Name"], "type": _TRINO_TYPES.get(c["Type"], c["Type"])}
+                                  for c in columns]}
+        encoded = base64.b64encode(json.dumps(definition).encode()).decode()
+        return {
+            "Name": view,
+            "TableType": "VIRTUAL_VIEW",
+            "Parameters": {"presto_view": "true", "comment": "Presto View"},
+            "ViewOriginalText": f"{_VIEW_PREFIX}{encoded}{_VIEW_SUFFIX}",
+            "ViewExpandedText": "/* Presto View */",
+            "StorageDescriptor": {"Columns": columns, "SerdeInfo": {}},
         }
 
     def _partition_input(self, table: str, value: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Needs no server, no account and no network; everything lives under ``PETROSTREAM
 from __future__ import annotations
 
 from engine.backend import Backend
+from engine.backends.local._alarm_acks import SCHEMA as ALARM_ACTIONS_SCHEMA
+from engine.backends.local._alarm_acks import LocalAlarmAckStore
 from engine.backends.local._lake import LocalLake
 from engine.backends.local._leases import SCHEMA as LEASES_SCHEMA
 from engine.backends.local._leases import LocalLeaseStore
@@ -26,7 +28,8 @@ __all__ = ["open_local_backend"]
 
 def open_local_backend(settings: Settings) -> Backend:
     """Open (creating if needed) the local backend under ``settings.home``."""
-    db = Database(settings.home / "stream.sqlite", STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA + PROCESSES_SCHEMA)
+    db = Database(settings.home / "stream.sqlite",
+                  STREAM_SCHEMA + LEASES_SCHEMA + REPLAYS_SCHEMA + PROCESSES_SCHEMA + ALARM_ACTIONS_SCHEMA)
     lake = LocalLake(settings.home / "lake")
     processes = ProcessTable(db, settings)
     replays = LocalReplayLog(db)
@@ -39,6 +42,7 @@ def open_local_backend(settings: Settings) -> Backend:
         sql=DuckDBQueryEngine(lake),
         models=LocalModelStore(settings.home / "models"),
         replays=replays,
+        alarm_acks=LocalAlarmAckStore(db),
         replay_control=LocalReplayControl(replays, processes),
         scaling=LocalScaler(processes),
     )

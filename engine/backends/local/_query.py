@@ -14,7 +14,7 @@ from sqlglot.errors import ParseError
 from engine.backends.local._lake import LocalLake
 from engine.errors import InputError
 from engine.query import QueryEngine
-from engine.schema import LAKE_TABLES, PARTITION_COLUMN
+from engine.schema import LAKE_TABLES, LAKE_VIEWS, PARTITION_COLUMN
 
 
 @lru_cache(maxsize=512)
@@ -50,6 +50,8 @@ class DuckDBQueryEngine(QueryEngine):
         with cursor as connection:
             for table in LAKE_TABLES:
                 self._register(connection, table)
+            for view, spec in LAKE_VIEWS.items():
+                connection.execute(f"CREATE TEMP VIEW {view} AS {to_duckdb(spec.sql)}")
             try:
                 return connection.execute(statement, list(params)).df()
             except duckdb.Error as exc:
