@@ -132,9 +132,10 @@ def test_an_uploaded_signed_model_is_published_and_a_malicious_one_refused_befor
         (f"evil.joblib{MANIFEST_SUFFIX}", json.dumps(with_sha(evil, manifest)).encode(), "application/json")]).run()
     at.button(key="model-upload-publish").click().run()
     assert not at.exception
-    assert [e.value for e in at.error] == [
-        "Publishing the uploaded model: evil.joblib: model signature does not verify with "
-        f"{manifest['signature']['key']}; refusing a tampered model or one signed by another key"]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(
+        "Publishing the uploaded model: evil.joblib: model signature does not verify with file:")
+    assert errors[0].endswith("; refusing a tampered model or one signed by another key")
     assert not marker.exists() and home.models.active_version() == version
 
 
