@@ -48,6 +48,9 @@ class Backend:
     #: Start/stop the detached producer and scale the consumers (None where a backend has no such control yet).
     replay_control: ReplayControl | None = None
     scaling: Scaler | None = None
+    #: Erase every landed row, stream record, checkpoint, replay progress and alarm action (models and the
+    #: well registry stay), so a demo plays from nothing again. None where the data is shared and billed (aws).
+    erase_data: Callable[[], None] | None = None
     #: Every SQL statement costs money (Athena bills 10 MB at least per query): views poll less often.
     sql_billed_per_query: bool = False
     #: The SQL endpoint BI tools connect to; None where there is none (local: the portal exports files).
