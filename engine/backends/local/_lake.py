@@ -8,6 +8,7 @@ deleted only after a grace period, so a query that listed them a moment ago can 
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +54,14 @@ class LocalLake(Lake):
             "SELECT COALESCE(SUM(rows), 0) FROM files WHERE table_name = ?", (table,)
         ).fetchone()
         return int(count)
+
+    def erase(self) -> None:
+        """Forget every table's files: the manifest first (queries see an empty lake at once), then the files."""
+        with transaction(self._db):
+            self._db.execute("DELETE FROM files")
+            self._db.execute("DELETE FROM garbage")
+        for table in LAKE_TABLES:
+            shutil.rmtree(self.root / table, ignore_errors=True)
 
     def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
         if not parts and self._db.execute("SELECT 1 FROM files WHERE table_name = ? AND batch_key = ? LIMIT 1",
