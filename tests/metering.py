@@ -19,7 +19,6 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +55,6 @@ MEASURED_SECONDS = 180
 _PACED = (producer_module, consumer_module, leases_module, _dynamodb, _kinesis, _s3_lake)
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """API calls of ``seconds`` simulated seconds of steady state."""
-
-    seconds: int
-    calls: dict[str, dict[str, int]]
-    kinesis_records: int
-    kinesis_bytes: int
-    kinesis_record_kb: dict[str, int]
-    dynamodb_write_units: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"wells": WELLS, "hz": 1, "shards": 1, "consumers": 1, "batch_seconds": BATCH_SECONDS,
-                "simulated_seconds": self.seconds, "calls": self.calls,
-                "kinesis_records": self.kinesis_records, "kinesis_bytes": self.kinesis_bytes,
-                "kinesis_record_kb": self.kinesis_record_kb, "dynamodb_write_units": self.dynamodb_write_units}
-
-
 def concurrent_wells(work: Path, seconds: int) -> list[InstanceFile]:
     """``WELLS`` demo wells live at once for ``seconds``, as on the deployed demo's busiest stretch.
 
@@ -98,8 +79,9 @@ def concurrent_wells(work: Path, seconds: int) -> list[InstanceFile]:
     return discover([out])
 
 
-def measure(work: Path, monkeypatch: pytest.MonkeyPatch) -> Measurement:
-    """Run producer and consumer for warm-up plus measured simulated seconds; count the measured part."""
+def measure(work: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run producer and consumer for warm-up plus measured simulated seconds; the measured part's
+    counts, as ``deploy/measured_calls.json`` holds them."""
     files = concurrent_wells(work, WARM_UP_SECONDS + MEASURED_SECONDS + 60)
     clock = SimulatedClock(start=time.time(), participants=2)
     for module in _PACED:
@@ -121,17 +103,19 @@ def measure(work: Path, monkeypatch: pytest.MonkeyPatch) -> Measurement:
     calls: dict[str, dict[str, int]] = {}
     for (service, operation), count in sorted(counter.calls.items()):
         calls.setdefault(service, {})[operation] = count
-    return Measurement(MEASURED_SECONDS, calls, counter.kinesis_records, counter.kinesis_bytes,
-                       {str(kb): n for kb, n in sorted(counter.kinesis_record_kb.items())},
-                       counter.dynamodb_write_units)
+    return {"wells": WELLS, "hz": 1, "shards": 1, "consumers": 1, "batch_seconds": BATCH_SECONDS,
+            "simulated_seconds": MEASURED_SECONDS, "calls": calls,
+            "kinesis_records": counter.kinesis_records, "kinesis_bytes": counter.kinesis_bytes,
+            "kinesis_record_kb": {str(kb): n for kb, n in sorted(counter.kinesis_record_kb.items())},
+            "dynamodb_write_units": counter.dynamodb_write_units}
 
 
 def main() -> int:
     """Measure and write deploy/measured_calls.json."""
     with tempfile.TemporaryDirectory() as work, pytest.MonkeyPatch.context() as monkeypatch:
         measured = measure(Path(work), monkeypatch)
-    MEASURED_FILE.write_text(json.dumps(measured.to_json(), indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(measured.to_json(), indent=2))
+    MEASURED_FILE.write_text(json.dumps(measured, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(measured, indent=2))
     return 0
 
 

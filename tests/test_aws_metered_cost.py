@@ -26,7 +26,7 @@ TOLERANCE = 0.1
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return measure(tmp_path_factory.mktemp("metering"), monkeypatch).to_json()
+        return measure(tmp_path_factory.mktemp("metering"), monkeypatch)
 
 
 def test_the_measured_calls_are_the_demo_load_in_real_time(measured: dict) -> None:
