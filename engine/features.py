@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.signal import lfilter
 
 from engine.alarms import AlarmState
 from engine.schema import UNITS
@@ -90,6 +89,15 @@ _PER_SENSOR = FEATURE_KINDS.index(PER_SENSOR_KIND)
 _LOG_KINDS = [k for k in range(len(FEATURE_KINDS)) if k != _SPREAD_KIND]
 _FLOORS = np.array([ABSOLUTE_SPREAD_FLOOR[UNITS[sensor]] for sensor in FEATURE_SENSORS])
 _MAX_GAP_MS = MAX_GAP_SECONDS * 1000
+
+
+def _lfilter(b: list[float], a: list[float], x: np.ndarray, axis: int,
+             zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.lfilter``, imported on first use: every command imports this module (for the
+    feature names), and importing ``scipy.signal`` costs seconds a producer or a query never needs."""
+    from scipy.signal import lfilter as scipy_lfilter
+
+    return scipy_lfilter(b, a, x, axis=axis, zi=zi)
 
 
 def _alpha(seconds: int) -> float:
@@ -262,7 +270,7 @@ def _lagged_log_scale(log_squares: np.ndarray, state: np.ndarray, before: np.nda
     """
     alpha = _alpha(SCALE_SECONDS)
     rows, sensors, kinds = log_squares.shape
-    sums, _ = lfilter([alpha], [1.0, alpha - 1.0], log_squares.reshape(rows, -1), axis=0,
+    sums, _ = _lfilter([alpha], [1.0, alpha - 1.0], log_squares.reshape(rows, -1), axis=0,
                       zi=((1.0 - alpha) * state[:, _SCALES]).reshape(1, -1))
     previous = np.vstack([state[:, _SCALES].reshape(1, -1), sums[:-1]]).reshape(rows, sensors, kinds)
     state[:, _SCALES] = sums[-1].reshape(sensors, kinds)
@@ -281,7 +289,7 @@ def _forward_fill(x: np.ndarray, last: np.ndarray) -> np.ndarray:
 
 def _ewm(x: np.ndarray, alpha: float, state: np.ndarray, slot: int) -> np.ndarray:
     """EWMA ``y[t] = alpha*x[t] + (1-alpha)*y[t-1]`` of each column, continuing from ``state[:, slot]``."""
-    y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=((1.0 - alpha) * state[:, slot])[None, :])
+    y, _ = _lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=((1.0 - alpha) * state[:, slot])[None, :])
     state[:, slot] = y[-1]
     return y
 
@@ -297,7 +305,7 @@ def _ewm_with_variance(x: np.ndarray, alpha: float, state: np.ndarray, mean_slot
     mean = _ewm(x, alpha, state, mean_slot)
     mean_before[1:] = mean[:-1]
     increments = (1.0 - alpha) * alpha * (x - mean_before) ** 2
-    variance, _ = lfilter([1.0], [1.0, alpha - 1.0], increments, axis=0,
+    variance, _ = _lfilter([1.0], [1.0, alpha - 1.0], increments, axis=0,
                           zi=((1.0 - alpha) * state[:, var_slot])[None, :])
     state[:, var_slot] = variance[-1]
     return mean, variance
