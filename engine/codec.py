@@ -43,7 +43,7 @@ def decode(payload: bytes) -> pa.Table:
         version = payload[0] if payload else None
         raise InputError(f"unknown record format version {version!r}")
     try:
-        table = pq.read_table(io.BytesIO(payload[1:]))
+        table = pq.ParquetFile(pa.BufferReader(memoryview(payload)[1:])).read()  # no dataset set-up, no copy
         return table.cast(OBSERVATION_SCHEMA)
     except Exception as exc:
         raise InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}") from exc
