@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from engine.alarms import AlarmState
 from engine.schema import UNITS
+from engine.well_rows import well_rows
 
 #: Sensors the features look at: the 3W 1.0 set most wells carry, plus the choke-side pair of 3W 2.0.
 FEATURE_SENSORS: tuple[str, ...] = (
@@ -118,7 +118,8 @@ class WellState:
     alarm: AlarmState = field(default_factory=AlarmState)
 
     def to_json(self) -> dict[str, object]:
-        values = [None if np.isnan(v) else float(v) for v in self.sensors.ravel()]
+        flat = self.sensors.ravel()
+        values = np.where(np.isnan(flat), None, flat).tolist()  # NaN (never seen) as null, in one pass
         return {"feature_version": FEATURE_VERSION, "sensors": values, "last_event_ms": self.last_event_ms,
                 "feature_time_ms": self.feature_time_ms, "alarm": self.alarm.to_json()}
 
@@ -127,7 +128,7 @@ class WellState:
         """Restore a state; one written by other features restarts them but keeps the de-dup mark."""
         if data.get("feature_version") != FEATURE_VERSION:
             return cls(last_event_ms=data.get("last_event_ms"))
-        raw = np.array([np.nan if v is None else v for v in data["sensors"]], dtype=np.float64)
+        raw = np.array(data["sensors"], dtype=np.float64)  # null (never seen) reads back as NaN
         return cls(raw.reshape(len(FEATURE_SENSORS), _STATE_WIDTH), data.get("last_event_ms"),
                    data.get("feature_time_ms"), AlarmState.from_json(data.get("alarm") or {}))
 
@@ -157,14 +158,13 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
     features = np.zeros((observations.num_rows, len(FEATURE_NAMES)))
     if observations.num_rows == 0:
         return features
-    encoded = pc.dictionary_encode(observations["well_id"]).combine_chunks()
-    codes = encoded.indices.to_numpy()
+    wells = well_rows(observations["well_id"])
     times = observations["event_time"].cast(pa.int64()).to_numpy()
     values = np.column_stack([
         observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
     ])
-    for code, well in enumerate(encoded.dictionary.to_pylist()):
-        rows = slice(None) if len(encoded.dictionary) == 1 else np.flatnonzero(codes == code)
+    for well, positions in wells:
+        rows = slice(None) if len(wells.wells) == 1 else positions
         state = states.setdefault(well, WellState())
         features[rows] = _well_features(values[rows], times[rows], state)
     return features

@@ -29,6 +29,7 @@ from engine.backend import Backend
 from engine.readers import InstanceFile, read_instance
 from engine.replay_log import ReplayProgress
 from engine.stream import OutgoingRecord
+from engine.well_rows import well_rows
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
@@ -158,10 +159,12 @@ class Producer:
 
     def _send(self, batch: pa.Table) -> None:
         records = []
-        grouped, spans = group_by_well(batch)
+        wells = well_rows(batch["well_id"])
+        grouped = batch if wells.grouped else batch.take(wells.order)
         times = grouped["event_time"].cast(pa.int64()).to_numpy()
         size = self.options.rows_per_record
-        for well, start, stop in spans:
+        for index, well in enumerate(wells.wells):
+            start, stop = wells.bounds[index], wells.bounds[index + 1]
             for first in range(start, stop, size):
                 records.append(OutgoingRecord(well, codec.encode(grouped.slice(first, min(size, stop - first)))))
             self.progress.watermarks[well] = int(times[stop - 1])
@@ -184,21 +187,6 @@ class Producer:
             self._stored_at = now
         if self.on_progress:
             self.on_progress(self.progress)
-
-
-def group_by_well(batch: pa.Table) -> tuple[pa.Table, list[tuple[str, int, int]]]:
-    """The batch with each well's rows together, and each well's ``(well, start, stop)`` row span.
-
-    Wells come in order of first appearance and each well's rows keep their order, as a filter
-    per well would give, but in one pass: a filter per well costs wells x rows.
-    """
-    encoded = pc.dictionary_encode(batch["well_id"].combine_chunks())
-    codes = encoded.indices.to_numpy()
-    if np.any(codes[1:] < codes[:-1]):
-        order = np.argsort(codes, kind="stable")
-        batch, codes = batch.take(order), codes[order]
-    bounds = np.searchsorted(codes, np.arange(len(encoded.dictionary) + 1)).tolist()
-    return batch, [(well, bounds[code], bounds[code + 1]) for code, well in enumerate(encoded.dictionary.to_pylist())]
 
 
 def _earliest(batch: pa.Table, count: int) -> pa.Table:
