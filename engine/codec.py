@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import InputError
-from engine.schema import OBSERVATION_SCHEMA
+from engine.schema import OBSERVATION_SCHEMA, conform
 
 FORMAT_VERSION = 1
 _VERSION_BYTE = bytes([FORMAT_VERSION])
@@ -26,7 +26,7 @@ def encode(observations: pa.Table) -> bytes:
     buffer = io.BytesIO()
     buffer.write(_VERSION_BYTE)
     pq.write_table(
-        observations.cast(OBSERVATION_SCHEMA),
+        conform(observations, OBSERVATION_SCHEMA),
         buffer,
         compression="zstd",
         use_dictionary=["well_id"],
@@ -44,6 +44,6 @@ def decode(payload: bytes) -> pa.Table:
         raise InputError(f"unknown record format version {version!r}")
     try:
         table = pq.ParquetFile(pa.BufferReader(memoryview(payload)[1:])).read()  # no dataset set-up, no copy
-        return table.cast(OBSERVATION_SCHEMA)
+        return conform(table, OBSERVATION_SCHEMA)
     except Exception as exc:
         raise InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}") from exc

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from engine.features import WellState, compute_features
 from engine.model import Model
-from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA
+from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA, conform
 
 #: Features and scores are computed this many rows at a time: the feature code's intermediates
 #: grow with the rows it sees at once, and slices keep a consumer's memory flat whatever its batch
@@ -54,4 +54,4 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState], model: Mo
     table = observations
     for name, column in extra.items():
         table = table.append_column(name, column)
-    return table.cast(WELL_DATA_SCHEMA)
+    return conform(table, WELL_DATA_SCHEMA)
