@@ -15,13 +15,15 @@ RUN python -m venv /opt/venv \
 FROM python:3.11-slim AS runtime
 
 # HOME and PETROSTREAM_HOME point at /tmp because ECS mounts the root file system
-# read-only and gives each task a writable /tmp volume.
+# read-only and gives each task a writable /tmp volume. Static serving: the well map's
+# Leaflet comes from control_center/static/, not a CDN.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     PETROSTREAM_HOME=/tmp/petrostream \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    STREAMLIT_SERVER_ENABLE_STATIC_SERVING=true \
     PETROSTREAM_HEALTH_PORT=8080 \
     HEALTHCHECK_URL=http://127.0.0.1:8080/health
 

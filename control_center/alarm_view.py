@@ -29,7 +29,7 @@ SHELVE_FOR: dict[str, timedelta] = {"1 h": timedelta(hours=1), "4 h": timedelta(
                                     "8 h": timedelta(hours=8), "24 h": timedelta(hours=24)}
 #: Display columns of the board, in order (``history`` is rendered as a link).
 COLUMNS = ("status", "well_id", "start_time", "duration", "peak_score", "history", "likely_cause",
-           "likely_class_probability", "top_sensors", "source_label", "acknowledged_by", "comment")
+           "likely_class_probability", "top_sensors", "explanation", "source_label", "acknowledged_by", "comment")
 
 #: How the alarm columns are shown wherever an alarm table appears.
 COLUMN_CONFIG = {
@@ -38,8 +38,8 @@ COLUMN_CONFIG = {
     "peak_score": st.column_config.NumberColumn("Peak score", format="%.3f"),
     "likely_class_probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0),
     "well_id": "Well", "status": "Status", "duration": "Duration", "likely_cause": "Likely cause",
-    "top_sensors": "Top sensors", "source_label": "Source label", "acknowledged_by": "Acknowledged by",
-    "comment": "Latest comment",
+    "top_sensors": "Top sensors", "explanation": "What moved", "source_label": "Source label",
+    "acknowledged_by": "Acknowledged by", "comment": "Latest comment",
 }
 
 

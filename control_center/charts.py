@@ -6,19 +6,25 @@ draws the same thing the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
+from engine.history import History
 from engine.status import ShardStatus
 
 ANOMALY_RED = "#c62828"
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 
 
-def score_timeline(scores: pd.DataFrame, threshold: float | None) -> go.Figure:
+def score_timeline(scores: pd.DataFrame, threshold: float | None, colours: Mapping[str, str]) -> go.Figure:
     """Each well's recent scores against the threshold, aligned on each well's latest observation.
+
+    Every well keeps the colour ``colours`` gives it on every page; above the threshold line is
+    flagged, so no marker per flagged bucket hides the lines.
 
     Wells report on their own clocks (a replay of 2014 next to one of 2017), so the x axis is
     minutes before each well's newest data rather than wall time.
@@ -26,10 +32,8 @@ def score_timeline(scores: pd.DataFrame, threshold: float | None) -> go.Figure:
     figure = go.Figure()
     for well, rows in scores.groupby("well_id", sort=True):
         minutes = (rows["bucket"] - rows["bucket"].max()).dt.total_seconds() / 60
-        figure.add_scatter(x=minutes, y=rows["score"], mode="lines", name=str(well))
-        flagged = rows["flag"].fillna(0) > 0
-        figure.add_scatter(x=minutes[flagged], y=rows["score"][flagged], mode="markers", showlegend=False,
-                           marker={"color": ANOMALY_RED, "size": 7, "symbol": "x"}, name=f"{well} flagged")
+        figure.add_scatter(x=minutes, y=rows["score"], mode="lines", name=str(well),
+                           line={"color": colours.get(str(well)), "width": 2})
     if threshold is not None:
         figure.add_hline(y=threshold, line_dash="dash", line_color=ANOMALY_RED,
                          annotation_text=f"threshold {threshold:.3f}")
@@ -38,29 +42,53 @@ def score_timeline(scores: pd.DataFrame, threshold: float | None) -> go.Figure:
     return figure
 
 
-#: History chart per sensor: (average, minimum, maximum) columns of the engine's frame, label, unit.
-SENSORS: dict[str, tuple[str, str, str, str, str]] = {
-    "pressure": ("pressure_bar", "pressure_min_bar", "pressure_max_bar", "Pressure", "bar"),
-    "temperature": ("temperature_c", "temperature_min_c", "temperature_max_c", "Temperature", "°C"),
-}
+ALARM_BAND = "rgba(198, 40, 40, 0.14)"
+PANEL_HEIGHT = 200
 
 
-def sensor_history(frame: pd.DataFrame, sensor: str) -> go.Figure:
-    """Average per bucket with its min–max band, and the buckets holding flagged rows marked."""
-    average, low, high, label, unit = SENSORS[sensor]
-    figure = go.Figure()
-    figure.add_scatter(x=frame["bucket"], y=frame[high], mode="lines", line={"width": 0}, showlegend=False,
-                       hoverinfo="skip")
-    figure.add_scatter(x=frame["bucket"], y=frame[low], mode="lines", line={"width": 0}, fill="tonexty",
-                       fillcolor="rgba(21, 101, 192, 0.15)", name="min–max", hoverinfo="skip")
-    figure.add_scatter(x=frame["bucket"], y=frame[average], mode="lines", name=f"average ({unit})",
-                       line={"color": "#1565c0"})
-    anomalous = frame["anomalies"] > 0
-    figure.add_scatter(x=frame["bucket"][anomalous], y=frame[average][anomalous], mode="markers", name="anomaly",
-                       marker={"color": ANOMALY_RED, "size": 8, "symbol": "x"},
-                       customdata=frame["anomalies"][anomalous], hovertemplate="%{customdata} flagged rows")
-    figure.update_layout(title=f"{label} ({unit})", height=320, yaxis_title=unit, xaxis_title="event time (UTC)",
-                         **_LAYOUT)
+def history_panels(history: History, threshold: float | None, alarm: tuple[datetime, datetime] | None = None,
+                   alarm_label: str = "alarm") -> go.Figure:
+    """One panel per sensor and one of the score, on a shared time axis: zooming one zooms all.
+
+    Each sensor is its average per bucket inside its min–max band. Buckets holding flagged rows
+    show as red bars in the score panel (not a marker on every chart), and the alarm being looked
+    at is one shaded band across all panels.
+    """
+    frame, sensors = history.frame, history.sensors
+    titles = [f"{s.tag} · {s.meaning} ({s.unit})" for s in sensors] + ["Anomaly score (max per bucket)"]
+    figure = make_subplots(rows=len(sensors) + 1, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                           subplot_titles=titles)
+    for row, sensor in enumerate(sensors, start=1):
+        column = sensor.column
+        figure.add_scatter(x=frame["bucket"], y=frame[f"{column}__max"], mode="lines", line={"width": 0},
+                           showlegend=False, hoverinfo="skip", row=row, col=1)
+        figure.add_scatter(x=frame["bucket"], y=frame[f"{column}__min"], mode="lines", line={"width": 0},
+                           fill="tonexty", fillcolor="rgba(21, 101, 192, 0.15)", showlegend=False, hoverinfo="skip",
+                           row=row, col=1)
+        figure.add_scatter(x=frame["bucket"], y=frame[column], mode="lines", name=sensor.label,
+                           line={"color": "#1565c0"}, showlegend=False, row=row, col=1,
+                           hovertemplate=f"%{{y:.4g}} {sensor.unit}<extra>{sensor.tag}</extra>")
+        figure.update_yaxes(title_text=sensor.unit, row=row, col=1)
+    score_row = len(sensors) + 1
+    flagged = frame["anomalies"] > 0
+    figure.add_bar(x=frame["bucket"][flagged], y=frame["max_score"][flagged], marker_color=ANOMALY_RED, opacity=0.35,
+                   name="buckets with flagged rows", customdata=frame["anomalies"][flagged], row=score_row, col=1,
+                   hovertemplate="%{customdata} flagged rows<extra></extra>")
+    figure.add_scatter(x=frame["bucket"], y=frame["max_score"], mode="lines", name="score", showlegend=False,
+                       line={"color": "#424242"}, row=score_row, col=1)
+    if threshold is not None:
+        figure.add_hline(y=threshold, line_dash="dash", line_color=ANOMALY_RED, row=score_row, col=1,
+                         annotation_text=f"threshold {threshold:.3f}")
+    if alarm is not None:
+        figure.add_vrect(x0=alarm[0], x1=alarm[1], fillcolor=ALARM_BAND, line_width=0, layer="below", row="all",
+                         col=1)
+        figure.add_annotation(x=alarm[0], y=1.0, yref=f"y{score_row} domain", text=alarm_label, showarrow=False,
+                              xanchor="left", yanchor="top", font={"color": ANOMALY_RED},
+                              bgcolor="rgba(255, 255, 255, 0.85)")
+    figure.update_yaxes(title_text="score", row=score_row, col=1)
+    figure.update_xaxes(title_text="event time (UTC)", row=score_row, col=1)
+    figure.update_layout(height=PANEL_HEIGHT * (len(sensors) + 1) + 60, bargap=0, hovermode="x unified",
+                         uirevision="history", **_LAYOUT)
     return figure
 
 

@@ -47,6 +47,36 @@ def show_manifest(manifest: dict[str, Any]) -> None:
         table.columns = [_class_title(c) for c in table.columns]
         st.caption("Training rows per well and class")
         st.dataframe(table, key=f"manifest-rows-{manifest.get('version', 'candidate')}")
+    show_diagnosis(manifest)
+
+
+def show_diagnosis(manifest: dict[str, Any]) -> None:
+    """The alarm classifier: whether the synthetic prior was used, and its confusion matrix on held-out wells."""
+    prior = manifest.get("prior")
+    if prior and prior.get("reason"):
+        st.warning(f"Trained with the built-in synthetic fleet as normal baseline: {prior['reason']}.")
+    validation = (manifest.get("diagnosis") or {}).get("cross_validation")
+    if not validation:
+        return
+    st.caption(f"Alarm diagnosis: likely event type on wells held out of training ({validation['folds']} folds "
+               f"by well, training rows where a sensor stands off), accuracy "
+               f"{ui.number(validation.get('accuracy'), 3)}; rows are the true class, columns what was said")
+    key = f"manifest-confusion-{manifest.get('version', 'candidate')}"
+    st.dataframe(confusion_table(validation), key=key)
+
+
+def confusion_table(confusion: dict[str, Any]) -> pd.DataFrame:
+    """A confusion matrix (``ml.diagnosis_training.confusion_report``) with class names, plus recall and precision."""
+    names = [_said_title(label) for label in confusion["labels"]]
+    table = pd.DataFrame(confusion["matrix"], index=names, columns=names)
+    truths = [name for name, label in zip(names, confusion["labels"], strict=True) if label >= 0]
+    per_class = confusion.get("per_class", {})
+    table = table.loc[[n for n in truths if per_class.get(n.split(" ")[0], {}).get("support")]]
+    if "unknown" not in table:  # nothing fell below the cut-off: still say so
+        table["unknown"] = 0
+    table["recall"] = [per_class[n.split(" ")[0]]["recall"] for n in table.index]
+    table["precision"] = [per_class[n.split(" ")[0]]["precision"] for n in table.index]
+    return table
 
 
 def show_evaluation(report: dict[str, Any]) -> None:
@@ -66,8 +96,17 @@ def show_evaluation(report: dict[str, Any]) -> None:
         table = pd.DataFrame(classes)
         table.insert(1, "event", [EVENT_CLASSES.get(int(c), "?") for c in table["class"]])
         st.dataframe(table, hide_index=True, key="evaluation-classes")
+    diagnosis = summary.get("diagnosis") or {}
+    if diagnosis.get("alarmed_events"):
+        st.caption(f"Likely type of the first alarm on each alarmed event ({diagnosis['alarmed_events']}): "
+                   "rows are the labeled class, columns what the alarm said")
+        st.dataframe(confusion_table(diagnosis), key="evaluation-confusion")
     for name, figure in evaluation_figures(report).items():
         st.plotly_chart(figure, key=f"evaluation-{name}")
+
+
+def _said_title(label: int) -> str:
+    return "unknown" if label < 0 else _class_title(str(label))
 
 
 def _class_title(code: str) -> str:

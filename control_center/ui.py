@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ import streamlit as st
 from engine.backend import Backend, open_backend
 from engine.config import Settings
 from engine.errors import PetroStreamError
-from engine.insights import WellStatus
+from engine.insights import WellSnapshot, WellStatus, status_counts
 
 log = logging.getLogger("petrostream.portal")
 
@@ -40,6 +41,15 @@ STATUS_COLOURS: dict[WellStatus, str] = {
 _BADGES: dict[WellStatus, str] = {
     WellStatus.NORMAL: "green", WellStatus.ANOMALY: "red", WellStatus.STALE: "orange", WellStatus.NO_DATA: "gray",
 }
+
+#: Each well's own colour (lines, tile and marker rims); no red, green or amber, which mean a status.
+WELL_PALETTE: tuple[str, ...] = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#393b79", "#bcbd22",
+                                 "#7b4173", "#008080", "#ff7f0e", "#5254a3", "#843c39")
+
+
+def well_colours(wells: Sequence[str]) -> dict[str, str]:
+    """A colour per well, by its place among all wells sorted, so every page colours a well alike."""
+    return {well: WELL_PALETTE[n % len(WELL_PALETTE)] for n, well in enumerate(sorted(wells))}
 
 
 #: Athena bills every statement (10 MB at least), so on a cloud backend live views poll at most this often.
@@ -92,10 +102,28 @@ def shielded(action: str) -> Iterator[None]:
     try:
         yield
     except PetroStreamError as exc:
-        st.error(f"{action}: {exc}")
+        st.error(f"{action}: {without_internal_paths(str(exc))}")
     except Exception as exc:
         log.exception("%s failed", action)
-        st.error(f"{action} failed unexpectedly: {_one_line(exc)}")
+        st.error(f"{action} failed unexpectedly: {without_internal_paths(_one_line(exc))}")
+
+
+def without_internal_paths(text: str) -> str:
+    """A message with paths inside the temp folder or the backend's home cut to their file name.
+
+    Those folders are the portal's business (uploads, the lake, scratch files); their names mean
+    nothing to a user and tell a stranger how the server is laid out.
+    """
+    roots = [Path(tempfile.gettempdir()).resolve()]
+    cached = st.session_state.get(_BACKEND_KEY)
+    if cached is not None:
+        roots.append(Path(cached.settings.home).resolve())
+
+    def shorten(match: re.Match[str]) -> str:
+        path = Path(match.group(0))
+        return path.name if any(path.resolve().is_relative_to(root) for root in roots) else match.group(0)
+
+    return re.sub(r"/[^\s'\"(),:;]+", shorten, text)
 
 
 def flash(message: str) -> None:
@@ -175,6 +203,13 @@ def when(moment: datetime | None) -> str:
 def status_label(status: WellStatus) -> str:
     """A coloured badge for Streamlit markdown."""
     return f":{_BADGES[status]}-badge[{status.value}]"
+
+
+def status_summary(wells: Sequence[WellSnapshot]) -> None:
+    """How many wells have each status, of all wells known (registry and lake): the same line on every view."""
+    counts = status_counts(list(wells))
+    st.markdown(" · ".join(f"{status_label(status)}: **{count}**" for status, count in counts.items())
+                + f" of **{len(wells)}** well(s)")
 
 
 def _one_line(exc: BaseException) -> str:

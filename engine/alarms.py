@@ -25,13 +25,15 @@ events still open.
 
 The diagnosis columns (``likely_class``, ``likely_class_probability``, ``top_sensors``,
 ``explanation``) are fields of :class:`OpenEvent`, written with every version; they stay null
-until a diagnosis sets them when an event opens or grows.
+until a diagnosis sets them (:mod:`engine.diagnosis`, from the evidence the caller passes):
+at the peak of the event's first piece when it opens, and again whenever a later piece
+brings a higher peak.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA
 from engine.well_rows import well_rows
 
 if TYPE_CHECKING:
+    from engine.diagnosis import Diagnosis, Evidence
     from engine.features import WellState
 
 ACTIVE, CLEARED = "active", "cleared"
@@ -87,10 +90,12 @@ class OpenEvent:
     explanation: str | None = None
 
     def absorb(self, other: OpenEvent) -> None:
-        """Extend this event by a later piece of the same event."""
+        """Extend this event by a later piece of the same event (a higher peak brings its diagnosis)."""
         self.last_active_ms = other.last_active_ms
         if other.peak_score > self.peak_score:
             self.peak_score, self.peak_ms = other.peak_score, other.peak_ms
+            self.likely_class, self.likely_class_probability = other.likely_class, other.likely_class_probability
+            self.top_sensors, self.explanation = other.top_sensors, other.explanation
         self.active_rows += other.active_rows
         for label, count in other.labels.items():
             self.labels[label] = self.labels.get(label, 0) + count
@@ -119,12 +124,15 @@ class AlarmState:
 Change = tuple[str, OpenEvent, bool]
 
 
-def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy) -> pa.Table:
+def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: AlarmPolicy,
+                  evidence: Evidence | None = None) -> pa.Table:
     """Advance each well's alarm with scored rows (``well_data`` columns); return the event versions to land.
 
     One version per event that opened, grew or cleared in these rows (rows of
     ``anomaly_event_versions``). Rows must be in time order within each well and every well must
     have a state (scoring creates them). Rows without a flag (no model yet) count as unflagged.
+    ``evidence`` (from :func:`engine.scoring.score_and_explain`, aligned with ``rows``)
+    diagnoses events.
     """
     changes: list[Change] = []
     if rows.num_rows == 0:
@@ -136,8 +144,9 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     versions = rows["model_version"]
     for well, index in well_rows(rows["well_id"]):
         version = versions[int(index[0])].as_py()
+        diagnose = None if evidence is None else _at_rows(evidence, index)
         touched = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,
-                           policy)
+                           policy, diagnose)
         changes.extend((well, event, cleared) for event, cleared in touched)
     return versions_table(changes)
 
@@ -163,8 +172,14 @@ def count_events(times: np.ndarray, flags: np.ndarray, policy: AlarmPolicy) -> i
     return len({id(event) for event, _ in touched})
 
 
+def _at_rows(evidence: Evidence, index: np.ndarray) -> Callable[[int], Diagnosis]:
+    """Diagnosis by a position among one well's rows (``index`` maps them to the batch's rows)."""
+    return lambda position: evidence.diagnose(int(index[position]))
+
+
 def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-             version: str | None, policy: AlarmPolicy) -> list[tuple[OpenEvent, bool]]:
+             version: str | None, policy: AlarmPolicy,
+             diagnose: Callable[[int], Diagnosis] | None = None) -> list[tuple[OpenEvent, bool]]:
     """Run one well's rows through its debouncer; return each event that opened, grew or cleared
     (once, as it ends up after these rows, with whether it cleared), in time order."""
     gap_ms = policy.min_gap_seconds * 1000
@@ -181,12 +196,13 @@ def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np
     if active.size:
         previous = np.concatenate([[state.open.last_active_ms if state.open else -np.inf], times[active[:-1]]])
         first, *others = np.split(active, np.flatnonzero(times[active] - previous > gap_ms))
-        if first.size:  # active rows within the gap of the open event continue it
-            state.open.absorb(_event_of(first, times, scores, labels, version))
+        if first.size:  # active rows within the gap of the open event continue it (diagnosed if at a new peak)
+            higher = np.nan_to_num(np.nanmax(scores[first]), nan=0.0) > state.open.peak_score
+            state.open.absorb(_event_of(first, times, scores, labels, version, diagnose if higher else None))
         for group in others:
             if state.open is not None:
                 touched.append((state.open, True))
-            state.open = _event_of(group, times, scores, labels, version)
+            state.open = _event_of(group, times, scores, labels, version, diagnose)
     if state.open is not None and times[-1] - state.open.last_active_ms > gap_ms:
         touched.append((state.open, True))
         state.open = None
@@ -210,12 +226,17 @@ def _window_counts(history: np.ndarray, breaks: np.ndarray, window: int) -> tupl
 
 
 def _event_of(active: np.ndarray, times: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-              version: str | None) -> OpenEvent:
-    """The event made of these active row positions."""
+              version: str | None, diagnose: Callable[[int], Diagnosis] | None = None) -> OpenEvent:
+    """The event made of these active row positions, diagnosed at its peak when ``diagnose`` is given."""
     peak = int(active[np.nanargmax(scores[active])]) if not np.isnan(scores[active]).all() else int(active[0])
     counts = Counter(int(label) for label in labels[active] if label >= 0)
-    return OpenEvent(int(times[active[0]]), int(times[active[-1]]), float(np.nan_to_num(scores[peak], nan=0.0)),
-                     int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
+    event = OpenEvent(int(times[active[0]]), int(times[active[-1]]), float(np.nan_to_num(scores[peak], nan=0.0)),
+                      int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
+    if diagnose is not None:
+        found = diagnose(peak)
+        event.likely_class, event.likely_class_probability = found.likely_class, found.probability
+        event.top_sensors, event.explanation = found.top_sensors, found.explanation
+    return event
 
 
 def versions_table(changes: Iterable[Change]) -> pa.Table:

@@ -96,6 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                               progress=lambda done, total, name: line.show(f"features: {done}/{total} {name}"))
     line.show("training done", final=True)
     rows = manifest["training"]["normal_rows_used"]
+    checks, prior = manifest["checks"], manifest["prior"]
+    if prior and prior.get("reason"):
+        print(f"note: mixed in the built-in synthetic fleet as normal baseline: {prior['reason']}")
+    print(f"expected alarms per normal hour: {checks['expected_alarms_per_normal_hour']:.2f}; labeled events in "
+          f"the data that alarm: {checks['labeled_events_alarmed']} of {checks['labeled_events']}")
     if args.model_out:
         model_artifact.save_file(Path(args.model_out), payload, manifest)
         print(f"wrote {args.model_out} (+ manifest) trained on {rows:,} normal rows, "
@@ -140,7 +145,7 @@ def cmd_benchmark_3w(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from engine.producer import Producer, ReplayOptions
     from engine.readers import discover
-    from engine.replay_log import ReplayProgress
+    from engine.replay_log import AT_LIMIT, STOPPED, ReplayProgress
 
     files = discover(args.data)
     if not files:
@@ -152,11 +157,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         line.show(f"replay: {progress.sent_rows:,}/{progress.total_rows:,} rows ({share:.0%}) "
                   f"at {progress.rate:,.0f} rows/s")
 
-    producer = Producer(_backend(), files, ReplayOptions(speed=args.speed, max_rows=args.max_rows),
-                        on_progress=show)
+    producer = Producer(_backend(), files, ReplayOptions(speed=args.speed, max_rows=args.max_rows,
+                                                         from_start=args.from_start), on_progress=show)
     result = producer.run(_stop_on_signals())
     line.show(f"replay {result.status}: {result.sent_rows:,}/{result.total_rows:,} rows", final=True)
-    if result.status == "stopped":
+    if result.status in (STOPPED, AT_LIMIT):
         print("run the same command again to resume where it stopped")
     return 0
 
@@ -290,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=_non_negative_float, default=1.0,
                         help="times real time; 0 = as fast as possible")
     replay.add_argument("--max-rows", type=_positive_int, help="stop after sending this many rows")
+    replay.add_argument("--from-start", action="store_true",
+                        help="forget where an earlier replay of the same files stopped and send them from their first "
+                             "row (consumers drop rows the lake already holds)")
 
     consume = command("consume", cmd_consume, "consume the stream into the lake")
     consume.add_argument("--workers", type=_positive_int, default=1)

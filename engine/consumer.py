@@ -45,7 +45,7 @@ from engine.schema import (
     OBSERVATION_SCHEMA,
     WELL_DATA_TABLE,
 )
-from engine.scoring import score_observations
+from engine.scoring import score_and_explain
 from engine.stream import StreamRecord
 from engine.well_rows import well_rows
 
@@ -220,11 +220,11 @@ class Consumer:
         observations, dead = _decode_all(records)
         fresh = _drop_seen(observations, states)
         self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
-        rows = score_observations(fresh, states, self._model)
+        rows, evidence = score_and_explain(fresh, states, self._model)
         key = batch_key(shard_id, records[0].sequence_number)
         self.backend.lake.write(WELL_DATA_TABLE, key, rows)
         policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
-        self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy))
+        self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy, evidence))
         self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
         try:
             self._leases[shard_id] = self.backend.leases.checkpoint(

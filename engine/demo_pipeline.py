@@ -13,10 +13,10 @@ from pathlib import Path
 from engine.backend import Backend
 from engine.data_sources import demo_folder
 from engine.errors import BackendError
-from engine.producer import replay_id_for
 from engine.quickstart import ensure_demo_data, ensure_model
 from engine.readers import discover
 from engine.replay_control import ReplayControl, ReplayRequest
+from engine.replay_log import FINISHED, replay_id_for
 from engine.scaling import Scaler
 
 #: Replay speed of the demo: an hour and a half of well data per wall-clock minute (its 8 h in about 5 min).
@@ -43,10 +43,10 @@ def start_demo_pipeline(backend: Backend) -> str:
     ready = prepare_demo(backend)
     done = [f"model {ready.model_version} active"]
     files = discover([ready.data])
-    previous = backend.replays.load(replay_id_for(files))
+    previous = backend.replays.load(replay_id_for(f.path for f in files))
     if control.state().running:
         done.append("a replay was already running")
-    elif previous is not None and previous.status == "finished":
+    elif previous is not None and previous.status == FINISHED:
         done.append("the demo replay already ran to its end; its data is in the lake")
     else:
         control.start(ReplayRequest(tuple(f.path for f in files), speed=DEMO_SPEED))

@@ -155,7 +155,17 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
 
     Rows must be in time order within each well; wells may be interleaved.
     """
-    features = np.zeros((observations.num_rows, len(FEATURE_NAMES)))
+    return model_inputs(sensor_deviations(observations, states))
+
+
+def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> np.ndarray:
+    """Per-sensor deviations (rows x :data:`FEATURE_SENSORS` x :data:`FEATURE_KINDS`), advancing ``states``.
+
+    In typical sizes of the well (the spread as a log ratio), before compression: what the
+    model inputs are made of, and what a diagnosis explains an alarm with (which sensor moved,
+    which way, how far).
+    """
+    features = np.zeros((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     if observations.num_rows == 0:
         return features
     wells = well_rows(observations["well_id"])
@@ -166,7 +176,7 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
     for well, positions in wells:
         rows = slice(None) if len(wells.wells) == 1 else positions
         state = states.setdefault(well, WellState())
-        features[rows] = _well_features(values[rows], times[rows], state)
+        features[rows] = _well_deviations(values[rows], times[rows], state)
     return features
 
 
@@ -181,8 +191,8 @@ def warmup_mask(times: np.ndarray) -> np.ndarray:
     return position < WARMUP_ROWS
 
 
-def _well_features(values: np.ndarray, times: np.ndarray, state: WellState) -> np.ndarray:
-    """Features of consecutive rows of one well, restarting after long silences; advances ``state``."""
+def _well_deviations(values: np.ndarray, times: np.ndarray, state: WellState) -> np.ndarray:
+    """Deviations of consecutive rows of one well, restarting after long silences; advances ``state``."""
     previous = times[0] if state.feature_time_ms is None else state.feature_time_ms
     gaps = np.diff(times, prepend=previous) > _MAX_GAP_MS
     bounds = [0, *np.flatnonzero(gaps).tolist(), len(times)]
@@ -194,11 +204,11 @@ def _well_features(values: np.ndarray, times: np.ndarray, state: WellState) -> n
             state.sensors = _empty_sensor_state()
         per_sensor[start:stop] = _segment_features(values[start:stop], state.sensors)
     state.feature_time_ms = int(times[-1])
-    return _compress(per_sensor)
+    return per_sensor
 
 
-def _compress(deviations: np.ndarray) -> np.ndarray:
-    """Feature rows from per-sensor deviations (rows x sensors x kinds, in typical sizes).
+def model_inputs(deviations: np.ndarray) -> np.ndarray:
+    """The detector's feature rows (:data:`FEATURE_NAMES`) from per-sensor deviations (rows x sensors x kinds).
 
     Levels and slopes get a signed ``log1p`` (the spread already is a log ratio); the largest
     magnitude per kind is taken before compressing, which is the same since both are monotone.

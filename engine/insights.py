@@ -1,5 +1,5 @@
 """What the portal shows, asked of the lake in SQL: KPIs, live well status, score timelines,
-alarm events, history at a resolution chosen from the range, and the executive views.
+alarm events and the executive views (a well's history is :mod:`engine.history`).
 
 Every statement is fixed Trino-dialect text with ``?`` parameters, so the same text runs on
 DuckDB locally and on Athena, and no user string ever becomes SQL. Aggregation happens in the
@@ -22,6 +22,7 @@ from engine.backend import Backend
 from engine.errors import InputError
 from engine.model_store import ModelStore
 from engine.query import QueryEngine
+from engine.well_registry import load_registry
 
 #: An anomaly flag this close to a well's latest observation (event time) makes the well "anomaly".
 ALARM_WINDOW = timedelta(minutes=2)
@@ -31,10 +32,6 @@ STALE_AFTER = timedelta(minutes=5)
 RECENT = timedelta(hours=1)
 #: Live score timelines cover this much of each well's latest event time.
 LIVE_WINDOW = timedelta(minutes=15)
-#: At most this many buckets per history chart.
-MAX_POINTS = 2_000
-#: History bucket widths to choose from, in seconds (1 s is the 3W sampling period).
-BUCKET_SECONDS: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 600, 1_800, 3_600, 21_600, 86_400)
 #: Alarm events in the live page's alarm table.
 EVENT_ROWS = 50
 
@@ -107,6 +104,8 @@ SELECT w.well_id,
        max(w.anomaly_flag) AS flag,
        count_if(w.anomaly_flag = 1
                 AND w.event_time > t.last_event - INTERVAL '{_ALARM_SECONDS}' SECOND) AS recent_flags,
+       max(CASE WHEN w.event_time > t.last_event - INTERVAL '{_ALARM_SECONDS}' SECOND
+                THEN w.anomaly_score END) AS recent_peak,
        max_by(w.anomaly_score, w.event_time) AS last_score,
        max_by(w.pressure, w.event_time) / 1e5 AS pressure_bar,
        max_by(w.temperature, w.event_time) AS temperature_c,
@@ -131,6 +130,7 @@ class WellSnapshot:
     observations: int = 0
     anomalies: int = 0
     recent_flags: int = 0
+    recent_peak: float | None = None
     last_score: float | None = None
     pressure_bar: float | None = None
     temperature_c: float | None = None
@@ -146,7 +146,10 @@ class LiveWells:
 
 
 def classify(last_ingest: datetime | None, recent_flags: int, now: datetime) -> WellStatus:
-    """Stale beats anomaly: an alarm nobody has confirmed for minutes is not a live alarm."""
+    """The one rule every view (tiles, map, counts) applies to a well.
+
+    Stale beats anomaly: an alarm nobody has confirmed for minutes is not a live alarm.
+    """
     if last_ingest is None:
         return WellStatus.NO_DATA
     if now - last_ingest > STALE_AFTER:
@@ -162,14 +165,42 @@ def live_wells(sql: QueryEngine, now: datetime, known_wells: tuple[str, ...] = (
         latest = rows.iloc[-1]
         last_ingest = _timestamp(latest.last_ingest)
         flags = int(rows["recent_flags"].fillna(0).sum())
+        peak = rows["recent_peak"].max()
         snapshots.append(WellSnapshot(
             well_id=str(well), status=classify(last_ingest, flags, now), last_event=_timestamp(latest.last_event),
             last_ingest=last_ingest, observations=int(latest.observations), anomalies=_int(latest.anomalies),
-            recent_flags=flags, last_score=_float(latest.last_score), pressure_bar=_float(latest.pressure_bar),
-            temperature_c=_float(latest.temperature_c)))
+            recent_flags=flags, recent_peak=_float(peak), last_score=_float(latest.last_score),
+            pressure_bar=_float(latest.pressure_bar), temperature_c=_float(latest.temperature_c)))
     seen = {s.well_id for s in snapshots}
     snapshots += [WellSnapshot(well, WellStatus.NO_DATA) for well in known_wells if well not in seen]
     return LiveWells(snapshots, frame[["well_id", "bucket", "score", "flag"]].reset_index(drop=True))
+
+
+def explain(well: WellSnapshot, threshold: float | None) -> str:
+    """Why a well has its status, in a sentence, for a tile or a map popup.
+
+    A well stays *anomaly* for :data:`ALARM_WINDOW` of its data after its last flagged row, so its
+    newest score may already be back under the threshold: say so rather than look contradictory.
+    """
+    window = f"{ALARM_WINDOW.total_seconds() / 60:g} min"
+    if well.status == WellStatus.NO_DATA:
+        return "in the registry, but nothing from it has landed yet"
+    if well.status == WellStatus.STALE:
+        return f"nothing landed for over {STALE_AFTER.total_seconds() / 60:g} min; its last status is unconfirmed"
+    if well.status == WellStatus.NORMAL:
+        return f"no flagged row in the last {window} of its data"
+    reason = f"{well.recent_flags:,} flagged row(s) in the last {window} of its data"
+    if well.recent_peak is not None:
+        reason += f" (peak score {well.recent_peak:.3f})"
+    if threshold is not None and well.last_score is not None and well.last_score < threshold:
+        reason += (f"; the latest score {well.last_score:.3f} is back under the threshold {threshold:.3f}, "
+                   f"so the alarm clears once {window} pass without a flag")
+    return reason
+
+
+def status_counts(wells: list[WellSnapshot]) -> dict[WellStatus, int]:
+    """How many wells have each status (every status present, zero or not), for the views' summaries."""
+    return {status: sum(w.status == status for w in wells) for status in WellStatus}
 
 
 def active_threshold(models: ModelStore) -> float | None:
@@ -179,7 +210,8 @@ def active_threshold(models: ModelStore) -> float | None:
 
 # -- alarm events ---------------------------------------------------------------------------
 _EVENTS = f"""
-SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, state
+SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, state,
+       likely_class, likely_class_probability, top_sensors, explanation
 FROM anomaly_events
 ORDER BY CASE WHEN state = 'active' THEN 0 ELSE 1 END, start_time DESC
 LIMIT {EVENT_ROWS}
@@ -222,65 +254,9 @@ class LiveView:
 
 
 def live_view(backend: Backend, now: datetime) -> LiveView:
-    return LiveView(live_wells(backend.sql, now), active_threshold(backend.models), alarms(backend.sql))
-
-
-# -- history ----------------------------------------------------------------------------------
-_WELLS = """
-SELECT well_id, min(event_time) AS first_event, max(event_time) AS last_event, count(*) AS observations
-FROM well_data
-GROUP BY well_id
-ORDER BY well_id
-"""
-_HISTORY = """
-SELECT from_unixtime(floor(to_unixtime(event_time) / ?) * ?) AS bucket,
-       avg(pressure) / 1e5 AS pressure_bar,
-       min(pressure) / 1e5 AS pressure_min_bar,
-       max(pressure) / 1e5 AS pressure_max_bar,
-       avg(temperature) AS temperature_c,
-       min(temperature) AS temperature_min_c,
-       max(temperature) AS temperature_max_c,
-       max(anomaly_score) AS max_score,
-       count_if(anomaly_flag = 1) AS anomalies,
-       count(*) AS observations
-FROM well_data
-WHERE well_id = ?
-  AND "date" BETWEEN ? AND ?
-  AND event_time >= from_iso8601_timestamp(?)
-  AND event_time < from_iso8601_timestamp(?)
-GROUP BY 1
-ORDER BY 1
-"""
-
-
-def wells(sql: QueryEngine) -> pd.DataFrame:
-    """Wells with data and the event-time range each covers (``well_id``, ``first_event``, ``last_event``)."""
-    return sql.query(_WELLS)
-
-
-def bucket_seconds_for(start: datetime, end: datetime) -> int:
-    """The finest bucket that keeps a chart of ``start``..``end`` within :data:`MAX_POINTS` points."""
-    span = (end - start).total_seconds()
-    if span <= 0:
-        raise InputError("the end of the range must come after its start")
-    return next((b for b in BUCKET_SECONDS if span / b <= MAX_POINTS), BUCKET_SECONDS[-1])
-
-
-@dataclass(frozen=True)
-class History:
-    """A well's sensors over a range, aggregated per bucket (pressures in bar, temperatures in °C)."""
-
-    frame: pd.DataFrame
-    bucket_seconds: int
-
-
-def history(sql: QueryEngine, well_id: str, start: datetime, end: datetime) -> History:
-    """Buckets of ``[start, end)`` for one well; the date filter lets the engine skip partitions."""
-    bucket = bucket_seconds_for(start, end)
-    last = end - timedelta(microseconds=1)
-    params = [bucket, bucket, well_id, f"{start.astimezone(UTC):%Y-%m-%d}", f"{last.astimezone(UTC):%Y-%m-%d}",
-              iso(start), iso(end)]
-    return History(sql.query(_HISTORY, params), bucket)
+    """Wells counted against the registry (so a registered well that never reported shows as *no data*)."""
+    known = tuple(load_registry(backend.settings.home).locations)
+    return LiveView(live_wells(backend.sql, now, known), active_threshold(backend.models), alarms(backend.sql))
 
 
 # -- executive views --------------------------------------------------------------------------

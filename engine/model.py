@@ -1,4 +1,4 @@
-"""The model artifact: an Isolation Forest, its threshold, and a manifest that vouches for it.
+"""The model artifact: an Isolation Forest, its threshold, the diagnosis classifier, and a manifest vouching for them.
 
 The artifact is a joblib file; loading one runs pickle code, so its bytes are checked
 against the manifest's sha256 *before* loading, and the manifest's feature list and library
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.diagnosis import MIN_PROBABILITY, Diagnoser
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
 
@@ -41,11 +42,22 @@ def _sklearn_version() -> str:
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded, verified model: scores feature rows, higher = more anomalous."""
+    """A loaded, verified model: scores feature rows, higher = more anomalous, and diagnoses alarms.
+
+    ``classifier`` names an alarm's likely event type (:mod:`engine.diagnosis`); models
+    trained before it existed have none and still explain which sensors moved.
+    """
 
     estimator: Any
     threshold: float
     manifest: dict[str, Any]
+    classifier: Any | None = None
+
+    @property
+    def diagnoser(self) -> Diagnoser:
+        """The alarm diagnoser, with the confidence cut-off training chose for this classifier."""
+        cutoff = (self.manifest.get("diagnosis") or {}).get("min_probability", MIN_PROBABILITY)
+        return Diagnoser(self.classifier, float(cutoff))
 
     @property
     def version(self) -> str:
@@ -62,12 +74,13 @@ class Model:
         return scores, (scores > self.threshold).astype(np.int8)
 
 
-def dump(estimator: Any, threshold: float, summary: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """Serialise a trained estimator; return the artifact bytes and its manifest."""
+def dump(estimator: Any, threshold: float, summary: dict[str, Any],
+         classifier: Any | None = None) -> tuple[bytes, dict[str, Any]]:
+    """Serialise a trained estimator (and its diagnosis classifier, in the same bytes the manifest vouches for)."""
     import joblib
 
     buffer = io.BytesIO()
-    joblib.dump({"estimator": estimator, "threshold": threshold}, buffer, compress=3)
+    joblib.dump({"estimator": estimator, "threshold": threshold, "classifier": classifier}, buffer, compress=3)
     payload = buffer.getvalue()
     manifest = {
         "sha256": hashlib.sha256(payload).hexdigest(),
@@ -97,7 +110,7 @@ def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
 
     try:
         content = joblib.load(io.BytesIO(payload))
-        return Model(content["estimator"], float(content["threshold"]), manifest)
+        return Model(content["estimator"], float(content["threshold"]), manifest, content.get("classifier"))
     except Exception as exc:
         raise ModelError(f"{source}: artifact does not load ({type(exc).__name__})") from exc
 

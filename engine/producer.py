@@ -11,7 +11,6 @@ Periods where no well has data are skipped instead of waited through.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 from engine import codec
 from engine.backend import Backend
 from engine.readers import InstanceFile, read_instance
-from engine.replay_log import ReplayProgress
+from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 from engine.well_rows import well_rows
 
@@ -41,17 +40,13 @@ MAX_RECORDS_PER_PUT = 500
 
 @dataclass(frozen=True)
 class ReplayOptions:
-    """How to replay: ``speed`` times real time (0 = as fast as possible), how much, how packed."""
+    """How to replay: ``speed`` times real time (0 = as fast as possible), how much, how packed, and whether
+    to forget the stored progress and send the files from their first row again (``from_start``)."""
 
     speed: float = 0.0
     max_rows: int | None = None
     rows_per_record: int = 2_000
-
-
-def replay_id_for(files: Sequence[InstanceFile]) -> str:
-    """The same set of files is the same replay, so running the command again resumes it."""
-    digest = hashlib.sha256("\n".join(sorted(str(f.path.resolve()) for f in files)).encode())
-    return digest.hexdigest()[:16]
+    from_start: bool = False
 
 
 def count_rows(files: Sequence[InstanceFile]) -> int:
@@ -112,10 +107,12 @@ class Producer:
         self.options = options
         self.on_progress = on_progress
         self._stored_at = -SAVE_EVERY_SECONDS
-        replay_id = replay_id_for(self.files)
-        self.progress = backend.replays.load(replay_id) or ReplayProgress(
-            replay_id, [str(f.path) for f in self.files], options.speed, count_rows(self.files))
+        replay_id = replay_id_for(f.path for f in self.files)
+        stored = None if options.from_start else backend.replays.load(replay_id)
+        self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed,
+                                                 count_rows(self.files))
         self.progress.speed = options.speed
+        self.progress.stop_at = None if options.max_rows is None else self.progress.sent_rows + options.max_rows
 
     def run(self, stop: threading.Event) -> ReplayProgress:
         """Send until the files are exhausted, ``max_rows`` are sent, or ``stop`` is set."""
@@ -128,18 +125,21 @@ class Producer:
         self.progress.pid = os.getpid()
         self._update("running")
         anchor: tuple[int, float] | None = None
+        previous: int | None = None
         started, sent_this_run = time.monotonic(), 0
         while not stop.is_set() and (budget is None or budget > 0):
             pending = [t for c in cursors if (t := c.next_time()) is not None]
             if not pending:
                 break
             window_start = min(pending)
-            if anchor is None or window_start - anchor[0] > 2 * window:  # skip gaps with no data
+            if previous is None or window_start - previous > 2 * window:  # skip gaps with no data
                 anchor = (window_start, time.monotonic())
+            previous = window_start
             rows = [part for c in cursors if (part := c.take_before(window_start + window)) is not None]
             batch = pa.concat_tables(rows)
             if budget is not None and batch.num_rows > budget:
                 batch = _earliest(batch, budget)
+            assert anchor is not None
             self._pace(anchor, window_start + window, stop)
             self._send(batch)
             sent_this_run += batch.num_rows
@@ -148,7 +148,7 @@ class Producer:
             self._update("running")
         finished = all(c.next_time() is None for c in cursors)
         self.progress.pid = None
-        self._update("finished" if finished else "stopped")
+        self._update(FINISHED if finished else AT_LIMIT if budget is not None and budget <= 0 else STOPPED)
         return self.progress
 
     def _pace(self, anchor: tuple[int, float], window_end: int, stop: threading.Event) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.replay_log import ReplayLog, ReplayProgress
+from engine.replay_log import FINISHED, ReplayLog, ReplayProgress, replay_id_for
 
 #: Fastest paced replay the portal offers (0 still means "as fast as possible").
 MAX_SPEED = 100_000.0
@@ -24,11 +24,13 @@ MAX_SPEED = 100_000.0
 
 @dataclass(frozen=True)
 class ReplayRequest:
-    """What to replay and how fast (times real time; 0 = as fast as possible)."""
+    """What to replay, how fast (times real time; 0 = as fast as possible), how many rows at most, and
+    whether to send the files from their first row again rather than resume."""
 
     files: tuple[Path, ...]
     speed: float = 1.0
     max_rows: int | None = None
+    from_start: bool = False
 
     def validated(self) -> ReplayRequest:
         """The request with absolute, sorted file paths; raises :class:`InputError` if it cannot run."""
@@ -42,6 +44,12 @@ class ReplayRequest:
         if missing:
             raise InputError(f"no such file: {missing[0]}")
         return replace(self, files=tuple(sorted(Path(f).resolve() for f in self.files)))
+
+    def cli_options(self) -> list[str]:
+        """The options of ``python -m engine replay`` that carry this request (what a backend launches)."""
+        options = ["--speed", repr(self.speed)]
+        options += ["--max-rows", str(self.max_rows)] if self.max_rows is not None else []
+        return options + (["--from-start"] if self.from_start else [])
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,15 @@ class ReplayState:
         if self.progress is None:
             return "idle"
         return "interrupted" if self.progress.status == "running" else self.progress.status
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds until the running replay ends (its row limit or its last row) at its current rate."""
+        progress = self.progress
+        if not self.running or progress is None or progress.rate <= 0:
+            return None
+        end = progress.total_rows if progress.stop_at is None else min(progress.total_rows, progress.stop_at)
+        return max(0, end - progress.sent_rows) / progress.rate
 
     @property
     def share(self) -> float:
@@ -101,11 +118,22 @@ class ReplayControl(ABC):
         return ""
 
     # -- rules ------------------------------------------------------------------------------
+    def stored(self, files: tuple[Path, ...]) -> ReplayProgress | None:
+        """How far an earlier replay of exactly these files got (what a start would resume), if any ran."""
+        return self._replays.load(replay_id_for(files)) if files else None
+
     def start(self, request: ReplayRequest) -> Launch:
-        """Start a replay; the same files resume where their last replay stopped."""
+        """Start a replay; the same files resume where their last replay stopped, unless ``from_start``.
+
+        Refuses to "start" what would send nothing: files already replayed to their end.
+        """
         request = request.validated()
         if self._current() is not None:
             raise InputError("a replay is already running; stop it first")
+        previous = None if request.from_start else self.stored(request.files)
+        if previous is not None and previous.status == FINISHED:
+            raise InputError("these files were already replayed to their end, so resuming would send nothing; "
+                             "replay them from the start instead")
         return self._launch(request)
 
     def stop(self, timeout: float = 15.0) -> bool:

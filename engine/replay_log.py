@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: How a replay ended: every row sent; its row limit reached (rows remain); or stopped (a signal, the portal).
+FINISHED, AT_LIMIT, STOPPED = "finished", "stopped at limit", "stopped"
+
+
+def replay_id_for(paths: Iterable[Path]) -> str:
+    """The same set of files is the same replay, so replaying them again resumes it."""
+    digest = hashlib.sha256("\n".join(sorted(str(Path(p).resolve()) for p in paths)).encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -22,6 +34,8 @@ class ReplayProgress:
     rate: float = 0.0
     updated_at: float = 0.0
     message: str = ""
+    #: ``sent_rows`` at which the running replay stops (its ``max_rows``), None to send every row.
+    stop_at: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

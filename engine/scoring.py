@@ -1,7 +1,9 @@
 """Observations in, lake rows out: features, model scores and the derived columns.
 
 The consumer calls this on every micro-batch and ``engine score`` on a whole file, so a
-file scored in one go gives exactly what the stream writes for the same rows.
+file scored in one go gives exactly what the stream writes for the same rows. Alongside the
+rows, :func:`score_and_explain` hands over the per-sensor deviations they were scored from,
+which the alarms read to diagnose an event at its peak (:mod:`engine.diagnosis`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from engine.features import WellState, compute_features
+from engine.diagnosis import Diagnoser, Evidence
+from engine.features import WellState, model_inputs, sensor_deviations
 from engine.model import Model
 from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA, conform
 
@@ -26,14 +29,26 @@ def score_observations(observations: pa.Table, states: dict[str, WellState], mod
 
     Without a model the rows still land, with null scores, so no data waits on training.
     """
+    return score_and_explain(observations, states, model)[0]
+
+
+def score_and_explain(observations: pa.Table, states: dict[str, WellState],
+                      model: Model | None) -> tuple[pa.Table, Evidence]:
+    """Rows of ``well_data`` as :func:`score_observations`, and the evidence alarms diagnose from."""
+    diagnoser = model.diagnoser if model is not None else Diagnoser(None)
     if observations.num_rows <= SLICE_ROWS:
-        return _score_slice(observations, states, model)
-    return pa.concat_tables([_score_slice(observations.slice(start, SLICE_ROWS), states, model)
-                             for start in range(0, observations.num_rows, SLICE_ROWS)])
+        rows, deviations = _score_slice(observations, states, model)
+        return rows, Evidence(deviations, diagnoser)
+    pieces = [_score_slice(observations.slice(start, SLICE_ROWS), states, model)
+              for start in range(0, observations.num_rows, SLICE_ROWS)]
+    return (pa.concat_tables([rows for rows, _ in pieces]),
+            Evidence(np.concatenate([deviations for _, deviations in pieces]), diagnoser))
 
 
-def _score_slice(observations: pa.Table, states: dict[str, WellState], model: Model | None) -> pa.Table:
-    features = compute_features(observations, states)
+def _score_slice(observations: pa.Table, states: dict[str, WellState],
+                 model: Model | None) -> tuple[pa.Table, np.ndarray]:
+    deviations = sensor_deviations(observations, states)
+    features = model_inputs(deviations)
     if model is None:
         scores = pa.nulls(observations.num_rows, pa.float64())
         flags = pa.nulls(observations.num_rows, pa.int8())
@@ -54,4 +69,4 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState], model: Mo
     table = observations
     for name, column in extra.items():
         table = table.append_column(name, column)
-    return conform(table, WELL_DATA_SCHEMA)
+    return conform(table, WELL_DATA_SCHEMA), deviations.astype(np.float32)

@@ -7,14 +7,21 @@ without a transient), 0 if the alarm was already up; and how many alarms started
 normal operation, per hour of it. Row-level ROC-AUC and PR-AUC (event rows against normal
 rows) show how well the score ranks.
 
-Each well's files are streamed in time order through :func:`engine.scoring.score_observations`
+Each well's files are streamed in time order through :func:`engine.scoring.score_and_explain`
 and :func:`engine.alarms.update_alarms` with one state per well, as the consumer would see
-them; alarms still open at the end of a well's data are closed there. Rows in a warm-up
+them; an alarm still active at the end of a well's data counts as it stands. Rows in a warm-up
 (:func:`engine.features.warmup_mask`) cannot alarm and count nowhere. Normal operation means
 *settled* normal rows, as in training: an alarm that starts on a normal row within
 :data:`ml.train_model.RECOVERY_SECONDS` after an event row is the well's return to normal
 and is counted apart from false alarms, and those rows count neither as normal hours nor in
 the row metrics.
+
+Detection is counted at two levels, and the event level is the one the targets are about:
+*alarm events* (what ``anomaly_events`` holds, alarms still active at the end of the data
+included), which is what an operator is paged for, and *flagged rows* (any row above the
+threshold after the onset), which shows what the debouncer loses. Every alarmed instance
+also carries the diagnosis of its first covering alarm (:mod:`engine.diagnosis`), pooled
+into a confusion matrix of likely type against the labeled class.
 
 Scores enter the report as margins over the model's threshold, so reports of different
 models (the folds of :mod:`ml.cross_validation`) pool into one.
@@ -33,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from engine.alarms import AlarmPolicy, cleared, close_all, update_alarms
+from engine.alarms import AlarmPolicy, update_alarms
 from engine.errors import InputError
 from engine.features import WellState, warmup_mask
 from engine.model import Model
@@ -44,7 +51,8 @@ from engine.schema import (
     TRANSIENT_OFFSET,
     event_of,
 )
-from engine.scoring import score_observations
+from engine.scoring import score_and_explain
+from ml.diagnosis_training import UNKNOWN, confusion_report
 from ml.train_model import files_by_well, recovering
 
 #: The event classes whose alarms the targets are about (3W benchmark 2's classes).
@@ -62,6 +70,11 @@ class InstanceResult:
     onset: str
     detected: bool
     delay_seconds: float | None
+    rows_detected: bool = False
+    rows_delay_seconds: float | None = None
+    likely_class: int | None = None
+    likely_class_probability: float | None = None
+    top_sensors: str | None = None
 
 
 @dataclass
@@ -86,19 +99,32 @@ def evaluate(model: Model, data: list[Path]) -> EvaluationReport:
 
 
 def stream_wells(model: Model, files: Sequence[InstanceFile]) -> StreamedWells:
-    """Replay each well's files through scoring and alarms; collect instances, events and row margins."""
+    """Replay each well's files through scoring and alarms; collect instances, events and row margins.
+
+    The events are those ``anomaly_events`` would show at the end of the data: each event's
+    newest version, cleared or still active.
+    """
     policy = AlarmPolicy.from_manifest(model.manifest)
     out = StreamedWells()
     for well, well_files in files_by_well(files).items():
         states: dict[str, WellState] = {}
         tables, events = [], []
         for instance in well_files:
-            rows = score_observations(read_instance(instance.path), states, model)
-            events.append(update_alarms(rows, states, policy))
+            rows, evidence = score_and_explain(read_instance(instance.path), states, model)
+            events.append(update_alarms(rows, states, policy, evidence))
             tables.append(rows.select(["event_time", "class", "anomaly_score"]))
-        events.append(close_all(states))
-        _collect(out, well, well_files, tables, cleared(pa.concat_tables(events)), model.threshold)
+        _collect(out, well, well_files, tables, latest_versions(pa.concat_tables(events)), model.threshold)
     return out
+
+
+def latest_versions(versions: pa.Table) -> pa.Table:
+    """Each event's newest version (what the ``anomaly_events`` view shows), in start order."""
+    if versions.num_rows == 0:
+        return versions
+    ordered = versions.sort_by([("event_id", "ascending"), ("revision", "ascending")])
+    ids = ordered["event_id"].to_numpy(zero_copy_only=False)
+    last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True))
+    return ordered.take(pa.array(last)).sort_by("start_time")
 
 
 def _collect(out: StreamedWells, well: str, files: list[InstanceFile], tables: list[pa.Table],
@@ -113,26 +139,33 @@ def _collect(out: StreamedWells, well: str, files: list[InstanceFile], tables: l
     out.labels.append(labels[usable])
     out.normal_seconds += int(((labels == NORMAL_CLASS) & usable).sum())
     starts = events["start_time"].cast(pa.int64()).to_numpy()
-    ends = events["end_time"].cast(pa.int64()).to_numpy()
+    ends = events["last_active_time"].cast(pa.int64()).to_numpy()
     at_start = np.clip(np.searchsorted(times, starts), 0, len(times) - 1)
     for row, event in enumerate(events.to_pylist()):
         normal = labels[at_start[row]] == NORMAL_CLASS
-        out.events.append({"well_id": well, "start_time": str(event["start_time"]), "end_time": str(event["end_time"]),
-                           "peak_score": event["peak_score"], "label": event["label"],
+        ended = None if event["end_time"] is None else str(event["end_time"])
+        out.events.append({"well_id": well, "start_time": str(event["start_time"]), "end_time": ended,
+                           "peak_score": event["peak_score"], "label": event["label"], "state": event["state"],
                            "false_alarm": bool(normal and not after_event[at_start[row]]),
                            "after_event": bool(normal and after_event[at_start[row]])})
     offset = 0
+    diagnoses = events.select(["likely_class", "likely_class_probability", "top_sensors"]).to_pylist()
     for instance, table in zip(files, tables, strict=True):
         size = table.num_rows
-        result = _instance_result(instance, times[offset:offset + size], labels[offset:offset + size], starts, ends)
+        piece = slice(offset, offset + size)
+        result = _instance_result(instance, times[piece], labels[piece], margins[piece] > 0, starts, ends, diagnoses)
         offset += size
         if result is not None:
             out.instances.append(result)
 
 
-def _instance_result(instance: InstanceFile, times: np.ndarray, labels: np.ndarray, starts: np.ndarray,
-                     ends: np.ndarray) -> InstanceResult | None:
-    """Whether and when an alarm covered the instance's event, or None for normal/unlabeled instances."""
+def _instance_result(instance: InstanceFile, times: np.ndarray, labels: np.ndarray, flagged: np.ndarray,
+                     starts: np.ndarray, ends: np.ndarray, diagnoses: list[dict[str, Any]]) -> InstanceResult | None:
+    """Whether and when an alarm (and a flagged row) covered the instance's event, and what the alarm said it was.
+
+    None for normal or unlabeled instances. ``starts``, ``ends`` and ``diagnoses`` describe the
+    well's alarm events in time order.
+    """
     events = [event_of(int(label)) for label in labels if label > NORMAL_CLASS]
     if not events:
         return None
@@ -142,11 +175,16 @@ def _instance_result(instance: InstanceFile, times: np.ndarray, labels: np.ndarr
         marks = labels == event_class
     onset, end = int(times[np.argmax(marks)]), int(times[-1])
     covering = np.flatnonzero((starts <= end) & (ends >= onset))
-    delay = None
+    delay, diagnosis = None, {}
     if covering.size:
         delay = max(0.0, (starts[covering].min() - onset) / 1000.0)
+        diagnosis = diagnoses[int(covering[0])]
+    flagged_after = np.flatnonzero(flagged & (times >= onset))
+    row_delay = (times[flagged_after[0]] - onset) / 1000.0 if flagged_after.size else None
     return InstanceResult(str(instance.path), instance.well_id, event_class,
-                          str(np.datetime64(onset, "ms")), covering.size > 0, delay)
+                          str(np.datetime64(onset, "ms")), covering.size > 0, delay, flagged_after.size > 0,
+                          row_delay, diagnosis.get("likely_class"), diagnosis.get("likely_class_probability"),
+                          diagnosis.get("top_sensors"))
 
 
 @dataclass
@@ -176,6 +214,7 @@ class EvaluationReport:
         overall = _ranking(margins, labels, labels > NORMAL_CLASS)
         summary = {
             **_detection(targets),
+            **_row_detection(targets),
             "false_alarms": false_alarms,
             "normal_hours": round(hours, 3),
             "false_alarms_per_hour": round(false_alarms / hours, 4) if hours else None,
@@ -183,6 +222,7 @@ class EvaluationReport:
             "roc_auc": overall["roc_auc"],
             "pr_auc": overall["pr_auc"],
         }
+        summary["diagnosis"] = diagnosis_confusion(instances)
         return cls(meta, summary, classes, instances, events, _curves(margins, labels))
 
     def summary(self) -> str:
@@ -200,10 +240,13 @@ class EvaluationReport:
             f"transient events ({', '.join(map(str, TARGET_CLASSES))}): {s['detected']}/{s['events']} alarmed "
             f"({_pct(s['detected_share'])}), delay after onset median {_minutes(s['delay_median_s'])}, "
             f"p90 {_minutes(s['delay_p90_s'])}",
+            f"flagged rows (before debouncing): {s['rows_detected']}/{s['events']} events have a flagged row "
+            f"after onset, first one median {_minutes(s['rows_delay_median_s'])} after it",
             f"false alarms: {s['false_alarms']} in {s['normal_hours']:.1f} h of settled normal operation "
             f"= {_num(s['false_alarms_per_hour'], 2)} per hour "
             f"(+ {s['alarms_after_events']} alarms on the return to normal within 1 h after an event)",
             f"rows: ROC-AUC {_num(s['roc_auc'])}, PR-AUC {_num(s['pr_auc'])} (event rows vs normal rows)",
+            f"diagnosis of alarmed events (all classes): {_diagnosis_line(s['diagnosis'])}",
         ]
         return "\n".join(lines)
 
@@ -233,10 +276,38 @@ def _detection(instances: list[InstanceResult]) -> dict[str, Any]:
     }
 
 
+def _row_detection(instances: list[InstanceResult]) -> dict[str, Any]:
+    """Detection by flagged rows, before the alarm rule debounces them."""
+    delays = np.array([i.rows_delay_seconds for i in instances if i.rows_detected], dtype=float)
+    return {"rows_detected": int(sum(i.rows_detected for i in instances)),
+            "rows_delay_median_s": float(np.median(delays)) if delays.size else None}
+
+
+def diagnosis_confusion(instances: Iterable[InstanceResult]) -> dict[str, Any]:
+    """Likely type of each alarmed instance's first alarm against its labeled class (``-1`` = unknown)."""
+    alarmed = [i for i in instances if i.detected]
+    if not alarmed:
+        return {"alarmed_events": 0}
+    truth = np.array([i.event_class for i in alarmed])
+    said = np.array([UNKNOWN if i.likely_class is None else i.likely_class for i in alarmed])
+    return {"alarmed_events": len(alarmed), "unit": "alarm events", **confusion_report(truth, said)}
+
+
+def _diagnosis_line(diagnosis: dict[str, Any]) -> str:
+    if not diagnosis.get("alarmed_events"):
+        return "no alarmed event"
+    unknown = sum(row[diagnosis["labels"].index(UNKNOWN)] for row in diagnosis["matrix"]) \
+        if UNKNOWN in diagnosis["labels"] else 0
+    return (f"{_pct(diagnosis['accuracy'])} named right of {diagnosis['alarmed_events']} "
+            f"({unknown} unknown); per class recall "
+            + ", ".join(f"{c}: {_pct(v['recall'])}" for c, v in diagnosis["per_class"].items() if v["support"]))
+
+
 def _class_metrics(event_class: int, instances: list[InstanceResult], margins: np.ndarray,
                    labels: np.ndarray) -> dict[str, Any]:
     positives = (labels == event_class) | (labels == event_class + TRANSIENT_OFFSET)
-    return {"class": event_class, **_detection([i for i in instances if i.event_class == event_class]),
+    mine = [i for i in instances if i.event_class == event_class]
+    return {"class": event_class, **_detection(mine), **_row_detection(mine),
             **_ranking(margins, labels, positives)}
 
 

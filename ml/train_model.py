@@ -13,10 +13,22 @@ than rows, the debounced events per hour of normal operation (``false_alarms_per
 counted with the :mod:`engine.alarms` rules the consumer applies). The lowest threshold that
 keeps both is chosen; both budgets, the alarm policy and what the training data achieved go
 into the manifest.
+
+No mute models: a threshold set on a few hours of one or two wells' normal data lands on
+their highest "normal" minutes (often an event's drifting prelude) and then never fires on
+another well. So training reports what it can vouch for (alarm events per normal hour, and
+how many of the labeled events in its own data would alarm) and, when the given data holds
+less than :data:`MIN_NORMAL_HOURS` of settled normal operation or its labeled events mostly
+stay silent, mixes in the built-in synthetic fleet (:mod:`ml.synthetic_prior`) as a prior
+normal baseline, stated in the manifest under ``prior``; with the prior disabled it refuses
+in one line saying what data is missing. The alarm diagnosis classifier
+(:mod:`ml.diagnosis_training`) always learns from the synthetic fleet's labeled events
+(classes 1-8) plus any labeled events of the given data, and lives in the same artifact.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import defaultdict
@@ -33,9 +45,18 @@ from sklearn.ensemble import IsolationForest
 from engine import model as model_artifact
 from engine.alarms import AlarmPolicy, count_events
 from engine.errors import InputError
-from engine.features import BASELINE_SECONDS, MAX_GAP_SECONDS, WellState, compute_features, warmup_mask
+from engine.features import (
+    BASELINE_SECONDS,
+    MAX_GAP_SECONDS,
+    WellState,
+    model_inputs,
+    sensor_deviations,
+    warmup_mask,
+)
 from engine.readers import InstanceFile, discover, read_instance
-from engine.schema import NORMAL_CLASS
+from engine.schema import NORMAL_CLASS, TRANSIENT_OFFSET
+from ml import synthetic_prior
+from ml.diagnosis_training import DiagnosisRows, train_classifier
 
 Progress = Callable[[int, int, str], None]
 #: How long after an event a well's features still compare with a baseline that remembers it.
@@ -53,6 +74,9 @@ class TrainingOptions:
     max_training_rows: int = 200_000
     alarm_policy: AlarmPolicy = field(default_factory=AlarmPolicy)
     seed: int = 0
+    #: Mix in the built-in synthetic fleet when the given normal data cannot set a threshold that fires
+    #: (and let the diagnosis classifier learn its labeled events); False refuses such data instead.
+    synthetic_prior: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,15 +86,24 @@ class WellFeatures:
     well_id: str
     files: list[InstanceFile]
     offsets: list[int]  # first row of each file, then the total
-    features: np.ndarray
+    deviations: np.ndarray  # rows x sensors x kinds (engine.features.sensor_deviations)
     labels: np.ndarray
     times: np.ndarray
+
+    @property
+    def features(self) -> np.ndarray:
+        """The detector's inputs."""
+        return model_inputs(self.deviations)
 
     def settled_normal(self) -> np.ndarray:
         """Rows that show normal operation as the features see it: class 0, out of warm-up, and
         more than :data:`RECOVERY_SECONDS` after the well's last event row (the baseline still
         remembers the event until then, so the return to normal looks like a new change)."""
         return (self.labels == NORMAL_CLASS) & ~warmup_mask(self.times) & ~recovering(self.times, self.labels)
+
+    def diagnosable(self) -> np.ndarray:
+        """Rows the diagnosis classifier may learn from: event rows out of warm-up."""
+        return (self.labels > NORMAL_CLASS) & ~warmup_mask(self.times)
 
 
 def recovering(times: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -91,7 +124,7 @@ def well_features(paths: Iterable[str | Path], progress: Progress | None = None)
         blocks, labels, times, offsets = [], [], [], [0]
         for instance in well_files:
             table = read_instance(instance.path)
-            blocks.append(compute_features(table, states))
+            blocks.append(sensor_deviations(table, states))
             labels.append(pc.fill_null(table["class"], -1).to_numpy().astype(np.int64))
             times.append(table["event_time"].cast(pa.int64()).to_numpy())
             offsets.append(offsets[-1] + table.num_rows)
@@ -110,22 +143,156 @@ def files_by_well(files: Iterable[InstanceFile]) -> dict[str, list[InstanceFile]
     return {well: sorted(group, key=lambda f: f.path.name) for well, group in sorted(by_well.items())}
 
 
+#: Less settled normal operation than this cannot show where a well's ordinary extremes lie.
+MIN_NORMAL_HOURS = 24.0
+#: A model that alarms on fewer than this share of the labeled events in its own training data is mute.
+MIN_EVENTS_ALARMED = 0.5
+#: Rows before an event's onset that count in its sanity check (the alarm rule's window).
+_BEFORE_ONSET_ROWS = 60
+
+
 def train(paths: Iterable[str | Path], options: TrainingOptions = TrainingOptions(),
           progress: Progress | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Fit on settled normal rows of the given files; return the artifact bytes and its manifest."""
+    """Fit on settled normal rows of the given files; return the artifact bytes and its manifest.
+
+    Falls back to the synthetic prior (or, with ``options.synthetic_prior`` off, refuses)
+    when the given data cannot set a threshold that fires; see the module docstring.
+    """
     started = time.perf_counter()
     paths = list(paths)
-    normal = _NormalRows()
-    rows_by_well: dict[str, dict[str, int]] = {}
-    for well in well_features(paths, progress):
-        labels, counts = np.unique(well.labels, return_counts=True)
-        rows_by_well[well.well_id] = {"unlabeled" if label < 0 else str(label): int(count)
-                                      for label, count in zip(labels, counts, strict=True)}
-        normal.add(well)
-    features, times = normal.stacked()
+    given = _TrainingData.gather(well_features(paths, progress), options.seed)
+    where = ", ".join(map(str, paths))
+    shortfall = given.shortfall()
+    fitted = None if shortfall else _fit(given, options)
+    if fitted is not None and not fitted.check.passes():
+        shortfall = fitted.check.describe()
+    prior: dict[str, Any] | None = None
+    if shortfall:
+        if not options.synthetic_prior:
+            raise InputError(f"{where}: {shortfall}; add normal (class 0) operation of more wells, "
+                             "or allow the synthetic prior")
+        prior = {**synthetic_prior.describe(), "reason": shortfall, "used_for": "normal baseline and diagnosis"}
+        fitted = _fit(given.plus(_synthetic_data(options.seed)), options, given)
+    assert fitted is not None
+    labeled = given
+    if options.synthetic_prior:
+        labeled = given.plus(_synthetic_data(options.seed))
+        prior = prior or {**synthetic_prior.describe(), "reason": None, "used_for": "diagnosis only"}
+    classifier, diagnosis = train_classifier(labeled.diagnosis)
+    summary = {
+        "false_alarm_rate": options.false_alarm_rate,
+        "false_alarms_per_hour_budget": options.false_alarms_per_hour,
+        "alarm_policy": options.alarm_policy.to_json(),
+        "calibration": fitted.calibration.to_json(),
+        "checks": {"expected_alarms_per_normal_hour": round(fitted.calibration.events_per_hour, 4),
+                   "expected_flagged_row_share": fitted.calibration.row_rate, **fitted.check.to_json()},
+        "prior": prior,
+        "diagnosis": diagnosis,
+        "training": {
+            "data": [str(p) for p in paths],
+            "normal_rows_used": int(fitted.normal_rows),
+            "prior_normal_rows": int(fitted.normal_rows - given.normal.row_count()) if prior and prior["reason"] else 0,
+            "rows_fitted": int(fitted.rows_fitted),
+            "wells": len(given.rows_by_well),
+            "rows_by_well_and_class": dict(sorted(given.rows_by_well.items())),
+            "estimator": {"type": "IsolationForest", "n_estimators": options.n_estimators,
+                          "max_samples": int(fitted.estimator.max_samples_), "seed": options.seed},
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    }
+    return model_artifact.dump(fitted.estimator, fitted.calibration.threshold, summary, classifier)
+
+
+@dataclass
+class _TrainingData:
+    """What training keeps of some wells: settled normal rows, classifier rows, labeled event stretches."""
+
+    normal: _NormalRows
+    diagnosis: DiagnosisRows
+    events: list[tuple[np.ndarray, np.ndarray]]  # per labeled event: features and times from before its onset
+    rows_by_well: dict[str, dict[str, int]]
+
+    @classmethod
+    def gather(cls, wells: Iterable[WellFeatures], seed: int, prefix: str = "") -> _TrainingData:
+        data = cls(_NormalRows(), DiagnosisRows(seed), [], {})
+        for well in wells:
+            labels, counts = np.unique(well.labels, return_counts=True)
+            data.rows_by_well[prefix + well.well_id] = {"unlabeled" if label < 0 else str(label): int(count)
+                                                        for label, count in zip(labels, counts, strict=True)}
+            data.normal.add(well)
+            data.diagnosis.add(prefix + well.well_id, well.deviations, well.labels, well.diagnosable())
+            data.events.extend(_labeled_events(well))
+        return data
+
+    def plus(self, other: _TrainingData) -> _TrainingData:
+        """Both data sets (kept apart: stretches, events and wells never merge)."""
+        diagnosis = DiagnosisRows(self.diagnosis.seed, self.diagnosis.inputs + other.diagnosis.inputs,
+                                  self.diagnosis.classes + other.diagnosis.classes,
+                                  self.diagnosis.wells + other.diagnosis.wells)
+        normal = _NormalRows(self.normal.features + other.normal.features, self.normal.times + other.normal.times)
+        return _TrainingData(normal, diagnosis, self.events + other.events, {**self.rows_by_well, **other.rows_by_well})
+
+    def shortfall(self) -> str | None:
+        """Why these normal rows cannot set a threshold that would fire elsewhere, or None."""
+        hours = self.normal.row_count() / 3600.0
+        if hours < MIN_NORMAL_HOURS:
+            return (f"only {hours:.1f} h of settled normal (class 0) operation; a threshold needs at least "
+                    f"{MIN_NORMAL_HOURS:.0f} h")
+        return None
+
+
+def _labeled_events(well: WellFeatures) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each file's labeled event, from just before its onset (first transient row, else first event row) to its end."""
+    events = []
+    for start, stop in itertools.pairwise(well.offsets):
+        labels = well.labels[start:stop]
+        marks = labels >= TRANSIENT_OFFSET
+        if not marks.any():
+            marks = labels > NORMAL_CLASS
+        if marks.any():
+            first = start + max(int(np.argmax(marks)) - _BEFORE_ONSET_ROWS, 0)
+            events.append((model_inputs(well.deviations[first:stop]), well.times[first:stop]))
+    return events
+
+
+@functools.cache
+def _synthetic_data(seed: int) -> _TrainingData:
+    """The synthetic prior, through the features once per process (its well ids prefixed)."""
+    return _TrainingData.gather(well_features([synthetic_prior.prior_files()]), seed, synthetic_prior.WELL_PREFIX)
+
+
+@dataclass(frozen=True)
+class _EventCheck:
+    """How many labeled events of the given data the model alarms on (a sanity check, not an evaluation)."""
+
+    events: int
+    alarmed: int
+
+    def passes(self) -> bool:
+        return self.events == 0 or self.alarmed >= MIN_EVENTS_ALARMED * self.events
+
+    def describe(self) -> str:
+        return (f"the threshold its normal rows set alarms on only {self.alarmed} of the {self.events} labeled "
+                f"events in the same data")
+
+    def to_json(self) -> dict[str, int]:
+        return {"labeled_events": self.events, "labeled_events_alarmed": self.alarmed}
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    estimator: IsolationForest
+    calibration: Calibration
+    check: _EventCheck
+    normal_rows: int
+    rows_fitted: int
+
+
+def _fit(data: _TrainingData, options: TrainingOptions, checked: _TrainingData | None = None) -> _Fitted:
+    """Forest and threshold from ``data``'s normal rows, checked on the labeled events of ``checked`` (or ``data``)."""
+    features, times = data.normal.stacked()
     if features.shape[0] < 100:
-        raise InputError(f"only {features.shape[0]} settled normal (class 0) rows in "
-                         f"{', '.join(map(str, paths))}; need at least 100 to train")
+        raise InputError(f"only {features.shape[0]} settled normal (class 0) rows; need at least 100 to train")
     rng = np.random.default_rng(options.seed)
     fit_rows = features
     if features.shape[0] > options.max_training_rows:
@@ -133,33 +300,21 @@ def train(paths: Iterable[str | Path], options: TrainingOptions = TrainingOption
     estimator = IsolationForest(n_estimators=options.n_estimators, max_samples=min(options.max_samples,
                                 fit_rows.shape[0]), random_state=options.seed, n_jobs=1)
     estimator.fit(fit_rows)
-    scores = -estimator.score_samples(features)
-    calibration = calibrate(scores, times, normal.stretch_ids(), options)
-    summary = {
-        "false_alarm_rate": options.false_alarm_rate,
-        "false_alarms_per_hour_budget": options.false_alarms_per_hour,
-        "alarm_policy": options.alarm_policy.to_json(),
-        "calibration": calibration.to_json(),
-        "training": {
-            "data": [str(p) for p in paths],
-            "normal_rows_used": int(features.shape[0]),
-            "rows_fitted": int(fit_rows.shape[0]),
-            "wells": len(rows_by_well),
-            "rows_by_well_and_class": dict(sorted(rows_by_well.items())),
-            "estimator": {"type": "IsolationForest", "n_estimators": options.n_estimators,
-                          "max_samples": int(estimator.max_samples_), "seed": options.seed},
-            "seconds": round(time.perf_counter() - started, 1),
-        },
-    }
-    return model_artifact.dump(estimator, calibration.threshold, summary)
+    own_rows = None if checked is None else checked.normal.row_count()  # the user's rows lead (plus() order)
+    calibration = calibrate(-estimator.score_samples(features), times, data.normal.stretch_ids(), options, own_rows)
+    events = (checked or data).events
+    alarmed = sum(count_events(t, -estimator.score_samples(f) > calibration.threshold, options.alarm_policy) > 0
+                  for f, t in events)
+    return _Fitted(estimator, calibration, _EventCheck(len(events), int(alarmed)), features.shape[0],
+                   fit_rows.shape[0])
 
 
+@dataclass
 class _NormalRows:
     """Settled normal rows, kept in uninterrupted stretches (one well, no silence, nothing else between)."""
 
-    def __init__(self) -> None:
-        self.features: list[np.ndarray] = []
-        self.times: list[np.ndarray] = []
+    features: list[np.ndarray] = field(default_factory=list)
+    times: list[np.ndarray] = field(default_factory=list)
 
     def add(self, well: WellFeatures) -> None:
         usable = well.settled_normal()
@@ -174,6 +329,9 @@ class _NormalRows:
         if not self.features:
             return np.empty((0, 0)), np.empty(0, dtype=np.int64)
         return np.vstack(self.features), np.concatenate(self.times)
+
+    def row_count(self) -> int:
+        return sum(len(t) for t in self.times)
 
     def stretch_ids(self) -> np.ndarray:
         return np.repeat(np.arange(len(self.times)), [len(t) for t in self.times])
@@ -197,21 +355,29 @@ class Calibration:
                 "normal_hours": round(self.normal_hours, 3), "alarm_events_per_hour": round(self.events_per_hour, 4)}
 
 
-def calibrate(scores: np.ndarray, times: np.ndarray, stretches: np.ndarray, options: TrainingOptions) -> Calibration:
+def calibrate(scores: np.ndarray, times: np.ndarray, stretches: np.ndarray, options: TrainingOptions,
+              own_rows: int | None = None) -> Calibration:
     """Lowest threshold whose flags stay within both false-alarm budgets on the normal rows.
 
     Candidates are score quantiles from the row budget upwards, so the row budget always
     holds; the event budget is checked by debouncing each normal stretch as the consumer would.
+    When a prior joined the user's data, ``own_rows`` says how many leading rows are the
+    user's: the event budget must then hold on them too, so hours of quiet synthetic wells
+    cannot buy a noisy real well more alarms than its own budget.
     """
     hours = len(scores) / 3600.0
     bounds = np.flatnonzero(np.diff(stretches, prepend=-1, append=-1))
     pieces = list(itertools.pairwise(bounds))
+    own_rows = len(scores) if own_rows is None else own_rows
     # Less normal data than one budgeted alarm takes cannot show the budget holds; it may show one alarm.
     allowed = max(options.false_alarms_per_hour * hours, 1.0)
+    allowed_own = max(options.false_alarms_per_hour * own_rows / 3600.0, 1.0)
     candidates = np.unique(np.quantile(scores, np.linspace(1.0 - options.false_alarm_rate, 1.0, 41)))
     for threshold in candidates[:-1]:
         flags = scores > threshold
-        events = sum(count_events(times[a:b], flags[a:b], options.alarm_policy) for a, b in pieces if flags[a:b].any())
-        if events <= allowed:
+        counts = [(a < own_rows, count_events(times[a:b], flags[a:b], options.alarm_policy))
+                  for a, b in pieces if flags[a:b].any()]
+        events = sum(n for _, n in counts)
+        if events <= allowed and sum(n for own, n in counts if own) <= allowed_own:
             return Calibration(float(threshold), float(flags.mean()), events, hours)
     return Calibration(float(candidates[-1]), 0.0, 0, hours)  # above every normal row: nothing flags

@@ -1,56 +1,79 @@
-"""History: one well's pressure and temperature over a chosen range, anomalies marked.
+"""History: one well's 3W sensors over a chosen range, the alarm being looked at shaded.
 
-The engine aggregates in SQL at a resolution chosen from the range, so the browser gets at
-most a few thousand points whatever the lake holds.
+Quick ranges end at the chosen "To"; *Live* follows the well's newest data. All panels share one
+time axis, so zooming one zooms all. The URL (``?well=…&from=…&to=…&alarm=…``) reopens the same
+view: tiles, the map and the Alarms page link here that way. The engine aggregates in SQL at a
+resolution chosen from the range, so the browser gets at most a few thousand points per sensor.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
 import streamlit as st
 
-from control_center import charts, ui
-from engine import insights
+from control_center import charts, history_view, time_range, ui
+from engine import history, insights
+from engine.errors import InputError
 
 backend = ui.backend()
+LIVE_SECONDS = ui.refresh_seconds(10, backend)
 st.title("History")
 
 catalogue = None
 with ui.shielded("Listing the wells"):
-    catalogue = insights.wells(backend.sql)
+    catalogue = history.wells(backend.sql)
 if catalogue is None:
     st.stop()
 if catalogue.empty:
     ui.empty_state("No data in the lake yet, so no history.",
                    "Start the demo pipeline on the Overview page, or replay your own 3W files.")
     st.stop()
+newest = history_view.newest_readings(catalogue)
 
-ranges = catalogue.set_index("well_id")
-well = st.selectbox("Well", ranges.index.tolist(), key="history-well")
-first, last = ranges.loc[well, "first_event"].date(), ranges.loc[well, "last_event"].date()
-st.caption(f"{ui.plain(well)} has data from {first} to {last} (UTC).")
-dates = st.date_input("Dates (UTC)", value=(max(first, last - timedelta(days=1)), last), min_value=first,
-                      max_value=last, key="history-dates")
-from_column, to_column = st.columns(2)
-start_time = from_column.time_input("From (UTC)", time(0, 0), key="history-from", step=timedelta(minutes=15))
-end_time = to_column.time_input("To (UTC)", time(23, 45), key="history-to", step=timedelta(minutes=15))
-if not (isinstance(dates, tuple) and len(dates) == 2):
-    st.info("Pick the last day of the range too.")
-    st.stop()
+link, alarm = time_range.HistoryLink(), None
+try:
+    link = time_range.parse_params(st.query_params)
+except InputError as exc:
+    st.error(f"This link cannot be followed: {exc}. Showing the latest data instead.")
+with ui.shielded("Finding the alarm"):
+    alarm = history.find_alarm(backend.sql, link.alarm) if link.alarm else None
+    if link.alarm and alarm is None:
+        st.warning(f"Alarm {ui.plain(link.alarm)} is not in the alarm log (yet); showing the link's range.")
+if history_view.link_changed():
+    if link.well and link.well not in newest and alarm is None:
+        st.warning(f"{ui.plain(link.well)} has no data in the lake; pick a well below.")
+    history_view.seed(link, alarm, newest)
 
-start = datetime.combine(dates[0], start_time, UTC)
-end = datetime.combine(dates[1], end_time, UTC) + timedelta(minutes=15)
-with ui.shielded("Querying the history"):
-    result = insights.history(backend.sql, well, start, end)
-    if result.frame.empty:
-        ui.empty_state(f"{ui.plain(well)} has no data between {ui.when(start)} and {ui.when(end)}.")
-    else:
+choice = history_view.controls(newest, alarm, LIVE_SECONDS)
+history_view.write_link(choice)
+sensors: tuple[str, ...] = ()
+with ui.shielded("Listing the well's sensors"):
+    sensors = history_view.pick_sensors(history.sensors_of(backend.sql, choice.well, *choice.window.span))
+
+
+@st.fragment(run_every=LIVE_SECONDS if choice.live else None)
+def charts_of_range() -> None:
+    """In live mode only this part re-runs, moving the range to the well's newest reading."""
+    window = choice.window
+    if choice.live:
+        latest = history_view.newest_readings(history.wells(backend.sql))
+        window = time_range.quick_range(choice.live, time_range.through(latest[choice.well]))
+    with ui.shielded("Querying the history"):
+        result = history.history(backend.sql, choice.well, window.start, window.end, sensors)
+        if result.frame.empty:
+            ui.empty_state(f"{ui.plain(choice.well)} has no data between {ui.when(window.start)} and "
+                           f"{ui.when(window.end)}.", f"Its newest reading is {ui.when(newest[choice.well])}.")
+            return
         frame = result.frame
-        st.caption(f"{len(frame):,} points, one per {ui.duration(result.bucket_seconds)} "
-                   f"(averages with min–max bands, aggregated in SQL) · {int(frame['anomalies'].sum()):,} "
-                   "anomalous rows in range")
-        st.plotly_chart(charts.sensor_history(frame, "pressure"), key="history-pressure")
-        st.plotly_chart(charts.sensor_history(frame, "temperature"), key="history-temperature")
+        band = choice.alarm.span(newest[choice.well]) if choice.alarm else None
+        st.caption(f"{len(frame):,} points, one per {ui.duration(result.bucket_seconds)} (averages with min–max "
+                   f"bands, aggregated in SQL) · {int(frame['anomalies'].sum()):,} flagged rows in range · "
+                   "drag across a chart to zoom all of them, double-click to reset")
+        label = f"alarm {choice.alarm.event_id}" if choice.alarm else "alarm"
+        st.plotly_chart(charts.history_panels(result, insights.active_threshold(backend.models), band, label),
+                        key="history-charts")
         st.download_button("Download CSV", frame.to_csv(index=False), mime="text/csv", key="history-csv",
-                           file_name=ui.file_name(well, f"{dates[0]}", f"{dates[1]}", suffix="csv"))
+                           file_name=ui.file_name(choice.well, f"{window.start:%Y%m%dT%H%M}",
+                                                  f"{window.end:%Y%m%dT%H%M}", suffix="csv"))
+
+
+charts_of_range()

@@ -27,9 +27,11 @@ def live() -> None:
             ui.empty_state("No well has reported yet.",
                            "Start the demo pipeline on the Overview page, or a replay and a consumer.")
             return
-        widgets.well_tiles(view.wells.snapshots, now)
+        ui.status_summary(view.wells.snapshots)
+        widgets.well_tiles(view.wells.snapshots, now, view.threshold, view.alarms)
         if view.wells.scores["score"].notna().any():
-            st.plotly_chart(charts.score_timeline(view.wells.scores, view.threshold), key="live-scores")
+            colours = ui.well_colours([w.well_id for w in view.wells.snapshots])
+            st.plotly_chart(charts.score_timeline(view.wells.scores, view.threshold, colours), key="live-scores")
         else:
             ui.empty_state("Rows have landed unscored: no model was active when they arrived.",
                            "Publish a model on the Model page; new rows are scored from then on.")

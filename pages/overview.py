@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from control_center import alarm_view, ui
+from control_center import alarm_view, ui, widgets
 from engine import insights
 from engine.alarm_board import RECENT_ALARMS, alarm_headline
 from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
@@ -80,4 +80,17 @@ def dashboard() -> None:
             ui.page_link("model", "Train or publish a model")
 
 
+@st.fragment(run_every=ui.refresh_seconds(5, backend))
+def wells() -> None:
+    """Every well as a tile, classified as on Live anomalies and the map; a tile links to its History."""
+    st.subheader("Wells")
+    now = ui.now()
+    with ui.shielded("Reading the wells"):
+        view = insights.live_view(backend, now)
+        if view.wells.snapshots:
+            ui.status_summary(view.wells.snapshots)
+            widgets.well_tiles(view.wells.snapshots, now, view.threshold, view.alarms)
+
+
 dashboard()
+wells()

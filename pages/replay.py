@@ -6,11 +6,14 @@ the portal leaves it running, and its progress comes from the replay log it writ
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
-from control_center import ui, widgets
+from control_center import replay_plan, ui, widgets
 from engine.data_sources import catalogue, files_of_wells
 from engine.replay_control import MAX_SPEED, ReplayRequest
+from engine.replay_log import AT_LIMIT
 
 backend = ui.backend()
 st.title("Replay")
@@ -30,14 +33,20 @@ def progress() -> None:
         progress = state.progress
         columns[1].metric("Rows sent", f"{progress.sent_rows:,}", f"of {progress.total_rows:,}", delta_color="off",
                           delta_arrow="off")
-        columns[2].metric("Rate (rows/s)", f"{progress.rate:,.0f}")
-        columns[3].metric("Speed (× real time)", "max" if progress.speed <= 0 else f"{progress.speed:g}×",
-                          help="max: as fast as possible")
-        st.progress(state.share, text=f"{state.share:.0%} of {len(progress.files)} file(s)")
+        if state.running:  # a rate or an ETA of a replay that is not running would be stale
+            columns[2].metric("Rate (rows/s)", f"{progress.rate:,.0f}")
+            eta = state.eta_seconds
+            columns[3].metric("Time left", "—" if eta is None else ui.duration(round(eta)),
+                              help="At the current rate, until the last row or the row limit")
+        pace = "as fast as possible" if progress.speed <= 0 else f"{progress.speed:g}× real time"
+        st.progress(state.share, text=f"{state.share:.0%} of {len(progress.files)} file(s) · {pace}")
         if state.note:
             st.error(f"The last replay process failed: {state.note}")
         if state.phase == "interrupted":
             st.warning("The replay process ended without finishing; start the same files again to resume.")
+        if state.phase == AT_LIMIT:
+            st.info(f"Stopped at its row limit after {progress.sent_rows:,} rows; start the same files again to "
+                    "send the rest.")
         if state.running:
             if backend.scaling is not None and backend.scaling.desired() == 0:
                 st.warning("No consumer is running: replayed records wait in the stream until you start one "
@@ -50,6 +59,7 @@ def progress() -> None:
 progress()
 
 st.subheader("Start a replay")
+ui.show_flash()
 files = widgets.pick_data("replay", backend.settings.home)
 if files:
     listing = catalogue(files)
@@ -62,9 +72,21 @@ if files:
                                       key="replay-max-rows")
     with st.expander(f"Files of the chosen wells ({listing['well_id'].isin(chosen).sum()})"):
         st.dataframe(listing[listing["well_id"].isin(chosen)], hide_index=True)
-    if st.button("Start replay", type="primary", key="replay-start", disabled=not chosen):
+    request = ReplayRequest(tuple(f.path for f in files_of_wells(files, chosen)), float(speed), int(limit) or None)
+    plan = replay_plan.plan(control, request)
+    resume_column, restart_column = st.columns(2)
+    if resume_column.button(plan.resume_label, type="primary", key="replay-start", disabled=plan.blocked is not None,
+                            width="stretch"):
         with ui.shielded("Starting the replay"):
-            launch = control.start(ReplayRequest(tuple(f.path for f in files_of_wells(files, chosen)),
-                                                 float(speed), int(limit) or None))
-            st.success(f"Replay started (process {launch.ident}). Replaying the same files again resumes where "
-                       "they stopped.")
+            launch = control.start(request)
+            ui.flash(f"Replay started (process {launch.ident}): {plan.summary}")
+    if restart_column.button("Replay from the start", key="replay-restart", disabled=plan.invalid is not None,
+                             width="stretch", help="Send every row of these files again, from the first one"):
+        with ui.shielded("Starting the replay"):
+            launch = control.start(replace(request, from_start=True))
+            ui.flash(f"Replay from the start launched (process {launch.ident}). Consumers drop rows the lake "
+                     "already holds, so only rows it lacks land.")
+    if plan.blocked:
+        st.caption(f":orange[{plan.blocked}]")
+    else:
+        st.caption(plan.summary)

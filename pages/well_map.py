@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import streamlit as st
 from streamlit_folium import st_folium
 
 from control_center import ui, well_map
 from engine import insights
-from engine.well_registry import forget_registry, load_registry, save_registry
+from engine.errors import InputError
+from engine.well_registry import forget_registry, load_registry, parse_registry, save_registry
 
 backend = ui.backend()
 refresh = ui.refresh_seconds(10, backend)
@@ -33,19 +32,30 @@ def live_map() -> None:
         return
     now = ui.now()
     with ui.shielded("Reading the wells' status"):
-        snapshots = {s.well_id: s for s in insights.live_wells(backend.sql, now, tuple(registry.locations)).snapshots}
+        view = insights.live_view(backend, now)
+        snapshots = {s.well_id: s for s in view.wells.snapshots}
         located, unplaced = registry.locate(sorted(snapshots))
         if not located:
             ui.empty_state("No wells to show yet: the lake has no data and the registry lists no wells.",
                            "Start the demo pipeline on the Overview page, or upload a well registry below.")
             return
-        st_folium(well_map.base_map(located), key="well-map", height=520, use_container_width=True,
-                  feature_group_to_add=well_map.markers(located, snapshots), returned_objects=[])
-        counts = Counter(snapshots[w.well_id].status for w in located)
-        st.markdown(" · ".join(f"{ui.status_label(status)}: **{counts.get(status, 0)}**"
-                               for status in ui.STATUS_COLOURS))
-        with st.expander("Wells as a table"):
-            st.dataframe(well_map.well_table(located, snapshots), hide_index=True, key="map-wells")
+        missing = well_map.missing_assets()
+        if missing or not st.get_option("server.enableStaticServing"):
+            st.warning("The map cannot draw here: "
+                       + (f"its files are missing ({', '.join(missing)})" if missing else
+                          "the portal does not serve its static files (set `server.enableStaticServing = true`)")
+                       + ". The wells are listed below instead.")
+        else:
+            base = st.get_option("server.baseUrlPath") or ""
+            colours = ui.well_colours(list(snapshots))
+            st_folium(well_map.base_map(located, base), key="well-map", height=520, use_container_width=True,
+                      feature_group_to_add=well_map.markers(located, snapshots, colours, view.threshold, base),
+                      returned_objects=[])
+            st.caption("A marker's fill is the well's status, its rim the well's own colour (as on the tiles and "
+                       "charts). Offline base map (coast and basin outlines, approximate); street tiles appear on "
+                       "top when this browser can reach OpenStreetMap. Click a well for its readings and History.")
+        ui.status_summary(view.wells.snapshots)
+        st.dataframe(well_map.well_table(located, snapshots), hide_index=True, key="map-wells")
         if unplaced:
             st.warning(f"Not in the registry, so not on the map: {', '.join(map(ui.plain, unplaced))}")
         st.caption(f"Refreshes every {refresh} s · {ui.when(now)}")
@@ -58,10 +68,18 @@ with st.expander("Use your own well registry"):
                 "**GeoJSON** FeatureCollection of Points with a `well_id` property. It is validated, then kept "
                 "under the backend's home.")
     upload = st.file_uploader("Registry file", type=["csv", "geojson", "json"], key="registry-upload")
-    if upload is not None and st.button("Use this registry", key="registry-save"):
-        with ui.shielded("Reading the registry"):
-            save_registry(home, upload.name, upload.getvalue())
-            st.rerun()
+    if upload is not None:
+        problem = None
+        try:
+            wells_in_file = len(parse_registry(upload.name, upload.getvalue()))
+        except InputError as exc:
+            problem = ui.without_internal_paths(str(exc))
+        if st.button("Use this registry", key="registry-save", disabled=problem is not None):
+            with ui.shielded("Reading the registry"):
+                save_registry(home, upload.name, upload.getvalue())
+                st.rerun()
+        st.caption(f":orange[Cannot use this file: {ui.plain(problem)}]" if problem else
+                   f"{wells_in_file} well(s) in {ui.plain(upload.name)}.")
     if registry is not None and registry.uploaded and st.button("Forget the uploaded registry",
                                                                 key="registry-forget"):
         forget_registry(home)

@@ -42,6 +42,7 @@ def observations(well: str, start: datetime, count: int, *, ingest: datetime, pr
         "pressure": pa.array([pressure_pa] * count, pa.float32()),
         "p_tpt": pa.array([pressure_pa] * count, pa.float32()),
         "temperature": pa.array([temperature] * count, pa.float32()),
+        "t_tpt": pa.array([temperature] * count, pa.float32()),
         "anomaly_score": pa.array([0.8 if f else 0.4 for f in flags]),
         "anomaly_flag": pa.array(flags, pa.int8()),
         "class": pa.array([label_flagged if f else 0 for f in flags], pa.int16()),

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
-from engine import insights
+from engine import history, insights
 from engine.backend import open_backend
 from engine.backends.aws import AwsNames
 from engine.backends.aws._athena import PAGE_ROWS, AthenaQueryEngine, athena_literal
@@ -164,10 +164,11 @@ def test_the_portal_queries_answer_the_same_on_athena_as_on_duckdb(tmp_path: Pat
         live = insights.live_wells(sql, now)
         return {
             "kpis": insights.kpis(sql, now),
-            "wells": insights.wells(sql),
+            "wells": history.wells(sql),
+            "sensors": history.sensors_of(sql, "WELL-00001", START, late),
             "snapshots": live.snapshots,
             "recent": live.scores,
-            "history": insights.history(sql, "WELL-00001", START, late).frame,
+            "history": history.history(sql, "WELL-00001", START, late, tuple(history.SENSORS)).frame,
             "histogram": insights.score_histogram(sql, "none"),
             **{name: insights.executive_view(sql, name) for name in insights.EXECUTIVE_VIEWS},
         }

@@ -142,5 +142,5 @@ def test_the_producer_task_downloads_the_upload_and_replays_it(
     assert [(p.parent.name, p.name, p.read_bytes()) for p in downloaded] == \
         [(p.parent.name, p.name, p.read_bytes()) for p in files]
     progress = backend.replays.latest()
-    assert progress.sent_rows == 500 and progress.status == "stopped"
+    assert progress.sent_rows == 500 and progress.status == "stopped at limit"
     assert sum(backend.stream.backlog(s, None) for s in backend.stream.shard_ids()) > 0

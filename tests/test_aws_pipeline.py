@@ -171,7 +171,7 @@ def test_a_shard_split_in_the_middle_of_a_replay_loses_and_duplicates_nothing(
     with aws_account(shard_count=1) as names:
         backend = open_aws(tmp_path)
         first = Producer(backend, files, ReplayOptions(speed=0, max_rows=total_rows(files) // 2)).run(NEVER)
-        assert first.status == "stopped"
+        assert first.status == "stopped at limit"
         (parent,) = backend.stream.shard_ids()
         aws_client("kinesis").split_shard(StreamName=names.stream_name, ShardToSplit=parent,
                                           NewStartingHashKey=str(2 ** 127))

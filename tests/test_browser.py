@@ -1,13 +1,15 @@
 """The portal in a real browser: `streamlit run` on a free port, headless Debian Chromium via Playwright.
 
-Visits every page of a home the real pipeline filled, checks what it shows and that no
-exception box appears, clicks the Overview's start/stop, and saves a screenshot per page
-under test-output/screenshots/.
+Visits every page of a home the real pipeline filled (plus one well with a known alarm), checks
+what it shows and that no exception box appears, draws the well map with every request off this
+machine refused (an air-gapped control room), follows a tile to History, clicks the Overview's
+start/stop, and saves a screenshot per page under test-output/screenshots/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,11 +17,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.portal_homes import APP, populate, stop_workers
+from engine.backend import Backend
+from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.portal_homes import APP, event_version, event_versions, observations, populate, stop_workers
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
@@ -32,12 +42,15 @@ VISITS = [
     ("alarms", "Alarms", "Act on an alarm"),
     ("live_anomalies", "Live anomalies", "WELL-00001"),
     ("well_map", "Well map", "illustrative demo coordinates"),
-    ("history", "History", "points, one per 1 min"),
+    ("history", "History", "points, one per"),
     ("model", "Model", "Active:"),
     ("replay", "Replay", "Rows sent"),
     ("scaling", "Scaling", "Desired"),
     ("power_bi", "Power BI", "well_data_monthly"),
 ]
+
+ALARM_WELL, ALARM_START = "WELL-ALARM", datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+ALARM_ID = f"{ALARM_WELL}@{int(ALARM_START.timestamp() * 1000)}"
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +67,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/install_system_deps.sh)")
     home = tmp_path_factory.mktemp("browser-home")
-    populate(home)
+    with_known_alarm(populate(home))
     port = free_port()
     env = {**os.environ, "PETROSTREAM_BACKEND": "local", "PETROSTREAM_HOME": str(home)}
     log = (home / "streamlit.log").open("wb")
@@ -76,6 +89,22 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.wait()
         log.close()
         stop_workers(home)
+
+
+def with_known_alarm(backend: Backend) -> None:
+    """ALARM_WELL: two hours of data landed now, with a closed alarm from minute 80 to 90."""
+    now = datetime.now(UTC)
+    backend.lake.write(WELL_DATA_TABLE, "known-alarm", observations(
+        ALARM_WELL, ALARM_START - timedelta(minutes=80), 7200, ingest=now, pressure_pa=1.2e7, temperature=75.0,
+        flagged=range(4800, 5400)))
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "known-alarm", event_versions(
+        event_version(ALARM_WELL, ALARM_START, timedelta(minutes=10), state="cleared")))
+
+
+def offline(page: Page) -> Page:
+    """Refuse every request that leaves this machine, as an air-gapped network would."""
+    page.context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    return page
 
 
 def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -104,7 +133,8 @@ def browser(portal: str) -> Iterator[object]:
 
 
 def test_every_page_renders_without_an_exception(portal: str, browser: object) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    # tall: Streamlit scrolls inside its own container, so a full-page screenshot shows only the viewport
+    page = offline(browser.new_page(viewport={"width": 1400, "height": 2400}))  # type: ignore[attr-defined]
     for path, title, text in VISITS:
         page.goto(f"{portal}/{path}")
         page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
@@ -112,8 +142,8 @@ def test_every_page_renders_without_an_exception(portal: str, browser: object) -
         page.wait_for_load_state("networkidle")
         assert page.locator("[data-testid='stException']").count() == 0, f"exception on {path or 'overview'}"
         assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {path or 'overview'}"
-        if path == "well_map":  # the folium component, rendered by the map's fragment (tiles need a network)
-            page.locator("iframe").first.wait_for(state="attached", timeout=30_000)
+        if path == "well_map":  # wait for the Leaflet map inside the component's frame
+            page.frame_locator("iframe").first.locator(".leaflet-container").wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / f"{path or 'overview'}.png"), full_page=True)
     page.close()
 
@@ -133,8 +163,54 @@ def test_overview_buttons_start_and_stop_the_pipeline(portal: str, browser: obje
     page.goto(portal)
     page.get_by_role("button", name="Start demo pipeline").click()
     page.get_by_text("consumer(s) running").first.wait_for(timeout=120_000)
+    page.get_by_text("Pipeline health").first.wait_for(timeout=30_000)  # the rest of the page re-drawn too
+    page.get_by_text("Observations in the lake").first.wait_for(timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "overview-started.png"), full_page=True)
     page.get_by_role("button", name="Stop pipeline").click()
     page.get_by_text("consumers stopped").first.wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
+
+
+def test_the_map_draws_offline_with_a_marker_per_well(portal: str, browser: object) -> None:
+    page = offline(browser.new_page(viewport={"width": 1400, "height": 1000}))  # type: ignore[attr-defined]
+    page.goto(f"{portal}/well_map")
+    frame = page.frame_locator("iframe").first
+    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    wells = page.get_by_test_id("stDataFrame").first
+    wells.wait_for(timeout=30_000)
+    markers = frame.locator("path.leaflet-interactive")  # circle markers; the base map is not interactive
+    markers.first.wait_for(timeout=30_000)
+    assert markers.count() == 4  # 3 demo wells and the alarm well
+    assert frame.locator(".leaflet-overlay-pane path:not(.leaflet-interactive)").count() == 3  # coast, 2 basins
+    box = page.locator("iframe").first.bounding_box()
+    assert box is not None and box["height"] >= 500  # drawn, not collapsed to nothing
+    assert frame.locator(".leaflet-tile-pane img.leaflet-tile-loaded").count() == 0  # online tiles were refused
+    page.screenshot(path=str(SCREENSHOTS / "well_map-offline.png"), full_page=True)
+    markers.first.click()  # its popup links to the well's History, in a new tab
+    with page.expect_popup() as opened:
+        frame.get_by_text("History of the last hour").click()
+    history = opened.value
+    history.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
+    assert parse_qs(urlparse(history.url).query)["well"][0].startswith("WELL-")
+    history.close()
+    page.close()
+
+
+def test_a_tile_click_opens_history_with_the_alarm_window(portal: str, browser: object) -> None:
+    page = offline(browser.new_page(viewport={"width": 1400, "height": 1000}))  # type: ignore[attr-defined]
+    page.goto(portal)
+    link = page.locator(f".st-key-tile-{ALARM_WELL} a").first
+    link.wait_for(timeout=30_000)
+    link.click()
+    page.wait_for_url(re.compile(r"/history\?"), timeout=30_000)
+    page.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["well"] == [ALARM_WELL] and query["alarm"] == [ALARM_ID]
+    assert (query["from"], query["to"]) == (["2024-06-01T09:55:00Z"], ["2024-06-01T10:15:00Z"])
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(timeout=30_000)
+    assert chart.locator(".shapelayer path").count() >= 1  # the alarm's shaded band
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "history-alarm.png"), full_page=True)
     page.close()

@@ -6,12 +6,13 @@ writes it), so every number the portal would show can be checked exactly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from engine import insights
+from engine import history, insights
 from engine.backend import Backend
 from engine.errors import InputError
 from engine.insights import WellStatus
@@ -62,6 +63,28 @@ def test_live_status_per_well(lake: Backend) -> None:
     assert alarm.last_score == pytest.approx(0.8)
     assert alarm.pressure_bar == pytest.approx(150.0) and alarm.temperature_c == pytest.approx(90.0)
     assert snapshots["W-NEW"].observations == 0 and snapshots["W-NEW"].last_ingest is None
+    assert alarm.recent_peak == pytest.approx(0.8) and snapshots["W-CALM"].recent_peak == pytest.approx(0.4)
+    counts = insights.status_counts(list(snapshots.values()))
+    assert counts == {WellStatus.NORMAL: 1, WellStatus.ANOMALY: 1, WellStatus.STALE: 1, WellStatus.NO_DATA: 1}
+
+
+def test_a_well_in_alarm_with_its_score_back_under_the_threshold_says_why() -> None:
+    well = insights.WellSnapshot("W", WellStatus.ANOMALY, recent_flags=12, recent_peak=0.71, last_score=0.41)
+    reason = insights.explain(well, threshold=0.55)
+    assert reason.startswith("12 flagged row(s) in the last 2 min of its data (peak score 0.710)")
+    assert "latest score 0.410 is back under the threshold 0.550" in reason and "clears once 2 min pass" in reason
+    assert "back under" not in insights.explain(replace(well, last_score=0.6), threshold=0.55)
+    assert insights.explain(replace(well, status=WellStatus.STALE), 0.55).startswith("nothing landed for over 5 min")
+
+
+def test_the_live_view_counts_the_registrys_wells_too(tmp_path: Path) -> None:
+    backend = open_home(tmp_path)
+    (tmp_path / "wells.csv").write_text("well_id,latitude,longitude\nW-REG,-22.0,-40.0\n")
+    backend.lake.write(WELL_DATA_TABLE, "calm", observations(
+        "W-CALM", CALM_START, 60, ingest=NOW - timedelta(seconds=30), pressure_pa=1.0e7, temperature=70.0))
+    view = insights.live_view(backend, NOW)
+    assert {(s.well_id, s.status) for s in view.wells.snapshots} == {
+        ("W-CALM", WellStatus.NORMAL), ("W-REG", WellStatus.NO_DATA)}
 
 
 def test_stale_beats_anomaly_and_no_data_beats_both() -> None:
@@ -95,33 +118,51 @@ def test_alarms_list_active_then_cleared_events_once_each(tmp_path: Path) -> Non
     assert alarms["peak_score"].tolist() == pytest.approx([0.7, 0.9])
 
 
+def test_an_alarm_window_is_its_newest_version_and_reaches_the_newest_data_while_active(tmp_path: Path) -> None:
+    backend = open_home(tmp_path)
+    start = datetime(2024, 4, 1, 1, tzinfo=UTC)
+    later = start + timedelta(hours=1)
+    backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(
+        event_version("W-1", start, timedelta(minutes=1), state="active"),
+        event_version("W-1", start, timedelta(minutes=5), state="cleared", revision=1),
+        event_version("W-2", later, timedelta(minutes=2), state="active")))
+    cleared = history.find_alarm(backend.sql, f"W-1@{int(start.timestamp() * 1000)}")
+    assert cleared is not None and (cleared.well_id, cleared.start, cleared.end) == (
+        "W-1", start, start + timedelta(minutes=5))
+    active = history.find_alarm(backend.sql, f"W-2@{int(later.timestamp() * 1000)}")
+    assert active is not None and active.end is None
+    newest = later + timedelta(minutes=3)
+    assert active.span(newest) == (later, newest)  # an active alarm's band reaches the well's newest data
+    assert history.find_alarm(backend.sql, "W-9@0") is None
+
+
 def test_history_aggregates_in_sql_across_date_partitions(lake: Backend) -> None:
     start, end = ALARM_START - timedelta(minutes=50), ALARM_START + timedelta(minutes=70)  # two hours
-    result = insights.history(lake.sql, "W-ALARM", start, end)
+    result = history.history(lake.sql, "W-ALARM", start, end)
     assert result.bucket_seconds == 5
     frame = result.frame
     assert len(frame) == 240 and frame["observations"].sum() == 1200  # both dates' partitions read
     assert frame["anomalies"].sum() == 60 and (frame["anomalies"] > 0).sum() == 12
-    assert frame["pressure_bar"].tolist() == pytest.approx([150.0] * 240)
-    assert frame["temperature_max_c"].max() == pytest.approx(90.0)
+    assert frame["p_tpt"].tolist() == pytest.approx([150.0] * 240)
+    assert frame["t_tpt__max"].max() == pytest.approx(90.0)
     assert frame["bucket"].is_monotonic_increasing
 
 
 def test_history_keeps_to_its_range_and_well(lake: Backend) -> None:
-    narrow = insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START + timedelta(minutes=5))
+    narrow = history.history(lake.sql, "W-ALARM", CALM_START, CALM_START + timedelta(minutes=5))
     assert narrow.bucket_seconds == 1 and narrow.frame["observations"].sum() == 300
-    hostile = insights.history(lake.sql, "W-ALARM' OR '1'='1", ALARM_START, ALARM_START + timedelta(hours=1))
+    hostile = history.history(lake.sql, "W-ALARM' OR '1'='1", ALARM_START, ALARM_START + timedelta(hours=1))
     assert hostile.frame.empty
     with pytest.raises(InputError, match="after its start"):
-        insights.history(lake.sql, "W-ALARM", CALM_START, CALM_START)
+        history.history(lake.sql, "W-ALARM", CALM_START, CALM_START)
 
 
 @pytest.mark.parametrize(("span", "bucket"), [
     (timedelta(minutes=10), 1), (timedelta(hours=6), 30), (timedelta(days=1), 60), (timedelta(days=30), 1_800),
     (timedelta(days=365), 21_600), (timedelta(days=3650), 86_400)])
 def test_resolution_follows_the_range(span: timedelta, bucket: int) -> None:
-    assert insights.bucket_seconds_for(NOW - span, NOW) == bucket
-    assert span.total_seconds() / bucket <= insights.MAX_POINTS or bucket == insights.BUCKET_SECONDS[-1]
+    assert history.bucket_seconds_for(NOW - span, NOW) == bucket
+    assert span.total_seconds() / bucket <= history.MAX_POINTS or bucket == history.BUCKET_SECONDS[-1]
 
 
 def test_timestamps_must_carry_a_time_zone() -> None:

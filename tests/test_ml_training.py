@@ -34,7 +34,8 @@ def test_the_manifest_states_threshold_budgets_policy_and_training_data(trained:
     rows = manifest["training"]["rows_by_well_and_class"]
     assert set(rows) == {"WELL-00001", "WELL-00002", "WELL-00003"}
     assert all("0" in by_class for by_class in rows.values())
-    assert manifest["training"]["normal_rows_used"] < sum(c["0"] for c in rows.values())  # warm-up, recovery out
+    own_normal_rows = manifest["training"]["normal_rows_used"] - manifest["training"]["prior_normal_rows"]
+    assert 0 < own_normal_rows < sum(c["0"] for c in rows.values())  # warm-up, recovery out
 
 
 def test_only_settled_normal_rows_are_learned(demo_dir: Path) -> None:
@@ -71,6 +72,20 @@ def test_calibration_raises_the_threshold_until_the_event_budget_holds() -> None
     assert strict.row_rate <= TrainingOptions().false_alarm_rate
 
 
+def test_with_a_prior_the_event_budget_also_holds_on_the_users_own_rows() -> None:
+    rng = np.random.default_rng(1)
+    own_hours, prior_hours = 4, 40
+    scores = rng.normal(0.4, 0.02, (own_hours + prior_hours) * 3600)
+    for hour in range(own_hours):  # the user's well: an alarm-sized burst every hour; the prior's wells: quiet
+        scores[hour * 3600: hour * 3600 + 30] = 0.6
+    times = np.arange(len(scores)) * 1000
+    stretches = (np.arange(len(scores)) >= own_hours * 3600).astype(np.int64)
+    pooled = calibrate(scores, times, stretches, TrainingOptions())
+    own = calibrate(scores, times, stretches, TrainingOptions(), own_rows=own_hours * 3600)
+    assert pooled.threshold < 0.6 and pooled.events == 4  # 4 alarms fit 0.25 per hour over 44 h
+    assert own.threshold >= 0.6  # but 4 in the user's 4 h break its budget of one
+
+
 def test_too_little_normal_data_is_refused(tmp_path: Path, sample_dir: Path) -> None:
     with pytest.raises(InputError, match="settled normal"):
-        train([sample_dir / "3"])  # severe slugging only: no normal row at all
+        train([sample_dir / "3"], TrainingOptions(synthetic_prior=False))  # severe slugging only: no normal row

@@ -43,6 +43,9 @@ def test_train_publish_activate_and_roll_back(home: Backend) -> None:
     assert home.models.active_version() == first
     assert any(f"Published {first}" in s.value for s in at.success)
     assert list(at.dataframe[0].value["version"]) == [first]
+    (confusion,) = [d.value for d in at.dataframe if "recall" in d.value.columns]  # the alarm classifier's
+    assert "2 spurious closure of DHSV" in confusion.index and "unknown" in confusion.columns
+    assert any("synthetic fleet" in w.value for w in at.warning)  # 9 h of demo data: the prior joined
     assert not any(m.value.startswith("**Candidate**") for m in at.markdown)  # published: no longer a candidate
 
     train_and_publish(at, seed=2)
@@ -82,6 +85,7 @@ def test_evaluation_of_a_published_version(home: Backend) -> None:
     assert {"Transient events alarmed", "False alarms per hour", "ROC-AUC / PR-AUC"} <= set(labels)
     assert any(f"Evaluation of {version}" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # detection per class, delays (and ROC/PR when both labels occur)
+    assert any(c.value.startswith("Likely type of the first alarm") for c in at.caption)  # diagnosis vs labels
 
 
 @pytest.mark.parametrize(("folder", "message"), [

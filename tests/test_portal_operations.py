@@ -57,14 +57,14 @@ def test_start_replay_starts_a_producer_and_stop_stops_it(home: Backend) -> None
 def test_consumer_count_form_starts_and_stops_workers(home: Backend) -> None:
     at = open_page("scaling")
     at.number_input(key="scaling-count").set_value(2)
-    at.button[0].click().run()  # the consumer-count form's Apply
+    at.button(key="scaling-apply").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     started = pids(home)
     assert len(started) == 2 and all(alive(p) for p in started)
     assert {m.label: m.value for m in at.metric}["Running"] == "2"
 
     at.number_input(key="scaling-count").set_value(0)
-    at.button[0].click().run()
+    at.button(key="scaling-apply").click().run()
     assert pids(home) == [] and not any(alive(p) for p in started)
 
 
@@ -81,13 +81,13 @@ def test_scaling_policy_is_saved_and_applied(home: Backend) -> None:
     assert (policy.enabled, policy.min_workers, policy.max_workers, policy.cpu_target) == (True, 1, 2, 50.0)
     assert len(pids(home)) == 1
 
-    at.number_input(key="scaling-count").set_value(5)
-    at.button[0].click().run()
-    assert any("between 1 and 2" in e.value for e in at.error) and len(pids(home)) == 1
+    at.number_input(key="scaling-count").set_value(5).run()  # outside the policy's bounds
+    assert at.button(key="scaling-apply").disabled and len(pids(home)) == 1
+    assert any("between 1 and 2" in c.value for c in at.caption)  # the reason, next to the button
 
-    at.number_input(key="policy-min").set_value(3)  # minimum above maximum
-    next(b for b in at.button if b.label == "Save policy").click().run()
-    assert any("minimum" in e.value for e in at.error) and home.scaling.policy().min_workers == 1
+    at.number_input(key="policy-min").set_value(3).run()  # minimum above maximum
+    assert at.button(key="policy-save").disabled and home.scaling.policy().min_workers == 1
+    assert any("Cannot save" in c.value and "minimum ≤ maximum" in c.value for c in at.caption)
 
 
 def test_demo_pipeline_starts_with_one_click_and_stops_with_another(home: Backend) -> None:

@@ -6,9 +6,12 @@ Read-only: the pages' actions are exercised in test_portal_model.py and test_por
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -108,9 +111,10 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
 def test_live_anomalies_shows_tiles_timelines_and_alarms(on_filled: Backend) -> None:
     at = clean(open_page("live_anomalies"))
     assert "Refreshes every 5 s" in texts(at)
-    tiles = [m.value for m in at.markdown if m.value.startswith("**WELL")]
+    tiles = [m.value for m in at.markdown if "■" in m.value]
     assert [tile.split("**")[1] for tile in tiles] == [plain(f"WELL-0000{n}") for n in (1, 2, 3)]
     assert all("-badge[" in tile for tile in tiles)
+    assert len({tile.split('color:')[1][:7] for tile in tiles}) == 3  # a colour of its own per well
     assert len(at.get("plotly_chart")) == 1
     assert "Alarms" in [s.value for s in at.subheader]
 
@@ -130,11 +134,20 @@ def test_well_map_places_every_well_with_its_status(on_filled: Backend) -> None:
 def test_history_charts_a_well_and_offers_its_csv(on_filled: Backend) -> None:
     at = clean(open_page("history"))
     assert at.selectbox(key="history-well").options == ["WELL-00001", "WELL-00002", "WELL-00003"]
-    assert "points, one per 1 min" in texts(at)
-    assert len(at.get("plotly_chart")) == 2
+    assert at.segmented_control(key="history-range").value == "1 h"
+    assert "points, one per 5 s" in texts(at)  # an hour in at most 2,000 points
+    (chart,) = at.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    assert [a["text"] for a in figure["layout"]["annotations"]][:3] == [
+        "P-TPT · temperature-pressure transducer pressure (bar)",
+        "T-TPT · temperature-pressure transducer temperature (°C)", "Anomaly score (max per bucket)"]
     assert len(at.get("download_button")) == 1
+    newest = on_filled.sql.query("SELECT max(event_time) AS t FROM well_data WHERE well_id = 'WELL-00002'")["t"][0]
     at.selectbox(key="history-well").set_value("WELL-00002").run()
-    assert f"{plain('WELL-00002')} has data from" in texts(clean(at))
+    assert clean(at).query_params["well"] == "WELL-00002"
+    to = (pd.Timestamp(newest) + pd.Timedelta(seconds=1)).ceil("min")  # "To" in whole minutes, newest included
+    assert at.query_params["to"] == f"{to:%Y-%m-%dT%H:%M:%SZ}"
+    assert at.query_params["from"] == f"{to - pd.Timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def test_model_page_lists_the_active_version(on_filled: Backend) -> None:
@@ -204,8 +217,88 @@ def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
     backend.lake.write(WELL_DATA_TABLE, "rows", observations("WELL-A", start, 300, ingest=now, pressure_pa=1e7,
                                                              temperature=80.0, flagged=range(200, 300)))
     backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "events", event_versions(event_version(
-        "WELL-A", start + timedelta(seconds=200), timedelta(seconds=99), state="cleared", label=102)))
+        "WELL-A", start + timedelta(seconds=200), timedelta(seconds=99), state="cleared", label=102,
+        likely_class=2, top_sensors="P-TPT,T-TPT")))
     at = clean(open_page("live_anomalies"))
     (alarms,) = [d.value for d in at.dataframe if "event_id" in d.value.columns]
     assert list(alarms["label"]) == ["102 · spurious closure of DHSV (transient)"]
     assert list(alarms["state"]) == ["cleared"]
+    assert list(alarms["likely type"]) == ["2 · spurious closure of DHSV (0.80)"]
+    assert list(alarms["top sensors"]) == ["P-TPT,T-TPT"]
+
+
+# -- the map draws offline -------------------------------------------------------------------------
+def test_the_map_loads_leaflet_from_the_portal_not_a_cdn(on_filled: Backend) -> None:
+    at = clean(open_page("well_map"))
+    (args,) = [json.loads(c.proto.json_args) for c in at.get("component_instance")]
+    assert args["js_links"] == ["/app/static/leaflet/leaflet.js"]
+    assert args["css_links"] == ["/app/static/leaflet/leaflet.css"]
+    static = Path(__file__).resolve().parents[1] / "control_center" / "static"
+    assert all((static / link.removeprefix("/app/static/")).is_file() for link in args["js_links"] + args["css_links"])
+    assert "://" not in args["header"]  # nothing else fetched from elsewhere
+    assert "Campos basin" in args["script"] and "Santos basin" in args["script"]  # the offline vector base map
+    assert "tileerror" in args["script"]  # online tiles drop out at their first failure
+    assert args["feature_group"].count("L.circleMarker(") == 3  # a marker per well
+    assert "/history?well=WELL-00001" in args["feature_group"]  # each popup links to the well's History
+
+
+def test_without_static_files_the_map_says_it_cannot_draw_and_lists_the_wells(on_filled: Backend) -> None:
+    from streamlit import config
+
+    config.set_option("server.enableStaticServing", False)
+    try:
+        at = open_page("well_map")
+    finally:
+        config.set_option("server.enableStaticServing", True)
+    assert not at.exception and not at.get("component_instance")
+    assert any("The map cannot draw here" in w.value for w in at.warning)
+    assert sorted(at.dataframe[0].value["well"]) == ["WELL-00001", "WELL-00002", "WELL-00003"]
+
+
+def test_overview_tiles_link_each_well_to_its_history(on_filled: Backend) -> None:
+    at = clean(open_page("overview"))
+    links = [link.proto for link in at.get("page_link") if link.proto.label == "History"]
+    assert [parse_qs(link.query_string)["well"] for link in links] == [[f"WELL-0000{n}"] for n in (1, 2, 3)]
+    assert all(link.page.endswith("history") or "history" in link.page for link in links)
+    assert "of **3** well(s)" in texts(at)
+
+
+# -- actions that cannot work are disabled, saying why ----------------------------------------------
+def test_files_replayed_to_their_end_cannot_be_resumed_only_replayed_from_the_start(on_filled: Backend) -> None:
+    at = clean(open_page("replay"))
+    assert "Rate (rows/s)" not in metrics(at) and "Time left" not in metrics(at)  # not running: no stale rate
+    resume, restart = at.button(key="replay-start"), at.button(key="replay-restart")
+    assert (resume.label, resume.disabled, restart.disabled) == ("Resume replay", True, False)
+    assert any("already replayed to their end" in c.value for c in at.caption)
+    at.multiselect(key="replay-wells").set_value([]).run()
+    assert at.button(key="replay-start").disabled and at.button(key="replay-restart").disabled
+    assert any("Choose at least one file to replay." in c.value for c in at.caption)
+
+
+def test_error_messages_show_no_internal_paths(on_filled: Backend) -> None:
+    from control_center.ui import without_internal_paths
+
+    upload = on_filled.settings.home / "uploads" / "WELL-1_20240101.csv"
+    scratch = Path(tempfile.gettempdir()) / "petrostream-xyz" / "part-0.parquet"
+    message = f"cannot read {upload}: bad header; see {scratch} (was /data/3W/x.csv)"
+    assert without_internal_paths(message) == "cannot read WELL-1_20240101.csv: bad header; see part-0.parquet " \
+                                               "(was /data/3W/x.csv)"
+
+
+def test_overview_live_anomalies_and_the_map_agree_on_every_wells_status(on_filled: Backend) -> None:
+    summaries = []
+    for page in ("overview", "live_anomalies", "well_map"):
+        at = clean(open_page(page))
+        summaries.append(next(m.value for m in at.markdown if m.value.endswith("well(s)")))
+    assert len(set(summaries)) == 1 and summaries[0].endswith("of **3** well(s)")
+
+
+def test_an_invalid_registry_upload_disables_its_button_with_the_reason(on_empty: Path) -> None:
+    at = clean(open_page("well_map"))
+    at.file_uploader(key="registry-upload").set_value(("wells.csv", b"well_id,latitude\nW1,95\n", "text/csv")).run()
+    assert at.button(key="registry-save").disabled
+    assert any("Cannot use this file" in c.value for c in at.caption)
+    at.file_uploader(key="registry-upload").set_value(
+        ("wells.csv", b"well_id,latitude,longitude\nW1,-22.1,-40.0\n", "text/csv")).run()
+    assert not at.button(key="registry-save").disabled
+    assert any("1 well(s) in wells" in c.value for c in at.caption)

@@ -12,7 +12,7 @@ from engine.backend import open_backend
 from engine.config import Settings
 from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
-from engine.replay_log import ReplayProgress
+from engine.replay_log import AT_LIMIT, FINISHED, ReplayProgress
 
 
 def test_a_fast_replay_stores_progress_on_status_changes_not_every_window(
@@ -34,3 +34,35 @@ def test_a_fast_replay_stores_progress_on_status_changes_not_every_window(
     assert len(reported) > 3  # one report per window (an hour of event time each)...
     assert stored == ["running", "finished"]  # ...but only the status changes were stored
     assert backend.replays.load(result.replay_id).sent_rows == count_rows(files)
+
+
+def test_a_row_limit_ends_stopped_at_limit_and_resumes_from_there(tmp_path: Path, demo_dir: Path) -> None:
+    backend = open_backend(Settings(home=tmp_path))
+    files = discover([demo_dir])
+    first = Producer(backend, files, ReplayOptions(speed=0, max_rows=5_000)).run(threading.Event())
+    assert (first.status, first.sent_rows, first.stop_at) == (AT_LIMIT, 5_000, 5_000)  # not "finished"
+    second = Producer(backend, files, ReplayOptions(speed=0, max_rows=5_000)).run(threading.Event())
+    assert (second.sent_rows, second.stop_at) == (10_000, 10_000)  # resumed: the limit counts from there
+    rest = Producer(backend, files, ReplayOptions(speed=0)).run(threading.Event())
+    assert (rest.status, rest.sent_rows) == (FINISHED, count_rows(files))
+
+
+def test_from_start_forgets_the_stored_progress(tmp_path: Path, demo_dir: Path) -> None:
+    backend = open_backend(Settings(home=tmp_path))
+    files = discover([demo_dir])[:2]
+    Producer(backend, files, ReplayOptions(speed=0)).run(threading.Event())
+    backlog = sum(backend.stream.backlog(s, None) for s in backend.stream.shard_ids())
+    again = Producer(backend, files, ReplayOptions(speed=0, from_start=True)).run(threading.Event())
+    assert (again.status, again.sent_rows) == (FINISHED, count_rows(files))  # every row once more
+    assert sum(backend.stream.backlog(s, None) for s in backend.stream.shard_ids()) == 2 * backlog
+
+
+def test_pacing_keeps_its_anchor_across_contiguous_windows(
+        tmp_path: Path, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gap check compares a window with the previous one, so only a real gap in the data re-anchors."""
+    backend = open_backend(Settings(home=tmp_path))
+    anchors: list[int] = []
+    monkeypatch.setattr(Producer, "_pace", lambda self, anchor, end, stop: anchors.append(anchor[0]))
+    files = [f for f in discover([demo_dir]) if f.well_id == discover([demo_dir])[0].well_id][:1]
+    Producer(backend, files, ReplayOptions(speed=600)).run(threading.Event())  # 10 min of data per window
+    assert len(anchors) > 10 and set(anchors) == {anchors[0]}  # one file, no gap: one anchor throughout

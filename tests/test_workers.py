@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
 from engine.errors import InputError
+from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
-from engine.replay_control import ReplayRequest
+from engine.replay_control import ReplayRequest, ReplayState
+from engine.replay_log import ReplayProgress
 from engine.scaling import ScalingPolicy, target_tracking
 from tests.polling import wait_for
 from tests.portal_homes import open_home, pids, stop_workers
@@ -136,3 +140,26 @@ def test_target_tracking_scales_by_measured_over_target() -> None:
     assert target_tracking(4, 200.0, policy) == 6
     assert target_tracking(0, None, policy) == 1
     assert target_tracking(3, None, policy) == 3
+
+
+def test_files_replayed_to_their_end_are_not_started_again_unless_from_the_start(home: Path, demo_dir: Path) -> None:
+    backend = open_home(home)
+    control = backend.replay_control
+    assert control is not None
+    files = discover([demo_dir])[:1]
+    Producer(backend, files, ReplayOptions(speed=0)).run(threading.Event())
+    paths = tuple(f.path for f in files)
+    assert control.stored(paths).status == "finished"
+    with pytest.raises(InputError, match="already replayed to their end"):
+        control.start(ReplayRequest(paths))  # resuming would send nothing: no "Replay started"
+    assert not control.state().running
+    control.start(ReplayRequest(paths, speed=0, from_start=True))
+    wait_for(lambda: control.state().phase == "finished")
+    assert control.state().progress.sent_rows == count_rows(files)
+
+
+def test_the_eta_counts_to_the_row_limit_at_the_current_rate() -> None:
+    progress = ReplayProgress("r", [], 60.0, total_rows=10_000, sent_rows=2_000, rate=100.0, stop_at=5_000)
+    assert ReplayState(True, progress).eta_seconds == pytest.approx(30.0)
+    assert ReplayState(True, replace(progress, stop_at=None)).eta_seconds == pytest.approx(80.0)
+    assert ReplayState(False, progress).eta_seconds is None  # nothing is running, nothing to wait for

@@ -155,9 +155,7 @@ class EcsReplayControl(ReplayControl):
             for path in request.files:
                 self._s3.upload_file(str(path), self._raw.name, f"{prefix}{path.parent.name}/{path.name}")
         command = ["python", "-m", "engine.backends.aws._replay_task", self._raw.name, prefix,
-                   "--speed", repr(request.speed)]
-        if request.max_rows is not None:
-            command += ["--max-rows", str(request.max_rows)]
+                   *request.cli_options()]
         network = {"subnets": list(self._names.task_subnets), "assignPublicIp": "ENABLED"}
         if self._names.task_security_group:
             network["securityGroups"] = [self._names.task_security_group]

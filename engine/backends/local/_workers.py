@@ -26,10 +26,8 @@ class LocalReplayControl(ReplayControl):
         return Launch(str(alive[-1].pid), alive[-1].started_at) if alive else None
 
     def _launch(self, request: ReplayRequest) -> Launch:
-        arguments = ["replay", "--data", *map(str, request.files), "--speed", repr(request.speed)]
-        if request.max_rows is not None:
-            arguments += ["--max-rows", str(request.max_rows)]
-        record = self._processes.spawn(PRODUCER, arguments)
+        record = self._processes.spawn(PRODUCER, ["replay", "--data", *map(str, request.files),
+                                                  *request.cli_options()])
         return Launch(str(record.pid), record.started_at)
 
     def _halt(self, timeout: float) -> bool:
