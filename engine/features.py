@@ -214,10 +214,20 @@ def model_inputs(deviations: np.ndarray) -> np.ndarray:
     magnitude per kind is taken before compressing, which is the same since both are monotone.
     """
     level = deviations[:, :, _PER_SENSOR]
-    largest = np.abs(deviations).max(axis=1)
+    largest = _largest_over_sensors(deviations)
     largest[:, _LOG_KINDS] = np.log1p(largest[:, _LOG_KINDS])
     features = np.concatenate([np.sign(level) * np.log1p(np.abs(level)), largest], axis=1)
     return np.sign(features) * np.maximum(np.abs(features) - DEAD_BAND, 0.0)
+
+
+def _largest_over_sensors(deviations: np.ndarray) -> np.ndarray:
+    """``np.abs(deviations).max(axis=1)`` a sensor at a time: a reduction over the middle axis walks
+    memory with a stride and took half of training's feature time; the maximum is exact, so the
+    result is bit-identical."""
+    largest = np.abs(deviations[:, 0, :])
+    for sensor in range(1, deviations.shape[1]):
+        np.maximum(largest, np.abs(deviations[:, sensor, :]), out=largest)
+    return largest
 
 
 def _segment_features(values: np.ndarray, sensors: np.ndarray) -> np.ndarray:

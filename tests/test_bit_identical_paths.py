@@ -1,5 +1,5 @@
-"""Per-well work done in one pass over a batch gives exactly what the straightforward path gives:
-the same de-duplication marks, the same scores bit for bit, the same rows in the lake."""
+"""Faster paths give exactly what the straightforward ones give: per-well work in one pass over a
+batch (the same de-duplication marks, scores bit for bit, rows in the lake) and the feature maxima."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.consumer import Consumer, ConsumerOptions, _drop_seen
-from engine.features import WellState
+from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, _largest_over_sensors
 from engine.model import Model, load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover, read_instance
@@ -102,3 +102,10 @@ def test_the_lake_holds_what_scoring_each_well_alone_gives(tmp_path: Path, demo_
         assert set(got["model_version"].to_pylist()) == {backend.models.active_version()}
         unversioned = [name for name in expected.column_names if name != "model_version"]
         assert got.cast(expected.schema).select(unversioned).equals(expected.select(unversioned))
+
+
+def test_largest_magnitude_per_kind_is_the_straightforward_maximum_bit_for_bit() -> None:
+    deviations = np.random.default_rng(5).standard_normal((2000, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+    deviations[3, 2, 1] = np.nan  # a NaN wins, as in a reduction
+    deviations[7, :, 0] = -0.0
+    assert _largest_over_sensors(deviations).tobytes() == np.abs(deviations).max(axis=1).tobytes()
