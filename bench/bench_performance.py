@@ -23,7 +23,7 @@ a machine shared with other work:
 
 ``--baseline CHECKOUT`` runs the same commands with another checkout's code (for example a
 ``git worktree`` of the commit before a change) interleaved with this one's, so before and after
-come from the same run. ``--quick`` shrinks every size (about 3 minutes instead of 15).
+come from the same run. ``--quick`` shrinks every size (about 5 minutes instead of 25); ``--only`` picks sections.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -272,36 +273,62 @@ def latency(data: Path, repo: Path, root: Path, payload: bytes, manifest: dict) 
 
 
 # -- the run ----------------------------------------------------------------------------------
-def run(sizes: Sizes, engines: dict[str, Path], root: Path, data_root: Path) -> dict[str, object]:
-    """Each measurement for every engine back to back, so load changes hit them alike."""
-    few = dataset(data_root, "few", *sizes.few)
-    many = dataset(data_root, "many", *sizes.many)
-    big = dataset(data_root, "training", *sizes.training)
-    payload, manifest = train([few])
-    forest = scoring_rates(few, payload, manifest)["score_samples_rows_per_s"]
-    result: dict[str, object] = {"forest_score_samples_rows_per_s": round(forest),
-                                 "lease_balance_round_ms": round(lease_balance_ms(root), 2)}
-    lat_data = latency_data(many, root / "latency-data", sizes.latency_wells, sizes.latency_seconds)
-    few_all = {label: pipeline(few, repo, root, payload, manifest) for label, repo in engines.items()}
-    many_all = {label: pipeline(many, repo, root, payload, manifest) for label, repo in engines.items()}
-    trained = {label: training(big, repo, root) for label, repo in engines.items()}
-    latencies = {label: latency(lat_data, repo, root, payload, manifest) for label, repo in engines.items()}
-    for label in engines:
+SECTIONS = ("pipeline", "training", "latency")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run measures: its sizes, the checkouts compared, and where data and homes live."""
+
+    sizes: Sizes
+    engines: dict[str, Path]
+    root: Path
+    data_root: Path
+
+    def each(self, measure: Callable[[Path], dict]) -> dict[str, dict]:
+        """One measurement for every checkout, back to back, so load changes hit them alike."""
+        return {label: measure(repo) for label, repo in self.engines.items()}
+
+
+def pipeline_section(run: Run, payload: bytes, manifest: dict, forest: float) -> dict[str, dict]:
+    few = dataset(run.data_root, "few", *run.sizes.few)
+    many = dataset(run.data_root, "many", *run.sizes.many)
+    few_all = run.each(lambda repo: pipeline(few, repo, run.root, payload, manifest))
+    many_all = run.each(lambda repo: pipeline(many, repo, run.root, payload, manifest))
+    result = {}
+    for label in run.engines:
         few_rates, many_rates = few_all[label], many_all[label]
+        consumer = few_rates["consumer_rows_per_s"]
         result[label] = {
             "few_wells": _rounded(few_rates),
             "many_wells": _rounded(many_rates),
             "ratios": {
-                "consumer_vs_forest": round(few_rates["consumer_rows_per_s"] / forest, 3),
+                "consumer_vs_forest": round(consumer / forest, 3),
                 "consumer_after_start_up_vs_forest": round(few_rates["consumer_after_start_up_rows_per_s"] / forest, 3),
                 "producer_vs_forest": round(few_rates["producer_rows_per_s"] / forest, 3),
-                "two_workers_vs_one": round(few_rates["two_workers_rows_per_s"] / few_rates["consumer_rows_per_s"], 3),
+                "two_workers_vs_one": round(few_rates["two_workers_rows_per_s"] / consumer, 3),
                 "many_vs_few_producer": round(many_rates["producer_rows_per_s"] / few_rates["producer_rows_per_s"], 3),
-                "many_vs_few_consumer": round(many_rates["consumer_rows_per_s"] / few_rates["consumer_rows_per_s"], 3),
+                "many_vs_few_consumer": round(many_rates["consumer_rows_per_s"] / consumer, 3),
             },
-            "training": _rounded(trained[label]),
-            "latency_1hz": latencies[label],
         }
+    return result
+
+
+def measure(run: Run, sections: tuple[str, ...]) -> dict[str, object]:
+    few = dataset(run.data_root, "few", *run.sizes.few)
+    payload, manifest = train([few])
+    forest = scoring_rates(few, payload, manifest)["score_samples_rows_per_s"]
+    result: dict[str, object] = {"forest_score_samples_rows_per_s": round(forest),
+                                 "lease_balance_round_ms": round(lease_balance_ms(run.root), 2)}
+    if "pipeline" in sections:
+        result["pipeline"] = pipeline_section(run, payload, manifest, forest)
+    if "training" in sections:
+        big = dataset(run.data_root, "training", *run.sizes.training)
+        result["training"] = run.each(lambda repo: _rounded(training(big, repo, run.root)))
+    if "latency" in sections:
+        many = dataset(run.data_root, "many", *run.sizes.many)
+        data = latency_data(many, run.root / "latency-data", run.sizes.latency_wells, run.sizes.latency_seconds)
+        result["latency_1hz"] = run.each(lambda repo: latency(data, repo, run.root, payload, manifest))
     return result
 
 
@@ -314,6 +341,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--baseline", type=Path, help="another checkout to measure in the same run (before)")
     parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it in later runs")
+    parser.add_argument("--only", choices=SECTIONS, nargs="+", default=SECTIONS, help="measure only these")
     parser.add_argument("--out", type=Path, help="write the JSON result here too")
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
@@ -326,7 +354,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "load_average_at_start": round(os.getloadavg()[0], 1),
             "sizes": asdict(sizes),
-            **run(sizes, engines, Path(tmp), data_root),
+            **measure(Run(sizes, engines, Path(tmp), data_root), tuple(args.only)),
             "load_average_at_end": round(os.getloadavg()[0], 1),
             "bench_seconds": round(time.perf_counter() - started),
         }
