@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -252,24 +252,29 @@ def latency(data: Path, repo: Path, root: Path, payload: bytes, manifest: dict) 
     consumer.wait()
     arrived = _arrivals(home)
     row_landed: dict[tuple[str, int], float] = {}
-    alarms: list[float] = []
+    alarm_listed: dict[tuple[str, int], float] = {}  # (well, start) -> when its first version was listed
     for (table, path), listed_at in seen.items():
         file = home / "lake" / path
-        if not file.exists():
-            continue  # replaced by a compaction; its rows were listed earlier
+        if not file.exists() or table not in (WELL_DATA_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
+            continue  # a file replaced by a compaction held rows listed earlier in another file
         if table == WELL_DATA_TABLE:
             rows = pq.read_table(file, columns=["well_id", "event_time"])
-            for well, t in zip(rows["well_id"].to_pylist(), rows["event_time"].cast(pa.int64()).to_pylist(),
-                               strict=True):
-                row_landed[(well, t)] = min(row_landed.get((well, t), listed_at), listed_at)
-        elif table == ANOMALY_EVENT_VERSIONS_TABLE:
+            keys = zip(rows["well_id"].to_pylist(), rows["event_time"].cast(pa.int64()).to_pylist(), strict=True)
+            _earliest(row_landed, keys, listed_at)
+        else:
             versions = pq.read_table(file, columns=["well_id", "start_time", "revision"])
             firsts = versions.filter(pc.equal(versions["revision"], 0))
-            alarms += [listed_at - arrived[(well, start)] for well, start in zip(
-                firsts["well_id"].to_pylist(), firsts["start_time"].cast(pa.int64()).to_pylist(), strict=True)]
+            keys = zip(firsts["well_id"].to_pylist(), firsts["start_time"].cast(pa.int64()).to_pylist(), strict=True)
+            _earliest(alarm_listed, keys, listed_at)
     shutil.rmtree(home)
     return {"rows": _percentiles([at - arrived[key] for key, at in row_landed.items()]),
-            "alarms": _percentiles(alarms)}
+            "alarms": _percentiles([at - arrived[key] for key, at in alarm_listed.items()])}
+
+
+def _earliest(listed: dict[tuple[str, int], float], keys: Iterable[tuple[str, int]], at: float) -> None:
+    """Keep the earliest listing time of each key (compactions list the same rows again later)."""
+    for key in keys:
+        listed[key] = min(listed.get(key, at), at)
 
 
 # -- the run ----------------------------------------------------------------------------------
