@@ -174,7 +174,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
-                                                 min_batch_seconds=backend.settings.batch_seconds))
+                                                 batch_seconds=backend.settings.batch_seconds))
     health = HealthSettings.from_env()
     if health is not None:
         serve_health(health, consumer)

@@ -33,8 +33,8 @@ class Settings:
     retention_hours: int = 24
     application: str = "petrostream-consumer"
     lease_seconds: float = 20.0
-    #: A caught-up shard is read again only after this long, so each batch carries more rows. On
-    #: Kinesis, S3 and DynamoDB every batch costs requests; locally it only adds latency.
+    #: A consumer gathers a shard's records this long into one batch, so each batch carries more
+    #: rows. On S3 and DynamoDB every batch costs requests; locally it only adds latency.
     batch_seconds: float = 0.0
 
     @classmethod

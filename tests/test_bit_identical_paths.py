@@ -89,7 +89,7 @@ def test_the_lake_holds_what_scoring_each_well_alone_gives(tmp_path: Path, demo_
     backend = open_backend(Settings(home=tmp_path, shard_count=1))  # one shard: every batch mixes the wells
     backend.models.publish(*artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, rows_per_record=700)).run(threading.Event())
-    Consumer(backend, ConsumerOptions(idle_exit_seconds=0.3, poll_seconds=0.05, records_per_batch=7)).run(
+    Consumer(backend, ConsumerOptions(idle_exit_seconds=0.3, poll_seconds=0.05, records_per_read=7)).run(
         threading.Event())
 
     landed = pa.concat_tables(

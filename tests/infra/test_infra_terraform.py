@@ -226,6 +226,15 @@ def test_remote_state_example_is_an_encrypted_s3_backend() -> None:
     assert backend["encrypt"] is True and backend["use_lockfile"] is True
 
 
+def test_rewritten_lake_versions_expire_within_a_day(tf: Terraform) -> None:
+    lifecycle = tf.resource("aws_s3_bucket_lifecycle_configuration", "data")
+    rule = block(lifecycle, "rule")
+    assert block(rule, "noncurrent_version_expiration")["noncurrent_days"] == "${local.noncurrent_days[each.key]}"
+    assert tf.locals["noncurrent_days"]["curated"] == 1
+    assert all(days >= 1 for days in tf.locals["noncurrent_days"].values())  # AWS wants a positive number
+    assert set(tf.locals["noncurrent_days"]) == set(tf.locals["data_buckets"])
+
+
 @pytest.mark.parametrize("service", ["consumer", "portal"])
 def test_services_wait_for_everything_their_tasks_reach_by_name(tf: Terraform, service: str) -> None:
     """Containers find resources by name (container_env), which is no Terraform reference: the
