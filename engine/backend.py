@@ -73,11 +73,21 @@ def _open_aws(settings: Settings) -> Backend:
 BACKENDS: dict[str, Callable[[Settings], Backend]] = {"local": _open_local, "aws": _open_aws}
 
 
+def settings_from_env() -> Settings:
+    """The environment's settings, checked (backend name included) so a typo stops a command at start."""
+    settings = Settings.from_env()
+    _opener(settings.backend)
+    return settings
+
+
 def open_backend(settings: Settings | None = None) -> Backend:
     """Open the backend the settings name (from the environment when none are given)."""
     settings = settings or Settings.from_env()
+    return _opener(settings.backend)(settings)
+
+
+def _opener(name: str) -> Callable[[Settings], Backend]:
     try:
-        opener = BACKENDS[settings.backend]
+        return BACKENDS[name]
     except KeyError:
-        raise InputError(f"PETROSTREAM_BACKEND={settings.backend!r} is not one of {sorted(BACKENDS)}") from None
-    return opener(settings)
+        raise InputError(f"PETROSTREAM_BACKEND={name!r} is not one of {sorted(BACKENDS)}") from None

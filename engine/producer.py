@@ -15,23 +15,27 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from engine import codec
 from engine.backend import Backend
-from engine.readers import InstanceFile, read_instance
+from engine.readers import InstanceFile, file_rows, iter_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 from engine.well_rows import well_rows
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
+#: Event time a window covers at least when replaying near real time. Firehose bills every
+#: record as a multiple of 5 KB and a one-row record encodes to about 3.4 KB, so one-second
+#: windows (one record per well a second) made Firehose bill 5 KB per observation; five-second
+#: windows put five observations of a well in one record, for up to five seconds more delay.
+MIN_WINDOW_SECONDS = 5.0
 #: Progress is stored at most this often while a replay runs (and at every change of status).
 SAVE_EVERY_SECONDS = 5.0
 #: Kinesis accepts at most 500 records per PutRecords call.
@@ -51,20 +55,14 @@ class ReplayOptions:
 
 def count_rows(files: Sequence[InstanceFile]) -> int:
     """Rows the files hold, read from Parquet footers or by counting CSV lines."""
-    total = 0
-    for instance in files:
-        if instance.path.suffix == ".parquet":
-            total += pq.ParquetFile(instance.path).metadata.num_rows
-        else:
-            with instance.path.open("rb") as handle:
-                total += max(sum(1 for line in handle if line.strip()) - 1, 0)
-    return total
+    return sum(file_rows(instance.path) for instance in files)
 
 
 class _WellCursor:
-    """One well's files, read one at a time, handed out in time slices.
+    """One well's files, read one at a time in chunks (bounded memory whatever a file holds),
+    handed out in time slices.
 
-    The pending rows' event times are kept as a NumPy array beside them (files are read in time
+    The pending rows' event times are kept as a NumPy array beside them (chunks come in time
     order), so asking a cursor for its next time or cutting a window is a lookup, not an Arrow
     call: with thousands of wells the producer asks every cursor in every window.
     """
@@ -74,14 +72,22 @@ class _WellCursor:
         self.watermark = watermark
         self.pending: pa.Table | None = None
         self._times = np.empty(0, dtype=np.int64)
+        self._chunks: Iterator[pa.Table] = iter(())
         self._advance()
 
     def _advance(self) -> None:
-        while len(self._times) == 0 and self.files:
-            table = read_instance(self.files.pop(0).path)
+        while len(self._times) == 0:
+            table = next(self._chunks, None)
+            if table is None:
+                if not self.files:
+                    return
+                self._chunks = iter_instance(self.files.pop(0).path)
+                continue
             times = table["event_time"].cast(pa.int64()).to_numpy()
-            first = 0 if self.watermark is None else int(np.searchsorted(times, self.watermark, side="right"))
-            self.pending, self._times = table.slice(first), times[first:]
+            if self.watermark is not None:
+                later = times > self.watermark
+                table, times = table.filter(later), times[later]
+            self.pending, self._times = table, times
 
     def next_time(self) -> int | None:
         return int(self._times[0]) if len(self._times) else None
@@ -121,7 +127,8 @@ class Producer:
             by_well[instance.well_id].append(instance)
         cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
         budget = self.options.max_rows
-        window = FAST_WINDOW_MS if self.options.speed <= 0 else int(max(1.0, self.options.speed) * 1000)
+        window = (FAST_WINDOW_MS if self.options.speed <= 0
+                  else int(max(MIN_WINDOW_SECONDS, self.options.speed) * 1000))
         self.progress.pid = os.getpid()
         self._update("running")
         anchor: tuple[int, float] | None = None

@@ -261,3 +261,9 @@ variable "athena_bytes_scanned_cutoff" {
     error_message = "athena_bytes_scanned_cutoff must be at least 10 MB, Athena's minimum."
   }
 }
+
+variable "model_signer_arns" {
+  description = "IAM roles or users allowed to sign models with the KMS model signing key (the trainer or CI role); empty means the identity that runs Terraform."
+  type        = list(string)
+  default     = []
+}

@@ -46,7 +46,9 @@ class LocalLeaseStore(LeaseStore):
         _upgrade(db)
 
     def _read_all(self) -> list[Lease]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases WHERE application = ?", (self._application,))
+        # _COLUMNS is a module constant; the value is a parameter.
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases WHERE application = ?",  # nosec B608
+                                (self._application,))
         return [Lease(*row) for row in rows]
 
     def _insert(self, lease: Lease) -> bool:
