@@ -90,7 +90,9 @@ def test_consumer_count_starts_and_stops_worker_processes(home: Path) -> None:
     assert scaler is not None and scaler.state().running == 0
     scaler.set_desired(2)
     started = pids(backend)
-    assert len(started) == 2 and all("consume" in psutil.Process(p).cmdline() for p in started)
+    assert len(started) == 2
+    # A child shows the parent's command line between fork and exec: wait for it to become a consumer.
+    wait_for(lambda: all("consume" in psutil.Process(p).cmdline() for p in started))
     wait_for(lambda: len(backend.leases.live_workers()) == 2)  # they are real consumers: they hold leases
     scaler.set_desired(1)
     assert pids(backend) == started[:1]  # the newest stop first
