@@ -53,7 +53,7 @@ def open_aws_backend(settings: Settings) -> Backend:
         leases=leases,
         lake=S3Lake(s3, names.resource("curated_bucket", "S3 bucket"), catalog),
         sql=AthenaQueryEngine(client("athena"), names.resource("athena_workgroup", "Athena workgroup"),
-                              names.glue_database),
+                              names.glue_database, catalog=catalog),
         models=S3ModelStore(s3, names.resource("model_bucket", "S3 bucket")),
         replays=replays,
         alarm_acks=DynamoAlarmAckStore(client("dynamodb"), lease_table),
