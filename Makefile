@@ -28,12 +28,17 @@ test: $(TEST_PREREQS)
 
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r engine ml control_center pages deploy bench -ll
 
+# The portal has no login of its own: it listens on this machine only unless PORTAL_ADDRESS says
+# otherwise (README, "The portal": how to open it to a network deliberately).
 PORTAL_PORT ?= 8501
+PORTAL_ADDRESS ?= 127.0.0.1
 run: deps
 	PETROSTREAM_BACKEND=local $(BIN)/python -m control_center.bootstrap
-	@echo "PetroStream portal: http://localhost:$(PORTAL_PORT)  (Ctrl-C stops the portal, not replays or consumers)"
-	PETROSTREAM_BACKEND=local $(BIN)/python -m streamlit run control_center/app.py --server.port $(PORTAL_PORT)
+	@echo "PetroStream portal: http://$(PORTAL_ADDRESS):$(PORTAL_PORT)  (Ctrl-C stops the portal, not replays or consumers)"
+	PETROSTREAM_BACKEND=local $(BIN)/python -m streamlit run control_center/app.py \
+		--server.address $(PORTAL_ADDRESS) --server.port $(PORTAL_PORT)
 
 bench: deps
 	$(BIN)/python bench/bench_pipeline.py

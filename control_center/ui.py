@@ -58,7 +58,7 @@ CLOUD_MIN_REFRESH_SECONDS = 60
 
 def refresh_seconds(seconds: int, backend: Backend) -> int:
     """How often a self-refreshing view of the lake re-runs: as asked locally, less often where SQL is billed."""
-    return seconds if backend.name == "local" else max(seconds, CLOUD_MIN_REFRESH_SECONDS)
+    return max(seconds, CLOUD_MIN_REFRESH_SECONDS) if backend.sql_billed_per_query else seconds
 
 
 def backend() -> Backend:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from control_center import time_range, ui
 from engine import insights
-from engine.data_sources import demo_folder, save_upload, uploads_folder, user_folder
+from engine.data_sources import data_roots, demo_folder, save_upload, uploads_folder, user_files
 from engine.insights import WellSnapshot, _timestamp
 from engine.quickstart import ensure_demo_data
 from engine.readers import InstanceFile, discover
@@ -32,9 +32,10 @@ def pick_data(key: str, home: Path) -> list[InstanceFile] | None:
         if source == DEMO:
             files = _demo_files(key, home)
         elif source == FOLDER:
+            roots = data_roots(home)
             text = st.text_input("Folder with 3W files (absolute path)", key=f"{key}-folder",
-                                 placeholder="/data/3W/dataset")
-            files = discover([user_folder(text)]) if text.strip() else None
+                                 placeholder=str(roots[0]), help="Inside one of: " + ", ".join(map(str, roots)))
+            files = user_files(text, roots) if text.strip() else None
         else:
             files = _uploaded_files(key, home)
     if files:

@@ -142,8 +142,10 @@ def _storage_and_query_items(model: dict[str, Any]) -> list[LineItem]:
                        + load["dynamodb_reads_million"] * prices["dynamodb_on_demand_read_per_million"], 2)),
         LineItem("CloudWatch Logs", f"{load['log_ingest_gb']:g} GB ingested, kept 1 day",
                  round(load["log_ingest_gb"] * prices["cloudwatch_logs_ingest_per_gb"], 2)),
-        LineItem("KMS", f"1 key, {load['kms_requests']:,} requests ({prices['kms_free_requests']:,} free)",
-                 round(prices["kms_key_month"] + kms_requests / 10000 * prices["kms_per_10000_requests"], 2)),
+        LineItem("KMS", f"{load['kms_keys']} keys (data, model signing), {load['kms_requests']:,} requests "
+                        f"({prices['kms_free_requests']:,} free)",
+                 round(load["kms_keys"] * prices["kms_key_month"]
+                       + kms_requests / 10000 * prices["kms_per_10000_requests"], 2)),
         LineItem("ECR image storage", f"{load['ecr_stored_gb']:g} GB",
                  round(load["ecr_stored_gb"] * prices["ecr_gb_month"], 2)),
         LineItem("Glue Data Catalog", "under 1 M objects and requests (free tier)", 0.0),

@@ -199,7 +199,8 @@ def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np
         previous = np.concatenate([[state.open.last_active_ms if state.open else -np.inf], times[active[:-1]]])
         first, *others = np.split(active, np.flatnonzero(times[active] - previous > gap_ms))
         if first.size:  # active rows within the gap of the open event continue it (diagnosed if at a new peak)
-            higher = np.nan_to_num(np.nanmax(scores[first]), nan=0.0) > state.open.peak_score
+            peak = scores[first]
+            higher = not np.isnan(peak).all() and float(np.nanmax(peak)) > state.open.peak_score
             state.open.absorb(_event_of(first, times, scores, labels, version, diagnose if higher else None))
         for group in others:
             if state.open is not None:

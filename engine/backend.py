@@ -1,4 +1,7 @@
-"""A backend is a bundle of the ports; this is the one place that picks it from the settings."""
+"""A backend is a bundle of the ports; this is the one place that picks it from the settings.
+
+Code elsewhere asks a backend what it *can* do (its capability fields), never which kind it is.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,16 @@ from engine.stream import Stream
 
 
 @dataclass(frozen=True)
+class SqlEndpoint:
+    """Where an outside tool (Power BI through the Athena ODBC driver) reaches the lake's SQL."""
+
+    region: str
+    database: str
+    workgroup: str
+    output_location: str
+
+
+@dataclass(frozen=True)
 class Backend:
     """Everything the producer, the consumer, the CLI and the portal talk to."""
 
@@ -35,6 +48,13 @@ class Backend:
     #: Start/stop the detached producer and scale the consumers (None where a backend has no such control yet).
     replay_control: ReplayControl | None = None
     scaling: Scaler | None = None
+    #: Erase every landed row, stream record, checkpoint, replay progress and alarm action (models and the
+    #: well registry stay), so a demo plays from nothing again. None where the data is shared and billed (aws).
+    erase_data: Callable[[], None] | None = None
+    #: Every SQL statement costs money (Athena bills 10 MB at least per query): views poll less often.
+    sql_billed_per_query: bool = False
+    #: The SQL endpoint BI tools connect to; None where there is none (local: the portal exports files).
+    sql_endpoint: SqlEndpoint | None = None
 
 
 def _open_local(settings: Settings) -> Backend:
@@ -53,11 +73,21 @@ def _open_aws(settings: Settings) -> Backend:
 BACKENDS: dict[str, Callable[[Settings], Backend]] = {"local": _open_local, "aws": _open_aws}
 
 
+def settings_from_env() -> Settings:
+    """The environment's settings, checked (backend name included) so a typo stops a command at start."""
+    settings = Settings.from_env()
+    _opener(settings.backend)
+    return settings
+
+
 def open_backend(settings: Settings | None = None) -> Backend:
     """Open the backend the settings name (from the environment when none are given)."""
     settings = settings or Settings.from_env()
+    return _opener(settings.backend)(settings)
+
+
+def _opener(name: str) -> Callable[[Settings], Backend]:
     try:
-        opener = BACKENDS[settings.backend]
+        return BACKENDS[name]
     except KeyError:
-        raise InputError(f"PETROSTREAM_BACKEND={settings.backend!r} is not one of {sorted(BACKENDS)}") from None
-    return opener(settings)
+        raise InputError(f"PETROSTREAM_BACKEND={name!r} is not one of {sorted(BACKENDS)}") from None

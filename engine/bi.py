@@ -39,14 +39,13 @@ def report_url() -> str | None:
 
 
 def odbc_settings(backend: Backend) -> dict[str, str]:
-    """Athena ODBC 2.x DSN keys and values for this deployment (placeholders on ``local``)."""
+    """Athena ODBC 2.x DSN keys and values for this deployment (placeholders where the backend has
+    no SQL endpoint of its own: ``local``)."""
+    endpoint = backend.sql_endpoint
     region = database = workgroup = output = UNKNOWN
-    if backend.name == "aws":
-        from engine.backends.aws import load_names
-
-        names = load_names(backend.settings)
-        region, database, workgroup = names.region, names.glue_database, names.athena_workgroup
-        output = f"s3://{names.athena_results_bucket}/"
+    if endpoint is not None:
+        region, database, workgroup = endpoint.region, endpoint.database, endpoint.workgroup
+        output = endpoint.output_location
     return {
         "Driver": ODBC_DRIVER,
         "DSN": DSN_NAME,

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.backend import Backend, open_backend
+from engine.backend import Backend, open_backend, settings_from_env
 from engine.errors import InputError, PetroStreamError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -174,7 +174,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
-                                                 min_batch_seconds=backend.settings.batch_seconds))
+                                                 batch_seconds=backend.settings.batch_seconds))
     health = HealthSettings.from_env()
     if health is not None:
         serve_health(health, consumer)
@@ -222,7 +222,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
         if not args.version:
             raise InputError("models publish needs a model FILE (written by `train --model-out FILE`)")
-        print(f"published and activated {store.publish(*read_file(args.version))}")
+        print(f"published and activated {store.publish(*read_file(args.version), source=args.version)}")
     elif args.action == "activate":
         if not args.version:
             raise InputError("models activate needs a VERSION (see `python -m engine models list`)")
@@ -232,8 +232,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"rolled back to {store.rollback()}")
     else:
         for version in store.versions():
-            print(f"{'*' if version.active else ' '} {version.version}  published {version.published_at}  "
-                  f"threshold {version.threshold:.4f}")
+            detail = (f"UNUSABLE: {version.problem}" if version.problem else
+                      f"published {version.published_at}  threshold {version.threshold:.4f}")
+            print(f"{'*' if version.active else ' '} {version.version}  {detail}")
     return 0
 
 
@@ -328,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
+        settings_from_env()  # a bad setting stops every command here, before it does anything
         return args.handler(args)
     except PetroStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,12 @@ Kinesis caps a shard at 1,000 records/s and 1 MiB/s, so a record carries a block
 observations as Parquet with byte-stream-split floats and zstd, which packs 3W sensor data
 to a few bytes per observation. The first byte is a format version so the codec can evolve
 while old records are still in the stream.
+
+Records come from the stream, which anyone allowed to put records can write, and a Parquet
+payload of constant columns decompresses thousands of times over. :func:`decode` therefore
+reads the payload's footer first and refuses a record that declares more than
+:data:`MAX_RECORD_ROWS` rows or :data:`MAX_RECORD_BYTES` uncompressed bytes, before
+decompressing anything.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from engine.schema import OBSERVATION_SCHEMA
 FORMAT_VERSION = 1
 _VERSION_BYTE = bytes([FORMAT_VERSION])
 _FLOAT_COLUMNS = [f.name for f in OBSERVATION_SCHEMA if pa.types.is_floating(f.type)]
+#: Rows one record may declare: a Kinesis record (at most 1 MiB) holds some 40,000 observations;
+#: the producer sends 2,000 per record.
+MAX_RECORD_ROWS = 100_000
+#: Uncompressed bytes one record may declare (its rows, every column; about 130 bytes per row).
+MAX_RECORD_BYTES = 64 * 2**20
 
 
 def encode(observations: pa.Table) -> bytes:
@@ -43,7 +54,17 @@ def decode(payload: bytes) -> pa.Table:
         version = payload[0] if payload else None
         raise InputError(f"unknown record format version {version!r}")
     try:
-        table = pq.read_table(io.BytesIO(payload[1:]))
-        return table.cast(OBSERVATION_SCHEMA)
+        parquet = pq.ParquetFile(pa.BufferReader(payload[1:]))
+        _check_declared_size(parquet.metadata)
+        return parquet.read().cast(OBSERVATION_SCHEMA)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def _check_declared_size(metadata: pq.FileMetaData) -> None:
+    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if metadata.num_rows > MAX_RECORD_ROWS or declared > MAX_RECORD_BYTES:
+        raise InputError(f"record declares {metadata.num_rows:,} rows ({declared / 2**20:,.1f} MiB uncompressed), "
+                         f"more than the {MAX_RECORD_ROWS:,} rows / {MAX_RECORD_BYTES // 2**20} MiB a record may hold")

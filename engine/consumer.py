@@ -34,7 +34,6 @@ from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
 from engine.features import WellState, decode_states, encode_states
-from engine.lake import COMPACTED_PREFIX
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.outage import Outage
@@ -49,23 +48,47 @@ from engine.scoring import score_and_explain
 from engine.stream import StreamRecord
 
 log = logging.getLogger("petrostream.consumer")
+_MILLIS_PER_HOUR = 3_600_000
 
 
 @dataclass(frozen=True)
 class ConsumerOptions:
     """How a consumer worker paces itself.
 
-    A record carries at most 2,000 observations (the producer's default), so a batch of 25
-    records bounds a micro-batch at 50k rows: large Parquet files, bounded memory.
+    A shard's records are gathered into one batch for ``batch_seconds`` from the first record,
+    or until they hold ``batch_bytes``, whichever comes first. Every batch costs a lake write
+    per table and a checkpoint (on AWS: S3 PUTs and a DynamoDB write), so a real-time stream
+    gathered for 15 s costs a fraction of one committed every read; locally the default of 0
+    commits every read at once, for the lowest latency.
     """
 
-    records_per_batch: int = 25
-    #: After a batch that emptied its shard, wait this long before reading that shard again.
-    min_batch_seconds: float = 0.0
+    #: Records one read asks for (a record carries at most 2,000 observations by default).
+    records_per_read: int = 25
+    batch_seconds: float = 0.0
+    #: Encoded record bytes after which a gathering batch is committed at once (memory stays
+    #: bounded: about 25 bytes per observation on the wire, so 4 MiB is some 160k rows).
+    batch_bytes: int = 4 * 1024 * 1024
+    #: While a batch gathers, a caught-up shard is read again after this long (as the KCL does).
+    gather_poll_seconds: float = 1.0
     idle_exit_seconds: float | None = None
     poll_seconds: float = 0.2
     model_poll_seconds: float = 5.0
     housekeeping_every_seconds: float = 60.0
+
+
+@dataclass
+class _Gathering:
+    """Records read from a shard but not yet committed, and when they must be."""
+
+    records: list[StreamRecord] = field(default_factory=list)
+    size: int = 0
+    due: float = 0.0
+
+    def add(self, records: list[StreamRecord], due: float) -> None:
+        if records and not self.records:
+            self.due = due
+        self.records += records
+        self.size += sum(len(record.data) for record in records)
 
 
 @dataclass
@@ -101,9 +124,7 @@ def batch_key(shard_id: str, first_sequence: str) -> str:
 
 
 def is_final(key: str, checkpoints: dict[str, str | None]) -> bool:
-    """Whether a lake batch can never be re-written: compacted, or at or before its shard's checkpoint."""
-    if key.startswith(COMPACTED_PREFIX):
-        return True
+    """Whether a lake batch can never be re-written: it starts at or before its shard's checkpoint."""
     shard_id, _, first = key.partition("@")
     checkpoint = checkpoints.get(shard_id)
     return bool(first) and checkpoint is not None and int(first) <= int(checkpoint)
@@ -121,6 +142,9 @@ class Consumer:
         self._model: Model | None = None
         self._leases: dict[str, Lease] = {}
         self._next_read: dict[str, float] = {}
+        self._gathering: dict[str, _Gathering] = {}
+        #: Shard -> (state ref, per-well states) of the last checkpoint this worker made or loaded.
+        self._states: dict[str, tuple[str | None, dict[str, WellState]]] = {}
         self._due = _Due()
         self._outage = Outage(f"consumer {self.worker_id}")
 
@@ -194,10 +218,16 @@ class Consumer:
     def _balance(self) -> None:
         held = self.backend.leases.balance(self.worker_id, self.backend.stream.shard_ids())
         self._leases = {lease.shard_id: lease for lease in held}
+        for lost in set(self._gathering) - set(self._leases):
+            self._drop(lost)
 
     def _shutdown(self) -> None:
-        """Compact, release the leases and retire; in an outage, leave it to the leases' expiry."""
+        """Commit what has gathered, compact, release the leases and retire; in an outage, leave it
+        to the leases' expiry."""
         try:
+            for shard_id in sorted(self._gathering):
+                if shard_id in self._leases and self._gathering[shard_id].records:
+                    self._commit(shard_id)
             self.housekeeping()
             for lease in self._leases.values():
                 self.backend.leases.release(lease)
@@ -209,34 +239,71 @@ class Consumer:
 
     # -- one micro-batch ------------------------------------------------------------
     def _consume_shard(self, shard_id: str) -> bool:
-        lease = self._leases[shard_id]
-        records = self.backend.stream.get_records(shard_id, lease.checkpoint, self.options.records_per_batch)
-        if len(records) < self.options.records_per_batch:  # caught up: let the next batch gather
-            self._next_read[shard_id] = time.monotonic() + self.options.min_batch_seconds
-        if not records:
+        """Read a shard's next records into its gathering batch; commit the batch once it is due or full."""
+        gathering = self._gathering.setdefault(shard_id, _Gathering())
+        after = gathering.records[-1].sequence_number if gathering.records else self._leases[shard_id].checkpoint
+        records = self.backend.stream.get_records(shard_id, after, self.options.records_per_read)
+        now = time.monotonic()
+        gathering.add(records, now + self.options.batch_seconds)
+        caught_up = len(records) < self.options.records_per_read
+        if not gathering.records:
+            if self.options.batch_seconds > 0:  # an idle shard is polled like a gathering one
+                self._next_read[shard_id] = now + self.options.gather_poll_seconds
             return False
-        states = decode_states(lease.state) if lease.checkpoint is not None else self._inherited_states(shard_id)
-        observations, dead = _decode_all(records)
-        fresh = _drop_seen(observations, states)
-        self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
-        rows, evidence = score_and_explain(fresh, states, self._model)
-        key = batch_key(shard_id, records[0].sequence_number)
-        self.backend.lake.write(WELL_DATA_TABLE, key, rows)
-        policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
-        self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy, evidence))
-        self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+        if gathering.size < self.options.batch_bytes and now < gathering.due:
+            if caught_up:  # let the batch gather
+                self._next_read[shard_id] = min(gathering.due, now + self.options.gather_poll_seconds)
+            return bool(records)
+        self._commit(shard_id)
+        return True
+
+    def _commit(self, shard_id: str) -> None:
+        """Score the gathered records, land them, then checkpoint: the exactly-once order."""
+        records = self._gathering.pop(shard_id).records
+        lease = self._leases[shard_id]
         try:
+            states = self._load_states(lease)
+            observations, dead = _decode_all(records)
+            fresh = _drop_seen(observations, states)
+            self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
+            rows, evidence = score_and_explain(fresh, states, self._model)
+            key = batch_key(shard_id, records[0].sequence_number)
+            self.backend.lake.write(WELL_DATA_TABLE, key, rows)
+            policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
+            self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy, evidence))
+            self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+            _forget_idle(states, self.backend.settings.retention_hours * _MILLIS_PER_HOUR)
             self._leases[shard_id] = self.backend.leases.checkpoint(
                 lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id))
         except LeaseLost:
             log.info("lost the lease of %s to another worker; dropping it", shard_id)
+            self._drop(shard_id)
             del self._leases[shard_id]
-            return True
+            return
+        except BaseException:
+            self._drop(shard_id)  # the states were advanced in memory: reload them from the checkpoint
+            raise
+        self._states[shard_id] = (self._leases[shard_id].state_ref, states)
         self.stats.batches += 1
         self.stats.rows_landed += rows.num_rows
         self.stats.dead_letters += len(dead)
         self.stats.last_batch_at = time.time()
-        return True
+
+    def _drop(self, shard_id: str) -> None:
+        """Forget a shard's uncommitted records and cached states (it is re-read from its checkpoint)."""
+        self._gathering.pop(shard_id, None)
+        self._states.pop(shard_id, None)
+        self._next_read.pop(shard_id, None)
+
+    def _load_states(self, lease: Lease) -> dict[str, WellState]:
+        """The per-well states at the lease's checkpoint: cached from this worker's own last
+        checkpoint, else read from the lease store (or, for a new child shard, its parents')."""
+        cached = self._states.get(lease.shard_id)
+        if cached is not None and cached[0] == lease.state_ref:
+            return cached[1]
+        if lease.checkpoint is None:
+            return self._inherited_states(lease.shard_id)
+        return decode_states(self.backend.leases.state(lease))
 
     def _inherited_states(self, shard_id: str) -> dict[str, WellState]:
         """A shard born of a reshard starts from its parents' final per-well states.
@@ -249,9 +316,8 @@ class Consumer:
         if not parents:
             return {}
         states: dict[str, WellState] = {}
-        for lease in self.backend.leases.leases():
-            if lease.shard_id in parents:
-                states.update(decode_states(lease.state))
+        for state in self.backend.leases.latest_states(parents).values():
+            states.update(decode_states(state))
         return states
 
     # -- model and housekeeping -----------------------------------------------------
@@ -300,6 +366,18 @@ def _validate(table: pa.Table, partition_key: str) -> None:
     wells = pc.unique(table["well_id"]).to_pylist()
     if wells != [partition_key]:
         raise InputError(f"record for partition key {partition_key!r} holds wells {wells[:3]}")
+
+
+def _forget_idle(states: dict[str, WellState], retention_ms: int) -> None:
+    """Drop the wells whose last row is older than the stream's retention, counted back from the
+    newest row of the shard: the stream can no longer re-deliver their rows, and a shard that saw
+    thousands of short-lived wells keeps a state the size of the wells still alive."""
+    marks = [state.last_event_ms for state in states.values() if state.last_event_ms is not None]
+    if not marks:
+        return
+    horizon = max(marks) - retention_ms
+    for well in [w for w, s in states.items() if s.last_event_ms is not None and s.last_event_ms < horizon]:
+        del states[well]
 
 
 def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> pa.Table:

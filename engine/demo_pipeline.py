@@ -66,6 +66,24 @@ def stop_pipeline(backend: Backend) -> str:
     return ("replay stopped" if stopped else "no replay was running") + "; consumers stopped"
 
 
+def reset_demo(backend: Backend) -> str:
+    """Stop everything, erase the pipeline's data and start the demo again from its first row.
+
+    "Replay from the start" alone lands nothing new: consumers drop rows at or before each
+    well's last landed time. A reset forgets those marks with the data, so the demo's alarms
+    open again in front of the user. Models and the well registry are kept.
+    """
+    control, scaler = _controls(backend)
+    if backend.erase_data is None:
+        raise BackendError(f"the {backend.name} backend keeps its data: erase it with its own tools "
+                           "(on AWS, project_down.sh), then start the demo")
+    stop_pipeline(backend)
+    if control.state().running or scaler.workers():
+        raise BackendError("the replay or a consumer is still stopping; try the reset again in a few seconds")
+    backend.erase_data()
+    return "data erased; " + start_demo_pipeline(backend)
+
+
 def _controls(backend: Backend) -> tuple[ReplayControl, Scaler]:
     if backend.replay_control is None or backend.scaling is None:
         raise BackendError(f"the {backend.name} backend cannot start or stop workers yet")

@@ -36,7 +36,9 @@ class HealthSettings:
     """Where the endpoint listens and how old the loop's last iteration may be."""
 
     port: int
-    address: str = "0.0.0.0"  # the ECS probe and scrapers reach the task by its own address
+    # The ECS probe and scrapers reach the task by its own address (bandit B104: deliberate, inside
+    # a task whose security group admits nobody; set PETROSTREAM_HEALTH_ADDRESS to narrow it).
+    address: str = "0.0.0.0"  # nosec B104
     stale_seconds: float = DEFAULT_STALE_SECONDS
 
     @classmethod

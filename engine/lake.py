@@ -4,24 +4,38 @@ A consumer writes each micro-batch under a batch key derived from the shard and 
 first sequence number. A batch re-read after a crash starts at the same sequence number with
 the same state, so it produces the same rows under the same key and replaces what the lost
 attempt wrote: at-least-once reading, exactly-once landing. Splitting rows by date partition
-is shared here; backends only store and swap files.
+and choosing what compaction merges are shared here; backends only store and swap files.
+
+Compaction is tiered so that it costs O(new data): a partition's final batches (tier 0) are
+merged once at least :data:`COMPACT_MIN_FILES` of them exist, into one tier-1 file; as many
+tier-1 files merge into a tier-2 file, and so on up to :data:`MAX_COMPACTION_TIER`, whose files
+are never rewritten. A row is therefore written at most ``1 + MAX_COMPACTION_TIER`` times,
+however long the day's partition keeps growing (merging everything into one file per pass
+would rewrite the whole day every pass: quadratic in the day's data).
 """
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from engine.schema import LAKE_TABLES
 
-#: A partition is compacted once it holds at least this many files of final batches.
+#: A partition's files of one tier are merged once there are at least this many of them.
 COMPACT_MIN_FILES = 8
-#: Batch keys of files written by compaction start with this; such files are final by nature.
+#: Files of this tier are never merged again (each row is written at most 1 + this many times).
+MAX_COMPACTION_TIER = 3
+#: Batch keys of files written by compaction start with this (then ``T<tier>-``); they are final by nature.
 COMPACTED_PREFIX = "compacted-"
 _EPOCH = date(1970, 1, 1)
 _MILLIS_PER_DAY = 86_400_000
@@ -34,6 +48,67 @@ class CompactionReport:
     partitions: int
     files_before: int
     files_after: int
+    #: Rows copied into merged files (what the pass cost, beyond reading the list of files).
+    rows_rewritten: int = 0
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """One live file of a table: its partition, the batch key it was written under, where it is."""
+
+    partition: str
+    batch_key: str
+    path: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Files of one partition and tier to be replaced by one file of the next tier."""
+
+    partition: str
+    members: tuple[LakeFile, ...]
+    batch_key: str
+
+    @property
+    def rows(self) -> int:
+        return sum(member.rows for member in self.members)
+
+
+def compaction_tier(batch_key: str) -> int:
+    """0 for a consumer's batch, else the tier a compacted file's key names."""
+    if not batch_key.startswith(COMPACTED_PREFIX):
+        return 0
+    return int(batch_key[len(COMPACTED_PREFIX):].split("-", 1)[0].removeprefix("T"))
+
+
+def plan_compaction(files: Iterable[LakeFile], is_final: Callable[[str], bool]) -> list[Merge]:
+    """The merges a compaction pass makes: per partition and tier below the last, every file that
+    can no longer change (a compacted file, or a batch ``is_final`` accepts), once there are
+    :data:`COMPACT_MIN_FILES` of them; members in batch-key order (shard, then sequence), so each
+    well's rows stay in time order."""
+    groups: dict[tuple[str, int], list[LakeFile]] = defaultdict(list)
+    for file in files:
+        tier = compaction_tier(file.batch_key)
+        if tier < MAX_COMPACTION_TIER and (tier > 0 or is_final(file.batch_key)):
+            groups[(file.partition, tier)].append(file)
+    return [Merge(partition, tuple(sorted(members, key=lambda f: (f.batch_key, f.path))),
+                  f"{COMPACTED_PREFIX}T{tier + 1}-{uuid.uuid4().hex[:16]}")
+            for (partition, tier), members in sorted(groups.items()) if len(members) >= COMPACT_MIN_FILES]
+
+
+def concatenate(sources: Iterable[Any], schema: pa.Schema, target: Any) -> int:
+    """Copy Parquet sources' row groups one after another into ``target``, holding one row
+    group in memory at a time; the rows written."""
+    rows = 0
+    with pq.ParquetWriter(target, schema, **parquet_options(schema)) as writer:
+        for source in sources:
+            parquet = pq.ParquetFile(source)
+            for index in range(parquet.num_row_groups):
+                group = parquet.read_row_group(index).cast(schema)
+                writer.write_table(group)
+                rows += group.num_rows
+    return rows
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, object]:
@@ -72,15 +147,31 @@ class Lake(ABC):
         """Store one file per partition for a batch key, replacing everything the key held before
         (``parts`` may be empty: then only the replacing happens, if there is anything to replace)."""
 
-    @abstractmethod
     def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
-        """Merge the small files of each partition so queries stay fast.
+        """Merge the small files of each partition so queries stay fast (see :func:`plan_compaction`).
 
         Only batches for which ``is_final(batch_key)`` holds are merged: a batch that may
         still be re-written after a crash must stay replaceable under its own key. Final
         batches never share a row key (the consumer drops rows it has landed before), so
         merging is a plain concatenation.
         """
+        with self._compaction(table) as files:
+            if files is None:
+                return CompactionReport(0, 0, 0)  # another worker is compacting this table
+            before = after = rows = 0
+            for merge in plan_compaction(files, is_final):
+                if self._merge(table, merge):
+                    before, after, rows = before + len(merge.members), after + 1, rows + merge.rows
+        return CompactionReport(after, before, after, rows)
+
+    @abstractmethod
+    def _compaction(self, table: str) -> AbstractContextManager[list[LakeFile] | None]:
+        """Hold the table for one compaction pass: its live files, or None if another worker holds it."""
+
+    @abstractmethod
+    def _merge(self, table: str, merge: Merge) -> bool:
+        """Replace ``merge.members`` by one file under ``merge.batch_key``, atomically for readers;
+        False if one of them changed meanwhile (the merge is abandoned)."""
 
     @abstractmethod
     def row_count(self, table: str) -> int:

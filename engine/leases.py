@@ -1,16 +1,26 @@
 """Shard leases and checkpoints, after the Kinesis Client Library.
 
 Each shard has one lease row: its owner, a counter bumped on every write, an expiry, the
-checkpointed sequence number and the consumer's state at that checkpoint. Every write is
-conditional on the counter the writer last saw, so two workers can never both believe they
-own a shard. The rules (renew, take free or expired leases, steal towards an even split,
-checkpoint only while owning) live here once; a backend stores rows and nothing else.
+checkpointed sequence number and a *pointer* to the consumer's state at that checkpoint. Every
+write is conditional on the counter the writer last saw, so two workers can never both believe
+they own a shard. The rules (renew, take free or expired leases, steal towards an even split,
+checkpoint only while owning) live here once; a backend stores rows and state blobs and
+nothing else.
+
+The state (every well's feature, de-duplication and alarm memory) grows with the wells a shard
+carries, so it is not in the lease row: a lease row must stay small, because it is rewritten on
+every renewal (DynamoDB bills a write per KiB of the whole item and refuses items over 400 KB).
+A checkpoint stores the state as a new, uniquely named blob *first*, then points the lease at
+it with the conditional write. A crash in between leaves an orphan blob and the old pointer
+(the batch is redone from the old state); a lost lease deletes the blob it just wrote; the
+blob a successful checkpoint replaced is deleted after it.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
@@ -32,7 +42,8 @@ class Lease:
     counter: int = 0
     expires_at: float = 0.0
     checkpoint: str | None = None
-    state: bytes | None = None
+    #: Names the state blob of this checkpoint (None: no state stored yet).
+    state_ref: str | None = None
     #: How far behind the shard's newest record the checkpointing read was (Kinesis's
     #: MillisBehindLatest): the lag observers show without reading the stream themselves.
     millis_behind: int | None = None
@@ -59,6 +70,18 @@ class LeaseStore(ABC):
     @abstractmethod
     def _replace(self, lease: Lease, expected_counter: int) -> bool:
         """Overwrite a lease row only if its counter is still ``expected_counter``."""
+
+    @abstractmethod
+    def _put_state(self, shard_id: str, ref: str, state: bytes) -> None:
+        """Store a state blob under a name never used before."""
+
+    @abstractmethod
+    def _get_state(self, shard_id: str, ref: str) -> bytes | None:
+        """A stored state blob; None if it is gone (a later checkpoint replaced it)."""
+
+    @abstractmethod
+    def _delete_state(self, shard_id: str, ref: str) -> None:
+        """Remove a state blob (one that is gone already is fine)."""
 
     @abstractmethod
     def _heartbeat(self, worker_id: str, expires_at: float) -> None:
@@ -119,12 +142,52 @@ class LeaseStore(ABC):
 
     def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None,
                    millis_behind: int | None = None) -> Lease:
-        """Record progress on a shard; raise :class:`LeaseLost` if the lease moved on."""
-        updated = replace(lease, counter=lease.counter + 1, checkpoint=sequence_number, state=state,
+        """Record progress on a shard; raise :class:`LeaseLost` if the lease moved on.
+
+        The state blob is stored before the lease points to it, so a pointer never names a
+        blob that is not there; the write of the lease row itself stays the same size
+        whatever the state holds.
+        """
+        ref = None
+        if state is not None:
+            ref = f"{lease.counter + 1:012d}-{uuid.uuid4().hex[:12]}"
+            self._put_state(lease.shard_id, ref, state)
+        updated = replace(lease, counter=lease.counter + 1, checkpoint=sequence_number, state_ref=ref,
                           expires_at=time.time() + self.lease_seconds, millis_behind=millis_behind)
         if not self._replace(updated, lease.counter):
+            if ref is not None:
+                self._delete_state(lease.shard_id, ref)
             raise LeaseLost(lease.shard_id)
+        if lease.state_ref is not None and lease.state_ref != ref:
+            self._delete_state(lease.shard_id, lease.state_ref)
         return updated
+
+    def state(self, lease: Lease) -> bytes | None:
+        """The state ``lease`` points to; raise :class:`LeaseLost` if a later checkpoint replaced it."""
+        if lease.state_ref is None:
+            return None
+        state = self._get_state(lease.shard_id, lease.state_ref)
+        if state is None:
+            raise LeaseLost(lease.shard_id)
+        return state
+
+    def latest_states(self, shard_ids: Sequence[str] | None = None) -> dict[str, bytes]:
+        """Each shard's (or the given shards') state at its latest checkpoint, for readers that own
+        no lease (the portal, a child shard inheriting its parents'): a lease that moves on while
+        its blob is read is read again."""
+        wanted = None if shard_ids is None else set(shard_ids)
+        states: dict[str, bytes] = {}
+        pending = [lease for lease in self._read_all() if wanted is None or lease.shard_id in wanted]
+        while pending:
+            lease = pending.pop()
+            try:
+                state = self.state(lease)
+            except LeaseLost:
+                pending += [fresh for fresh in self._read_all() if fresh.shard_id == lease.shard_id]
+                continue
+            if state is not None:
+                states[lease.shard_id] = state
+        return states
 
     def release(self, lease: Lease) -> None:
         """Give a shard back (clean shutdown) so another worker takes it at once."""

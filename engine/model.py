@@ -1,9 +1,10 @@
 """The model artifact: an Isolation Forest, its threshold, the diagnosis classifier, and a manifest vouching for them.
 
-The artifact is a joblib file; loading one runs pickle code, so its bytes are checked
-against the manifest's sha256 *before* loading, and the manifest's feature list and library
-versions are checked after: a tampered, corrupt or incompatible model is refused with a
-:class:`ModelError` and never scores anything.
+The artifact is a joblib file; loading one runs pickle code, so the trainer signs its bytes
+and manifest (:mod:`engine.model_signing`) and the signature, the sha256 and the manifest's
+feature list and library versions are all checked *before* a byte is unpickled: a tampered,
+unsigned, corrupt or incompatible model is refused with a :class:`ModelError` and never
+scores anything.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import joblib
 import numpy as np
 import sklearn
 
+from engine import model_signing
 from engine.diagnosis import MIN_PROBABILITY, Diagnoser
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
@@ -67,7 +69,8 @@ class Model:
 
 def dump(estimator: Any, threshold: float, summary: dict[str, Any],
          classifier: Any | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Serialise a trained estimator (and its diagnosis classifier, in the same bytes the manifest vouches for)."""
+    """Serialise a trained estimator (and its diagnosis classifier, in the same bytes the manifest vouches for);
+    the manifest comes back signed with the trainer's key."""
     buffer = io.BytesIO()
     joblib.dump({"estimator": estimator, "threshold": threshold, "classifier": classifier}, buffer, compress=3)
     payload = buffer.getvalue()
@@ -79,7 +82,7 @@ def dump(estimator: Any, threshold: float, summary: dict[str, Any],
         "libraries": library_versions(),
         **summary,
     }
-    return payload, manifest
+    return payload, model_signing.sign(payload, manifest)
 
 
 def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
@@ -89,6 +92,7 @@ def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
     if expected != actual:
         raise ModelError(f"{source}: sha256 {actual[:12]}… does not match the manifest "
                          f"({str(expected)[:12]}…); refusing a tampered or corrupt model")
+    model_signing.verify(payload, manifest, source)
     if manifest.get("features") != list(FEATURE_NAMES) or manifest.get("feature_version") != FEATURE_VERSION:
         raise ModelError(f"{source}: trained on other features (version {manifest.get('feature_version')}); "
                          "retrain it with this release")
@@ -121,11 +125,18 @@ def read_file(path: str | Path) -> tuple[bytes, dict[str, Any]]:
     sidecar = manifest_path(path)
     if not sidecar.is_file():
         raise ModelError(f"{path}: its manifest {sidecar.name} is missing")
+    return path.read_bytes(), parse_manifest(sidecar.read_bytes(), str(sidecar))
+
+
+def parse_manifest(raw: bytes, source: str) -> dict[str, Any]:
+    """A manifest's JSON object, unverified; :class:`ModelError` naming ``source`` if it is not one."""
     try:
-        manifest = json.loads(sidecar.read_text())
-    except ValueError as exc:
-        raise ModelError(f"{sidecar}: manifest is not valid JSON") from exc
-    return path.read_bytes(), manifest
+        manifest = json.loads(raw)
+    except ValueError:
+        raise ModelError(f"{source}: manifest is not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{source}: manifest is not a JSON object")
+    return manifest
 
 
 def load_file(path: str | Path) -> Model:

@@ -3,18 +3,25 @@
 Publishing, activating and rolling back are explicit; consumers poll
 :meth:`ModelStore.active_version` (a tiny read) and load a new version when it changes. The
 rules live here once; a backend stores named blobs and nothing else.
+
+Whatever the store holds is untrusted: a version is published only if its signature verifies
+(:mod:`engine.model_signing`), every load verifies it again, and a missing or corrupt blob is
+a :class:`ModelError` naming it — never an exception that kills a consumer or the listing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import ModelError
-from engine.model import Model, load
+from engine.model import Model, load, parse_manifest
+
+log = logging.getLogger("petrostream.models")
 
 _POINTER = "ACTIVE.json"
 _ARTIFACT = "model.joblib"
@@ -30,6 +37,8 @@ class ModelVersion:
     threshold: float
     active: bool
     summary: dict[str, Any]
+    #: Why the version cannot be used (its manifest is missing or corrupt); None when it reads.
+    problem: str | None = None
 
 
 class ModelStore(ABC):
@@ -49,12 +58,13 @@ class ModelStore(ABC):
         """Names of the published versions."""
 
     # -- rules --------------------------------------------------------------------
-    def publish(self, payload: bytes, manifest: dict[str, Any], activate: bool = True) -> str:
-        """Store a new version (verified first, so a broken model is never published)."""
+    def publish(self, payload: bytes, manifest: dict[str, Any], activate: bool = True, source: str = "model") -> str:
+        """Store a new version (verified first, so an unsigned, tampered or broken model is never
+        published); ``source`` names what is published (a file) in the one-line refusal."""
+        load(payload, manifest, source)
         stamp = datetime.now(UTC)
         version = f"v{stamp:%Y%m%dT%H%M%S}-{manifest['sha256'][:8]}"
         manifest = {**manifest, "version": version, "published_at": stamp.isoformat(timespec="seconds")}
-        load(payload, manifest, f"model {version}")
         self._put(f"{version}/{_ARTIFACT}", payload)
         self._put(f"{version}/{_MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode())
         if activate:
@@ -62,22 +72,39 @@ class ModelStore(ABC):
         return version
 
     def versions(self) -> list[ModelVersion]:
+        """Every published version; one whose manifest does not read is listed with its problem."""
         active = self.active_version()
-        listed = []
-        for name in sorted(self._version_names()):
+        return [self._listed(name, name == active) for name in sorted(self._version_names())]
+
+    def _listed(self, name: str, active: bool) -> ModelVersion:
+        try:
             manifest = self._manifest(name)
-            listed.append(ModelVersion(name, manifest.get("published_at", ""), float(manifest["threshold"]),
-                                       name == active, manifest.get("training", {})))
-        return listed
+            training = manifest.get("training")
+            return ModelVersion(name, str(manifest.get("published_at", "")), float(manifest["threshold"]), active,
+                                training if isinstance(training, dict) else {})
+        except (ModelError, KeyError, TypeError, ValueError) as exc:
+            problem = str(exc) if isinstance(exc, ModelError) else f"model {name}: manifest has no usable threshold"
+            return ModelVersion(name, "", float("nan"), active, {}, problem=problem)
 
     def active_version(self) -> str | None:
-        history = self._history()
+        """The active version; None when none is, or when the pointer is corrupt (logged: consumers keep
+        their model, pages and ``models list`` still show the versions, ``activate`` repairs it)."""
+        try:
+            history = self._history()
+        except ModelError as exc:
+            log.error("%s", exc)
+            return None
         return history[-1] if history else None
 
     def activate(self, version: str) -> None:
+        """Make ``version`` the active one (this also repairs a corrupt pointer)."""
         if version not in self._version_names():
             raise ModelError(f"no published model version {version!r}")
-        history = [v for v in self._history() if v != version] + [version]
+        try:
+            earlier = self._history()
+        except ModelError:
+            earlier = []
+        history = [v for v in earlier if v != version] + [version]
         self._put(_POINTER, json.dumps({"history": history}).encode())
 
     def rollback(self) -> str:
@@ -103,8 +130,16 @@ class ModelStore(ABC):
         raw = self._get(f"{version}/{_MANIFEST}")
         if raw is None:
             raise ModelError(f"model {version}: manifest missing from the store")
-        return json.loads(raw)
+        return parse_manifest(raw, f"model {version}")
 
     def _history(self) -> list[str]:
         raw = self._get(_POINTER)
-        return list(json.loads(raw)["history"]) if raw else []
+        if not raw:
+            return []
+        try:
+            history = json.loads(raw)["history"]
+        except (ValueError, TypeError, KeyError):
+            history = None
+        if not isinstance(history, list) or not all(isinstance(v, str) for v in history):
+            raise ModelError(f"{_POINTER} of the model store is corrupt; `models activate VERSION` rewrites it")
+        return history

@@ -15,17 +15,16 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from engine import codec
 from engine.backend import Backend
-from engine.readers import InstanceFile, read_instance
+from engine.readers import InstanceFile, file_rows, iter_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 
@@ -50,28 +49,28 @@ class ReplayOptions:
 
 def count_rows(files: Sequence[InstanceFile]) -> int:
     """Rows the files hold, read from Parquet footers or by counting CSV lines."""
-    total = 0
-    for instance in files:
-        if instance.path.suffix == ".parquet":
-            total += pq.ParquetFile(instance.path).metadata.num_rows
-        else:
-            with instance.path.open("rb") as handle:
-                total += max(sum(1 for line in handle if line.strip()) - 1, 0)
-    return total
+    return sum(file_rows(instance.path) for instance in files)
 
 
 class _WellCursor:
-    """One well's files, read one at a time, handed out in time slices."""
+    """One well's files, read one at a time in chunks (bounded memory whatever a file holds),
+    handed out in time slices."""
 
     def __init__(self, files: list[InstanceFile], watermark: int | None) -> None:
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
+        self._chunks: Iterator[pa.Table] = iter(())
         self._advance()
 
     def _advance(self) -> None:
-        while (self.pending is None or self.pending.num_rows == 0) and self.files:
-            table = read_instance(self.files.pop(0).path)
+        while self.pending is None or self.pending.num_rows == 0:
+            table = next(self._chunks, None)
+            if table is None:
+                if not self.files:
+                    return
+                self._chunks = iter_instance(self.files.pop(0).path)
+                continue
             if self.watermark is not None:
                 table = table.filter(pc.greater(table["event_time"].cast(pa.int64()), self.watermark))
             self.pending = table

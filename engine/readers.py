@@ -3,12 +3,22 @@
 Real 3W data has missing columns, empty cells, all-NaN sensors and unlabeled stretches;
 all of that is normal and becomes nulls. What is not 3W (no timestamp, no known variable,
 unreadable bytes, no rows) raises :class:`InputError` naming the file.
+
+Input files are untrusted, and Parquet compresses constant columns to almost nothing: a few
+hundred KB can declare 40 million rows. The producer therefore reads Parquet in chunks
+(:func:`iter_instance`), and a file read whole (training, scoring, uploads) is sized first —
+a Parquet file from its footer (rows and uncompressed bytes), a CSV file by counting its lines
+in blocks — and refused with one line past ``PETROSTREAM_MAX_FILE_ROWS`` (real 3W instances hold
+tens of thousands of rows). Folder walks are capped too, so a folder like ``/`` is refused
+instead of walked.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from engine.config import Settings
 from engine.errors import InputError
 from engine.schema import (
     EVENT_TIME_TYPE,
@@ -32,6 +43,12 @@ from engine.schema import (
 SUFFIXES = (".parquet", ".csv")
 _NAME = re.compile(r"^(WELL-\d+)_\d{14}$|^((?:SIMULATED|DRAWN)_\d+)$")
 _LABEL_COLUMNS = ("class", "state")
+#: Declared uncompressed bytes per row a Parquet file may have: 27 float64 sensors, labels, time and slack.
+MAX_BYTES_PER_ROW = 512
+#: Rows of a chunk when a file is read in chunks (:func:`iter_instance`).
+STREAM_CHUNK_ROWS = 65_536
+#: Entries (files and folders) a folder walk looks at before it gives up.
+MAX_WALK_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -59,13 +76,23 @@ def _event_class_of(path: Path) -> int | None:
     return int(path.parent.name) if path.parent.name.isdigit() else None
 
 
-def discover(paths: Iterable[str | Path]) -> list[InstanceFile]:
-    """All instance files under the given files or folders, in a stable order."""
+def discover(paths: Iterable[str | Path], max_entries: int = MAX_WALK_ENTRIES) -> list[InstanceFile]:
+    """All instance files under the given files or folders, in a stable order.
+
+    A walk that meets more than ``max_entries`` entries is refused: the folder is too wide to
+    be a data set, and walking it would take the caller's time and memory.
+    """
     found: list[Path] = []
+    seen = 0
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            for folder, subfolders, names in os.walk(path):
+                seen += len(subfolders) + len(names)
+                if seen > max_entries:
+                    raise InputError(f"{path}: more than {max_entries:,} files and folders under it; "
+                                     "choose the folder of the data set itself")
+                found.extend(Path(folder, n) for n in names if Path(n).suffix in SUFFIXES)
         elif path.is_file():
             found.append(path)
         else:
@@ -73,15 +100,93 @@ def discover(paths: Iterable[str | Path]) -> list[InstanceFile]:
     return [InstanceFile(p, well_id_from_name(p), _event_class_of(p)) for p in sorted(set(found))]
 
 
-def read_instance(path: str | Path) -> pa.Table:
-    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time."""
+def max_file_rows() -> int:
+    """The most rows an instance file may hold when read whole (``PETROSTREAM_MAX_FILE_ROWS``)."""
+    return Settings.from_env().max_file_rows
+
+
+def file_rows(path: Path) -> int:
+    """Rows an instance file holds, without reading it: the Parquet footer, or the CSV's lines counted in blocks."""
+    with _readable(path):
+        if path.suffix == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+        return max(_lines(path) - 1, 0)
+
+
+def check_size(path: Path, max_rows: int) -> None:
+    """:class:`InputError` if a file holds more than ``max_rows`` rows (or, for Parquet, declares more
+    uncompressed bytes than that many rows take), found without decompressing anything."""
+    with _readable(path):
+        if path.suffix == ".parquet":
+            metadata = pq.ParquetFile(path).metadata
+            rows = metadata.num_rows
+            declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        else:
+            rows, declared = max(_lines(path) - 1, 0), 0
+    if rows > max_rows or declared > max_rows * MAX_BYTES_PER_ROW:
+        size = f" ({declared / 2**20:,.1f} MiB uncompressed)" if declared else ""
+        raise InputError(f"{path}: {rows:,} rows{size}, more than the {max_rows:,} rows a file read whole may "
+                         "hold (PETROSTREAM_MAX_FILE_ROWS)")
+
+
+def read_instance(path: str | Path, max_rows: int | None = None) -> pa.Table:
+    """One instance as a table of :data:`OBSERVATION_SCHEMA`, sorted by event time, one row per time.
+
+    A file of more than ``max_rows`` rows (default ``PETROSTREAM_MAX_FILE_ROWS``) is refused
+    before anything is decompressed; :func:`iter_instance` reads a file of any size in chunks.
+    """
     path = Path(path)
-    try:
+    check_size(path, max_rows if max_rows is not None else max_file_rows())
+    with _readable(path):
         table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
+    return _canonical(table, path)
+
+
+def iter_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> Iterator[pa.Table]:
+    """One instance as canonical chunks in time order, one chunk in memory at a time.
+
+    Parquet is read ``chunk_rows`` at a time, so a file of any size (40 million constant rows
+    fit in a few hundred KB) replays in bounded memory. A CSV file cannot be compressed on
+    disk; it is read whole under the row cap. Each chunk keeps only rows later than the previous
+    chunk's last: 3W files are in time order, and a row out of order in one that is not is
+    dropped rather than sent back in time.
+    """
+    path = Path(path)
+    if path.suffix != ".parquet":
+        table = read_instance(path)
+        yield from (table.slice(start, chunk_rows) for start in range(0, table.num_rows, chunk_rows))
+        return
+    if file_rows(path) == 0:
+        raise InputError(f"{path}: empty 3W file (no rows)")
+    last: int | None = None
+    with _readable(path):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            chunk = _canonical(pa.Table.from_batches([batch]), path)
+            if last is not None:
+                chunk = chunk.filter(pc.greater(chunk["event_time"].cast(pa.int64()), last))
+            if chunk.num_rows:
+                last = int(chunk["event_time"].cast(pa.int64())[-1].as_py())
+                yield chunk
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn the reader's failures on ``path`` into one :class:`InputError` line naming it."""
+    try:
+        yield
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable 3W file ({reason[:200]})") from exc
-    return _canonical(table, path)
+
+
+def _lines(path: Path) -> int:
+    """Lines of a text file (a last line without its newline included), counted a block at a time."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def _canonical(table: pa.Table, path: Path) -> pa.Table:

@@ -35,7 +35,7 @@ class StreamRecord:
 
 def hash_key(partition_key: str) -> int:
     """The 128-bit hash Kinesis uses to route a partition key."""
-    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest(), "big")
 
 
 def shard_index(partition_key: str, shard_count: int) -> int:

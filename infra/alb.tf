@@ -1,7 +1,8 @@
 # The hosted portal (enable_portal = true): an HTTPS load balancer reachable only from
-# allowed_cidrs, HTTP redirected to HTTPS, the portal as its only target. The consumer's
-# /health and /metrics are not routed through it: ECS probes the consumer's health inside
-# the task (its container health check), and nothing on the internet needs either page. Off by default: the load balancer and its two
+# allowed_cidrs, HTTP redirected to HTTPS, Cognito sign-in before every request (auth.tf), the
+# portal as its only target. The consumer's /health and /metrics are not routed through it:
+# ECS probes the consumer's health inside the task (its container health check), and nothing
+# on the internet needs either page. Off by default: the load balancer and its two
 # public addresses would cost about as much as the rest of the deployment (docs/COST.md).
 
 locals {
@@ -41,6 +42,18 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   from_port                    = each.value.port
   to_port                      = each.value.port
   referenced_security_group_id = each.value.group
+}
+
+# authenticate-cognito: the load balancer itself calls the user pool's token endpoint over HTTPS.
+resource "aws_vpc_security_group_egress_rule" "alb_to_identity_provider" {
+  count = local.portal_count
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "To the Cognito sign-in endpoints (HTTPS)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
 }
 
 resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
@@ -128,8 +141,23 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = var.certificate_arn
 
+  # Every portal request first passes Cognito sign-in (infra/auth.tf); only then is it forwarded.
+  default_action {
+    type  = "authenticate-cognito"
+    order = 1
+
+    authenticate_cognito {
+      user_pool_arn              = aws_cognito_user_pool.portal[0].arn
+      user_pool_client_id        = aws_cognito_user_pool_client.portal[0].id
+      user_pool_domain           = aws_cognito_user_pool_domain.portal[0].domain
+      on_unauthenticated_request = "authenticate"
+      session_timeout            = 28800
+    }
+  }
+
   default_action {
     type             = "forward"
+    order            = 2
     target_group_arn = aws_lb_target_group.portal[0].arn
   }
 

@@ -133,6 +133,11 @@ data "aws_iam_policy_document" "consumer" {
     actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [local.key_arn]
   }
+  statement {
+    sid       = "VerifyModelSignatures"
+    actions   = ["kms:GetPublicKey"]
+    resources = [aws_kms_key.model_signing.arn]
+  }
 }
 
 resource "aws_iam_role_policy" "consumer" {
@@ -325,6 +330,12 @@ data "aws_iam_policy_document" "portal" {
     sid       = "UseProjectKey"
     actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [local.key_arn]
+  }
+  # The portal verifies uploaded and published models; it cannot sign (infra/kms.tf).
+  statement {
+    sid       = "VerifyModelSignatures"
+    actions   = ["kms:GetPublicKey"]
+    resources = [aws_kms_key.model_signing.arn]
   }
 }
 

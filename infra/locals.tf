@@ -53,6 +53,7 @@ locals {
     PETROSTREAM_CONSUMER_SERVICE         = local.consumer_name
     PETROSTREAM_PRODUCER_TASK_DEFINITION = local.producer_family
     PETROSTREAM_BATCH_SECONDS            = tostring(var.consumer_batch_seconds)
+    PETROSTREAM_MODEL_KEY                = "kms:${local.model_signing_alias}"
   }
 
   # The consumer's health endpoint (engine/health.py): the port its health check probes, and

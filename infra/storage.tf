@@ -10,6 +10,15 @@ locals {
     athena-results = 7
     models         = null
   }
+  # Days a replaced or deleted version is kept. The curated lake is rewritten by compaction
+  # (and can be rebuilt from the raw copy), so its old versions go after a day: a week would
+  # bill up to seven days of every rewritten byte.
+  noncurrent_days = {
+    raw            = 7
+    curated        = 1
+    athena-results = 1
+    models         = 7
+  }
 }
 
 resource "aws_s3_bucket" "data" {
@@ -87,8 +96,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
       }
     }
 
+    # Without a current-version expiry, delete markers whose versions all expired stay behind
+    # (S3 refuses this flag together with days, and removes them itself in that case).
+    dynamic "expiration" {
+      for_each = local.bucket_expiry_days[each.key] == null ? [true] : []
+      content {
+        expired_object_delete_marker = true
+      }
+    }
+
     noncurrent_version_expiration {
-      noncurrent_days = 7
+      noncurrent_days = local.noncurrent_days[each.key]
     }
 
     abort_incomplete_multipart_upload {

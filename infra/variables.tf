@@ -87,7 +87,7 @@ variable "consumer_cpu_target_percent" {
 }
 
 variable "consumer_batch_seconds" {
-  description = "Seconds a caught-up consumer waits before reading a shard again. Each batch costs S3 PUTs and a DynamoDB checkpoint: 1 s would be about 40 USD/month per shard, 15 s about 3 USD, at the price of that much latency."
+  description = "Seconds a consumer gathers a shard's records into one batch (4 MiB at most). Each batch costs S3 PUTs and a DynamoDB checkpoint: 1 s would be about 40 USD/month per shard, 15 s about 3 USD, at the price of that much latency."
   type        = number
   default     = 15
 }
@@ -260,4 +260,10 @@ variable "athena_bytes_scanned_cutoff" {
     condition     = var.athena_bytes_scanned_cutoff >= 10485760
     error_message = "athena_bytes_scanned_cutoff must be at least 10 MB, Athena's minimum."
   }
+}
+
+variable "model_signer_arns" {
+  description = "IAM roles or users allowed to sign models with the KMS model signing key (the trainer or CI role); empty means the identity that runs Terraform."
+  type        = list(string)
+  default     = []
 }

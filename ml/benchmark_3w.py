@@ -119,7 +119,12 @@ class BenchmarkResult:
     skipped: dict[str, str]
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Per detector: mean and std of the instances' accuracies, and the share of windows right per period."""
+        """Per detector: mean and std of the instances' accuracies, the share of windows right per period, the
+        share of first transient windows right, and the mean accuracy per event class.
+
+        The first transient window ends on the transient's first labeled row, so it is apart: it tells whether
+        the rest of the transient's misses are slow events or onsets a past-only detector cannot see yet.
+        """
         table = {}
         for detector in DETECTORS:
             values = np.array([i.accuracy[detector] for i in self.instances])
@@ -128,6 +133,12 @@ class BenchmarkResult:
                 hits = [hit for i in self.instances for p, hit in zip(i.periods, i.correct[detector], strict=True)
                         if p == period]
                 table[detector][f"{period}_windows_right"] = float(np.mean(hits)) if hits else math.nan
+            first = [i.correct[detector][i.periods.index("transient")] for i in self.instances
+                     if "transient" in i.periods]
+            table[detector]["first_transient_windows_right"] = float(np.mean(first)) if first else math.nan
+            for event_class in sorted({i.event_class for i in self.instances}):
+                table[detector][f"class_{event_class}"] = float(np.mean(
+                    [i.accuracy[detector] for i in self.instances if i.event_class == event_class]))
         return table
 
     def format_table(self) -> str:
@@ -144,6 +155,14 @@ class BenchmarkResult:
             row = summary[detector]
             lines.append(f"{names[detector]:<46} {row['mean']:>20.3f} {row['std']:>6.3f}   {'':>15}"
                          + " ".join(f"{row[f'{p}_windows_right']:>{len(p)}.2f}" for p in PERIODS))
+        classes = sorted({i.event_class for i in self.instances})
+        lines.append("")
+        lines.append(f"{'by event class':<46} " + " ".join(f"{c:>6}" for c in classes)
+                     + "   first transient window right")
+        for detector in DETECTORS:
+            row = summary[detector]
+            lines.append(f"{names[detector]:<46} " + " ".join(f"{row[f'class_{c}']:>6.3f}" for c in classes)
+                         + f"   {row['first_transient_windows_right']:>30.2f}")
         lines.append("")
         lines.append(f"{'instance':<40} {'class':>5} {'train':>5} {'test':>5} {'reference':>9} {'PetroStream':>11}")
         for i in self.instances:

@@ -1,15 +1,15 @@
 """Model: the published versions (activate, roll back), training a new one, evaluating models.
 
 Training runs here with a progress bar; the trained model stays a *candidate* in this browser
-session until it is published. Model files are not uploaded through the browser: an artifact
-is pickled code, and the portal has no login to vouch for who sends one.
+session until it is published. A model file trained elsewhere can be uploaded: it is published
+only if it carries the trainer's signature (``control_center/model_upload.py``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from control_center import charts, model_view, ui, widgets
+from control_center import charts, model_upload, model_view, ui, widgets
 from engine import insights
 from engine.model import load
 from ml.evaluate import evaluate
@@ -85,6 +85,8 @@ if candidate is not None:
                 version = models.publish(payload, manifest, activate=activate_now)
                 del st.session_state[CANDIDATE]
                 ui.flash(f"Published {version}" + (" and activated it." if activate_now else "."))
+
+model_upload.section(models)
 
 st.subheader("Evaluate")
 choices = (["candidate"] if st.session_state.get(CANDIDATE) else []) + [v.version for v in versions]

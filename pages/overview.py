@@ -7,7 +7,7 @@ import streamlit as st
 from control_center import alarm_view, ui, widgets
 from engine import insights
 from engine.alarm_board import RECENT_ALARMS, alarm_headline
-from engine.demo_pipeline import DEMO_SPEED, start_demo_pipeline, stop_pipeline
+from engine.demo_pipeline import DEMO_SPEED, reset_demo, start_demo_pipeline, stop_pipeline
 from engine.status import pipeline_status
 
 backend = ui.backend()
@@ -16,9 +16,16 @@ st.title("PetroStream overview")
 intro, actions = st.columns([3, 1])
 intro.markdown("Offshore wells streamed, scored by an Isolation Forest and landed in the lake. "
                f"New here? **Start demo pipeline** replays synthetic wells at {DEMO_SPEED:.0f}× real time; "
-               "live anomalies appear within a couple of minutes.")
+               "its first alarm shows here within about a minute.")
 start = actions.button("Start demo pipeline", type="primary", key="start-demo", width="stretch")
 stop = actions.button("Stop pipeline", key="stop-pipeline", width="stretch")
+with actions.popover("Reset demo", width="stretch", disabled=backend.erase_data is None,
+                     help=None if backend.erase_data else f"The {backend.name} backend's data is not erased from here"):
+    st.markdown("Stops the replay and consumers, **erases** the lake, the stream, checkpoints, replay progress "
+                "and alarm acknowledgements, then starts the demo from its first row. Models and the well "
+                "registry stay.")
+    confirmed = st.checkbox("I want to erase this home's pipeline data", key="reset-demo-confirm")
+    reset = st.button("Erase and restart the demo", key="reset-demo", type="primary", disabled=not confirmed)
 if start:
     with st.spinner("Preparing demo data and model, starting the replay and a consumer…"), \
             ui.shielded("Starting the demo pipeline"):
@@ -26,6 +33,9 @@ if start:
 if stop:
     with ui.shielded("Stopping the pipeline"):
         st.success(stop_pipeline(backend))
+if reset:
+    with st.spinner("Stopping, erasing and restarting the demo…"), ui.shielded("Resetting the demo"):
+        st.success(reset_demo(backend))
 
 
 @st.fragment(run_every=ui.refresh_seconds(5, backend))

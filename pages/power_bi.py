@@ -24,7 +24,7 @@ with ui.shielded("Reading the report address"):
 st.subheader("Connection")
 with ui.shielded("Preparing the connection details"):
     settings = bi.odbc_settings(backend)
-    if backend.name != "aws":
+    if backend.sql_endpoint is None:
         st.caption("This portal runs on the `local` backend; the values in angle brackets come from the cloud "
                    "deployment. Until then, use the exports below.")
     st.markdown("1. Install Amazon's **Athena ODBC 2.x** driver on the Power BI machine.\n"
@@ -49,7 +49,7 @@ for name in insights.EXECUTIVE_VIEWS:
             ui.empty_state("No data in the lake yet.", "The views fill as soon as data lands.")
         else:
             st.dataframe(frame, hide_index=True, key=f"view-{name}")
-            if backend.name == "local":
+            if backend.sql_endpoint is None:
                 csv_column, parquet_column, _ = st.columns([1, 1, 3])
                 csv_column.download_button("Export CSV", bi.export(frame, "csv"), file_name=f"{name}.csv",
                                            mime="text/csv", key=f"export-{name}-csv")

@@ -9,10 +9,12 @@ in two places the tests depend on. The server is therefore patched, in this proc
 
 * answer Athena queries like Athena does: the query text is translated Trino -> DuckDB (the
   local backend's translator) and run on DuckDB over what the Glue catalog registers — each
-  table's partitions, and under each partition's S3 location the Parquet objects Athena would
-  read (names starting with ``_`` or ``.`` are hidden), and each view (a ``VIRTUAL_VIEW`` table
-  whose ``presto_view`` text is defined over them; Athena refuses a view whose columns differ
-  from its stored list, so does this) — with ``ExecutionParameters`` taken as
+  table's partitions, and under each partition's S3 location the objects Athena would read
+  (names starting with ``_`` or ``.`` are hidden): for a ``SymlinkTextInputFormat`` table,
+  each is a manifest and exactly the Parquet files it lists are read (a listed file that is
+  gone fails the query, as it fails Athena's), else they are the Parquet files; and each view
+  (a ``VIRTUAL_VIEW`` table whose ``presto_view`` text is defined over them; Athena refuses a
+  view whose columns differ from its stored list, so does this) — with ``ExecutionParameters`` taken as
   the SQL literals Athena takes them as; the result is served through GetQueryResults as
   Athena renders it (strings, header row, Java-style doubles). A query DuckDB rejects ends
   ``FAILED`` with a user-error category, like a query Athena rejects. Results injected through
@@ -54,6 +56,7 @@ from moto.server import ThreadedMotoServer
 from engine.backend import Backend, open_backend
 from engine.backends.aws import AwsNames
 from engine.backends.aws._config import ENVIRONMENT, default_names
+from engine.backends.aws._glue import SYMLINK_INPUT_FORMAT, SYMLINKS
 from engine.backends.local._query import to_duckdb
 from engine.config import Settings
 from engine.errors import InputError
@@ -194,11 +197,11 @@ def aws_backend(home: Path, shard_count: int = 4) -> Iterator[Backend]:
 
 
 def curated_rows(names: AwsNames, table: str) -> pa.Table | None:
-    """Every Parquet object under the table's prefix in the curated bucket, read with pyarrow."""
+    """Every Parquet object the table's symlink manifests list in the curated bucket, read with pyarrow."""
     s3 = aws_client("s3")
-    listed = s3.list_objects_v2(Bucket=names.curated_bucket, Prefix=f"{table}/").get("Contents", [])
-    parts = [pq.read_table(pa.BufferReader(s3.get_object(Bucket=names.curated_bucket, Key=o["Key"])["Body"].read()))
-             for o in listed if o["Key"].endswith(".parquet")]
+    manifests = _objects_under(s3, f"s3://{names.curated_bucket}/{SYMLINKS}/{table}/")
+    parts = [pq.read_table(pa.BufferReader(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+             for manifest in manifests for bucket, key in strict_aws.symlink_targets(s3, *manifest)]
     return pa.concat_tables(parts) if parts else None
 
 
@@ -321,23 +324,30 @@ _GLUE_TO_ARROW = {"string": pa.string(), "float": pa.float32(), "double": pa.flo
 
 
 def _catalog_table(clients: dict[str, Any], database: str, table: dict[str, Any]) -> pa.Table:
-    """A Glue table as Athena sees it: its columns, then its partition keys, over every partition's objects."""
+    """A Glue table as Athena sees it: its columns, then its partition keys, over every partition's files."""
     columns = table["StorageDescriptor"]["Columns"] + table.get("PartitionKeys", [])
     schema = pa.schema([(c["Name"], _GLUE_TO_ARROW[c["Type"]]) for c in columns])
+    symlinks = table["StorageDescriptor"].get("InputFormat") == SYMLINK_INPUT_FORMAT
     parts = []
     partitions = clients["glue"].get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]
     for partition in partitions:
-        bucket, _, prefix = partition["StorageDescriptor"]["Location"].removeprefix("s3://").partition("/")
-        listed = clients["s3"].list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        for entry in listed:
-            if entry["Key"].rsplit("/", 1)[-1].startswith(("_", ".")):
-                continue
-            body = clients["s3"].get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+        located = _objects_under(clients["s3"], partition["StorageDescriptor"]["Location"])
+        files = located if not symlinks else \
+            [path for bucket, key in located for path in strict_aws.symlink_targets(clients["s3"], bucket, key)]
+        for bucket, key in files:
+            body = clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()  # a listed file gone: fails
             data = pq.read_table(pa.BufferReader(body))
-            for key, value in zip(table["PartitionKeys"], partition["Values"], strict=True):
-                data = data.append_column(key["Name"], pa.array([value] * data.num_rows, pa.string()))
+            for key_column, value in zip(table["PartitionKeys"], partition["Values"], strict=True):
+                data = data.append_column(key_column["Name"], pa.array([value] * data.num_rows, pa.string()))
             parts.append(pa.table([data[f.name].cast(f.type) for f in schema], schema=schema))
     return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _objects_under(s3: Any, location: str) -> list[tuple[str, str]]:
+    """(bucket, key) of the objects Athena reads under a location (names starting ``_`` or ``.`` are hidden)."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return [(bucket, entry["Key"]) for entry in listed if not entry["Key"].rsplit("/", 1)[-1].startswith(("_", "."))]
 
 
 def _athena_type(arrow_type: pa.DataType) -> str:

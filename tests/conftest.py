@@ -6,6 +6,7 @@ so one contract suite runs against each of them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,19 @@ from engine.backend import Backend
 from tests.backends import BACKEND_KINDS
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "3w-sample"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The trainer's key of this test session (and of the processes it starts), never the user's own."""
+    key = tmp_path_factory.mktemp("keys") / "model-signing.key"
+    previous = os.environ.get("PETROSTREAM_MODEL_KEY")
+    os.environ["PETROSTREAM_MODEL_KEY"] = str(key)
+    yield key
+    if previous is None:
+        os.environ.pop("PETROSTREAM_MODEL_KEY", None)
+    else:
+        os.environ["PETROSTREAM_MODEL_KEY"] = previous
 
 
 @pytest.fixture

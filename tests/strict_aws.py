@@ -34,6 +34,7 @@ from moto.kinesis.models import KinesisBackend
 from moto.kinesis.utils import decompose_shard_iterator
 from sqlglot import exp
 
+from engine.backends.aws._glue import SYMLINK_INPUT_FORMAT
 from engine.backends.local._query import to_duckdb
 from tests import athena_views
 
@@ -155,6 +156,13 @@ def workgroup_cutoff(configuration: dict[str, Any] | None) -> int | None:
     return int(cutoff) if cutoff else None
 
 
+def symlink_targets(s3: Any, bucket: str, key: str) -> list[tuple[str, str]]:
+    """(bucket, key) of each file a symlink manifest lists, one ``s3://bucket/key`` a line, as
+    ``SymlinkTextInputFormat`` reads them."""
+    lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().split()
+    return [(path.split("/", 1)[0], path.split("/", 1)[1]) for path in (line.removeprefix("s3://") for line in lines)]
+
+
 def catalog_sizes(glue: Any, s3: Any, database: str) -> dict[str, list[Partition]]:
     """Each Glue table's partitions with the bytes of the objects Athena would read under them."""
     catalog: dict[str, list[Partition]] = {}
@@ -166,8 +174,13 @@ def catalog_sizes(glue: Any, s3: Any, database: str) -> dict[str, list[Partition
         partitions = []
         for partition in glue.get_partitions(DatabaseName=database, TableName=table["Name"])["Partitions"]:
             bucket, _, prefix = partition["StorageDescriptor"]["Location"].removeprefix("s3://").partition("/")
-            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-            size = sum(o["Size"] for o in listed if not o["Key"].rsplit("/", 1)[-1].startswith(("_", ".")))
+            listed = [o for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+                      if not o["Key"].rsplit("/", 1)[-1].startswith(("_", "."))]
+            if table["StorageDescriptor"].get("InputFormat") == SYMLINK_INPUT_FORMAT:  # the files listed
+                size = sum(s3.head_object(Bucket=target_bucket, Key=target)["ContentLength"]
+                           for o in listed for target_bucket, target in symlink_targets(s3, bucket, o["Key"]))
+            else:
+                size = sum(o["Size"] for o in listed)
             partitions.append((dict(zip(keys, partition["Values"], strict=True)), size))
         catalog[table["Name"]] = partitions
     for view in filter(athena_views.is_view, tables):  # a view reads every partition of its tables

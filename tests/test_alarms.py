@@ -142,7 +142,7 @@ def test_the_consumer_lands_each_event_once_through_a_crash_and_as_evaluation_se
     fast_kinesis_reads(monkeypatch)
     backend.models.publish(*model_artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, rows_per_record=500)).run(threading.Event())
-    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=4)
+    drain = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_read=4)
     real_checkpoint = LeaseStore.checkpoint
     calls = {"n": 0}
 

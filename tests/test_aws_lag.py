@@ -42,7 +42,7 @@ def test_status_reports_lag_as_time_from_the_checkpoints_and_never_reads_the_str
     files = discover([demo_dir])
     Producer(backend, files, ReplayOptions(speed=0, max_rows=4_000, rows_per_record=200)).run(threading.Event())
     # A consumer stopped after a few batches leaves the shards behind, and has said by how much.
-    consumer, stop = Consumer(backend, ConsumerOptions(records_per_batch=2)), threading.Event()
+    consumer, stop = Consumer(backend, ConsumerOptions(records_per_read=2)), threading.Event()
     worker = threading.Thread(target=consumer.run, args=(stop,))
     worker.start()
     wait_for(lambda: consumer.stats.batches >= 4)  # both shards read

@@ -129,7 +129,7 @@ def test_a_crash_between_the_lake_write_and_the_checkpoint_duplicates_nothing(
         account: AwsNames, files: list[InstanceFile], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     backend = open_aws(tmp_path, lease_seconds=1.0)
     Producer(backend, files, ReplayOptions(speed=0, rows_per_record=500)).run(NEVER)
-    small_batches = ConsumerOptions(idle_exit_seconds=1.5, poll_seconds=0.05, records_per_batch=4)
+    small_batches = ConsumerOptions(idle_exit_seconds=1.5, poll_seconds=0.05, records_per_read=4)
     original = LeaseStore.checkpoint
     calls = []
 
@@ -154,7 +154,7 @@ def test_two_consumers_share_the_shards_and_land_every_row_once(
     backend = open_aws(tmp_path, lease_seconds=2.0)
     Producer(backend, files, ReplayOptions(speed=0, rows_per_record=500)).run(NEVER)
     workers = [Consumer(open_aws(tmp_path, lease_seconds=2.0), ConsumerOptions(
-        idle_exit_seconds=4.0, poll_seconds=0.05, records_per_batch=5)) for _ in range(2)]
+        idle_exit_seconds=4.0, poll_seconds=0.05, records_per_read=5)) for _ in range(2)]
     threads = [threading.Thread(target=worker.run, args=(NEVER,)) for worker in workers]
     for thread in threads:
         thread.start()

@@ -98,7 +98,7 @@ def test_a_dead_workers_shards_are_taken_over_with_its_checkpoint(backend: Backe
     taken = {lease.shard_id: lease for lease in backend.leases.balance("worker-new", shards)}
     assert set(taken) == set(shards)
     assert taken[held[0].shard_id].checkpoint == "42"
-    assert taken[held[0].shard_id].state == b'{"state": 1}'
+    assert backend.leases.state(taken[held[0].shard_id]) == b'{"state": 1}'
     with pytest.raises(LeaseLost):
         backend.leases.checkpoint(held[1], "7", None)  # the old owner can no longer write
 
@@ -170,9 +170,14 @@ def test_compaction_merges_final_batches_and_leaves_open_ones_replaceable(backen
     counts = backend.sql.query("SELECT count(*) AS n, count(DISTINCT event_time) AS d FROM well_data")
     assert counts.iloc[0].tolist() == [9 * 60 + 30, 9 * 60 + 30]
     assert backend.lake.compact(WELL_DATA_TABLE, lambda key: True).files_before == 0  # too few files to bother
-    for i in range(7):  # the compacted file is final too: it merges again with later batches
+    for i in range(7):  # with the compacted file, eight final files: but it is not merged again
         backend.lake.write(WELL_DATA_TABLE, f"shard-1@{i}", lake_rows("WELL-00002", START + timedelta(minutes=i), 60))
+    assert backend.lake.compact(WELL_DATA_TABLE, lambda key: key != "shard-0@9").files_before == 0
+    backend.lake.write(WELL_DATA_TABLE, "shard-1@7", lake_rows("WELL-00002", START + timedelta(minutes=7), 60))
     assert backend.lake.compact(WELL_DATA_TABLE, lambda key: key != "shard-0@9").files_before == 8
+    counts = backend.sql.query("SELECT count(*) AS n, count(DISTINCT concat(well_id, CAST(event_time AS varchar)))"
+                               " AS d FROM well_data")
+    assert counts.iloc[0].tolist() == [17 * 60 + 30, 17 * 60 + 30]
 
 
 def test_dead_letters_are_queryable(backend: Backend) -> None:

@@ -42,3 +42,17 @@ def test_exports_round_trip() -> None:
     assert pd.read_parquet(io.BytesIO(bi.export(frame, "parquet"))).equals(frame)
     with pytest.raises(InputError):
         bi.export(frame, "xlsx")
+
+
+def test_on_aws_the_settings_name_the_deployment_and_views_poll_less_often(tmp_path: Path) -> None:
+    from control_center.ui import CLOUD_MIN_REFRESH_SECONDS, refresh_seconds
+    from tests.backends import aws_backend, aws_names
+
+    names = aws_names()
+    for backend in aws_backend(tmp_path):
+        settings = bi.odbc_settings(backend)
+        assert (settings["AwsRegion"], settings["Schema"], settings["Workgroup"]) == (
+            names.region, names.glue_database, names.athena_workgroup)
+        assert settings["S3OutputLocation"] == f"s3://{names.athena_results_bucket}/"
+        assert refresh_seconds(5, backend) == CLOUD_MIN_REFRESH_SECONDS  # every Athena query is billed
+    assert refresh_seconds(5, open_home(tmp_path / "local")) == 5

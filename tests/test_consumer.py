@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -12,7 +13,6 @@ import pytest
 from engine.backend import Backend, open_backend
 from engine.config import Settings
 from engine.consumer import Consumer, ConsumerOptions, batch_key, is_final
-from engine.lake import COMPACTED_PREFIX
 from engine.leases import LeaseStore
 from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
@@ -21,7 +21,7 @@ from engine.stream import OutgoingRecord
 from ml.train_model import train
 from tests.polling import wait_for
 
-DRAIN = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_batch=3)
+DRAIN = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_read=3)
 
 
 @pytest.fixture(scope="module")
@@ -119,27 +119,57 @@ def test_a_new_model_version_is_picked_up_without_restart_and_a_tampered_one_ref
     assert set(versions["model_version"]) == {first, second}
 
 
-def test_batches_are_final_once_checkpointed_and_compacted_files_always() -> None:
+def test_batches_are_final_once_checkpointed() -> None:
     checkpoints = {"shardId-000000000000": "120", "shardId-000000000001": None}
     assert is_final(batch_key("shardId-000000000000", "120"), checkpoints)
     assert not is_final(batch_key("shardId-000000000000", "121"), checkpoints)
     assert not is_final(batch_key("shardId-000000000001", "1"), checkpoints)
-    assert is_final(f"{COMPACTED_PREFIX}abc", checkpoints)
 
 
-def test_a_caught_up_shard_waits_the_minimum_batch_interval(local: Backend, demo_dir: Path) -> None:
-    replay(local, demo_dir, max_rows=3000)
-    consumer = Consumer(local, ConsumerOptions(min_batch_seconds=3600, poll_seconds=0.05))
+def run_in_thread(consumer: Consumer) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
     worker = threading.Thread(target=consumer.run, args=(stop,))
     worker.start()
+    return worker, stop
+
+
+def test_a_batch_gathers_for_the_batch_time_and_a_clean_stop_commits_it(local: Backend, demo_dir: Path) -> None:
+    sent = replay(local, demo_dir, max_rows=3000)
+    shards_with_data = sum(1 for shard in local.stream.shard_ids() if local.stream.backlog(shard, None))
+    consumer = Consumer(local, ConsumerOptions(batch_seconds=3600, poll_seconds=0.05, records_per_read=1))
+    worker, stop = run_in_thread(consumer)
     try:
-        wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 3000)
-        batches = consumer.stats.batches
-        replay(local, demo_dir, max_rows=3000)  # arrives while every shard is waiting out its interval
-        time.sleep(1.0)
-        assert consumer.stats.batches == batches
-        assert local.lake.row_count(WELL_DATA_TABLE) == 3000
+        time.sleep(1.0)  # many reads of one record each, none committed
+        assert consumer.stats.batches == 0 and local.lake.row_count(WELL_DATA_TABLE) == 0
     finally:
         stop.set()
         worker.join(timeout=30)
+    assert local.lake.row_count(WELL_DATA_TABLE) == sent  # the stop committed what had gathered,
+    assert consumer.stats.batches == shards_with_data  # as one batch per shard
+
+
+def test_a_batch_is_committed_as_soon_as_it_reaches_the_byte_budget(local: Backend, demo_dir: Path) -> None:
+    replay(local, demo_dir, max_rows=6000)
+    options = ConsumerOptions(batch_seconds=3600, batch_bytes=1, poll_seconds=0.05, records_per_read=2)
+    consumer = Consumer(local, options)
+    worker, stop = run_in_thread(consumer)
+    try:
+        wait_for(lambda: local.lake.row_count(WELL_DATA_TABLE) == 6000)  # long before the hour is up
+        assert consumer.stats.batches >= 3  # at most two 1,000-row records a batch
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+def test_a_home_whose_leases_held_the_state_inline_is_upgraded(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "stream.sqlite") as old:  # the leases table before states moved out
+        old.execute("CREATE TABLE leases (application TEXT NOT NULL, shard_id TEXT NOT NULL, owner TEXT, "
+                    "counter INTEGER NOT NULL, expires_at REAL NOT NULL, checkpoint TEXT, state BLOB, "
+                    "PRIMARY KEY (application, shard_id))")
+        old.execute("INSERT INTO leases VALUES ('petrostream-consumer', 'shard-0', NULL, 3, 0, '42', ?)",
+                    (b'{"WELL-1": {}}',))
+    backend = open_backend(Settings(home=tmp_path, shard_count=1))
+    (lease,) = backend.leases.leases()
+    assert (lease.checkpoint, backend.leases.state(lease)) == ("42", b'{"WELL-1": {}}')
+    updated = backend.leases.checkpoint(backend.leases.balance("w", ["shard-0"])[0], "43", b"{}")
+    assert backend.leases.state(updated) == b"{}"

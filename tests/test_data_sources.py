@@ -6,27 +6,59 @@ from pathlib import Path
 
 import pytest
 
-from engine.data_sources import catalogue, files_of_wells, safe_file_name, save_upload, uploads_folder, user_folder
+from engine.data_sources import (
+    INCOMING_FOLDER,
+    catalogue,
+    data_roots,
+    files_of_wells,
+    safe_file_name,
+    save_upload,
+    uploads_folder,
+    user_files,
+)
 from engine.errors import InputError
 from engine.readers import discover
 
 
-def test_a_folder_of_3w_files_is_accepted(demo_dir: Path) -> None:
-    assert user_folder(f"  {demo_dir}  ") == demo_dir.resolve()
+def test_a_folder_of_3w_files_inside_a_data_root_is_accepted(demo_dir: Path) -> None:
+    assert user_files(f"  {demo_dir}  ", [demo_dir.parent.resolve()]) == discover([demo_dir.resolve()])
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("", "enter the path"), ("relative/folder", "absolute path"), ("/no/such/folder", "no such folder"),
+    ("", "enter the path"), ("relative/folder", "absolute path"), ("/no/such/folder", "outside the data folders"),
+    ("/", "outside the data folders"), ("/etc", "outside the data folders"),
     ("/data/\x00evil", "not a usable"), ("/" + "a" * 5000, "not a usable")])
-def test_unusable_folders_are_refused(text: str, message: str) -> None:
+def test_unusable_folders_are_refused(text: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=message):
-        user_folder(text)
+        user_files(text, [tmp_path])
+
+
+def test_a_path_that_climbs_out_of_a_root_is_refused(tmp_path: Path, demo_dir: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(demo_dir)
+    for escape in (f"{root}/../../", f"{root}/link"):
+        with pytest.raises(InputError, match="outside the data folders"):
+            user_files(escape, [root])
+
+
+def test_the_roots_are_the_configured_ones_and_the_homes_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PETROSTREAM_DATA_ROOTS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert data_roots(tmp_path / "home") == [tmp_path / "a", tmp_path / "b", tmp_path / "home" / "demo-data",
+                                             tmp_path / "home" / "uploads"]
+
+
+def test_a_folder_too_wide_to_walk_is_refused(tmp_path: Path) -> None:
+    for i in range(30):
+        (tmp_path / f"d{i}").mkdir()
+    with pytest.raises(InputError, match="more than 20 files and folders"):
+        discover([tmp_path], max_entries=20)
 
 
 def test_a_folder_without_3w_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InputError, match="no 3W files"):
-        user_folder(str(tmp_path))
+        user_files(str(tmp_path), [tmp_path])
 
 
 @pytest.mark.parametrize(("name", "safe"), [
@@ -53,6 +85,7 @@ def test_an_upload_is_stored_only_if_it_reads_as_3w(tmp_path: Path, demo_dir: Pa
     with pytest.raises(InputError, match=r"bogus\.csv"):
         save_upload(tmp_path, "bogus.csv", b"a,b\n1,2\n")
     assert sorted(p.name for p in uploads_folder(tmp_path).iterdir()) == [source.name]
+    assert list((tmp_path / INCOMING_FOLDER).iterdir()) == []  # no temporary file left behind
 
 
 def test_choosing_wells_picks_their_files(demo_dir: Path) -> None:

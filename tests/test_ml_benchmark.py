@@ -13,6 +13,8 @@ from ml.benchmark_3w import (
     DETECTORS,
     MIN_NORMAL_ROWS,
     WINDOW_ROWS,
+    BenchmarkResult,
+    InstanceScore,
     Windows,
     petrostream_predictions,
     protocol_windows,
@@ -55,6 +57,20 @@ def test_the_demo_benchmark_runs_both_detectors_on_the_same_windows(demo_dir: Pa
     assert summary["petrostream"]["mean"] > summary["reference"]["mean"]
     table = result.format_table()
     assert "reference" in table and "PetroStream" in table
+
+
+def test_the_summary_breaks_accuracy_down_by_event_class_and_sets_the_first_transient_window_apart() -> None:
+    periods = ["normal", "normal", "transient", "transient", "steady", "steady"]
+    both = {"reference": [True] * 6}
+    first_missed = InstanceScore("a", 2, 9, periods, {**both, "petrostream": [True, True, False, True, True, True]})
+    all_right = InstanceScore("b", 2, 9, periods, {**both, "petrostream": [True] * 6})
+    normal_flagged = InstanceScore("c", 7, 9, periods, {**both, "petrostream": [False, True, True, True, True, True]})
+    result = BenchmarkResult("x", [first_missed, all_right, normal_flagged], {})
+    ours = result.summary()["petrostream"]
+    assert ours["class_2"] == pytest.approx((5 / 6 + 1) / 2) and ours["class_7"] == pytest.approx(5 / 6)
+    assert ours["first_transient_windows_right"] == pytest.approx(2 / 3)
+    assert ours["transient_windows_right"] == pytest.approx(5 / 6)
+    assert "first transient window right" in result.format_table()
 
 
 def synthetic_instance(event: str, missing_rows: int) -> tuple[np.ndarray, Windows]:

@@ -3,6 +3,7 @@ move the active one, Evaluate reports detection, and bad data choices are messag
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,7 @@ def test_evaluation_of_a_published_version(home: Backend) -> None:
 
 
 @pytest.mark.parametrize(("folder", "message"), [
-    ("relative/path", "absolute path"), ("/no/such/folder", "no such folder")])
+    ("relative/path", "absolute path"), ("/no/such/folder", "outside the data folders"), ("/", "outside the data")])
 def test_a_bad_folder_is_a_message(home: Backend, folder: str, message: str) -> None:
     at = open_page("model")
     at.radio(key="train-source").set_value("A folder of 3W files").run()
@@ -99,10 +100,52 @@ def test_a_bad_folder_is_a_message(home: Backend, folder: str, message: str) -> 
     assert at.button(key="model-train").disabled
 
 
-def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path) -> None:
+def test_a_real_3w_folder_can_be_chosen(home: Backend, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PETROSTREAM_DATA_ROOTS", str(sample_dir.parent))
     at = open_page("model")
     at.radio(key="train-source").set_value("A folder of 3W files").run()
     at.text_input(key="train-folder").input(str(sample_dir)).run()
     assert not at.exception and not at.error
     assert any("file(s) of" in c.value for c in at.caption)
     assert not at.button(key="model-train").disabled
+
+
+def test_an_uploaded_signed_model_is_published_and_a_malicious_one_refused_before_loading(
+        home: Backend, tmp_path: Path) -> None:
+    from engine.model import MANIFEST_SUFFIX
+    from tests.test_model_signing import genuine, malicious, with_sha
+
+    payload, manifest = genuine()
+    at = open_page("model")
+    at.file_uploader(key="model-upload").set_value([
+        ("model.joblib", payload, "application/octet-stream"),
+        (f"model.joblib{MANIFEST_SUFFIX}", json.dumps(manifest).encode(), "application/json")]).run()
+    at.button(key="model-upload-publish").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    version = home.models.active_version()
+    assert version is not None and any(f"Published model.joblib as {version}" in m.value for m in at.success)
+
+    marker = tmp_path / "pwned"
+    evil = malicious(marker)
+    at.file_uploader(key="model-upload").set_value([
+        ("evil.joblib", evil, "application/octet-stream"),
+        (f"evil.joblib{MANIFEST_SUFFIX}", json.dumps(with_sha(evil, manifest)).encode(), "application/json")]).run()
+    at.button(key="model-upload-publish").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(
+        "Publishing the uploaded model: evil.joblib: model signature does not verify with file:")
+    assert errors[0].endswith("; refusing a tampered model or one signed by another key")
+    assert not marker.exists() and home.models.active_version() == version
+
+
+def test_a_corrupt_store_pointer_is_shown_and_repaired_from_the_page(home: Backend) -> None:
+    from tests.test_model_signing import genuine
+
+    version = home.models.publish(*genuine())
+    (home.settings.home / "models" / "ACTIVE.json").write_text("{not json")
+    at = open_page("model")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="model-pick").value == version
+    at.button(key="model-activate").click().run()
+    assert not at.exception and home.models.active_version() == version

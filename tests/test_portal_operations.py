@@ -3,6 +3,7 @@ policy, and the Overview's one-click demo pipeline."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import psutil
 import pytest
 
 from engine.backend import Backend
+from engine.demo_pipeline import reset_demo
+from engine.errors import BackendError
 from tests.polling import wait_for
-from tests.portal_homes import open_home, open_page, pids, stop_workers, with_demo_data
+from tests.portal_homes import open_home, open_page, pids, populate, stop_workers, with_demo_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -104,3 +107,37 @@ def test_demo_pipeline_starts_with_one_click_and_stops_with_another(home: Backen
     assert not at.exception
     assert any("replay stopped; consumers stopped" in s.value for s in at.success)
     assert not control.state().running and pids(home) == []
+
+
+def test_reset_demo_erases_the_pipeline_data_and_plays_the_demo_from_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PETROSTREAM_BACKEND", "local")
+    monkeypatch.setenv("PETROSTREAM_HOME", str(tmp_path))
+    home = populate(tmp_path)  # the demo ran to its end: a second start would send nothing
+    try:
+        model = home.models.active_version()
+        event_id = home.sql.query("SELECT event_id FROM anomaly_events LIMIT 1")["event_id"].iloc[0]
+        home.alarm_acks.acknowledge(event_id, by="operator", comment="seen")
+        assert home.lake.row_count("well_data") > 0 and home.leases.leases()
+
+        at = open_page("overview")
+        assert at.button(key="reset-demo").disabled  # nothing is erased without the confirmation
+        at.checkbox(key="reset-demo-confirm").check().run()
+        at.button(key="reset-demo").click().run(timeout=180)
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        message = next(s.value for s in at.success if "data erased" in s.value)
+        assert "demo replay started" in message, message
+
+        assert home.alarm_acks.handling(event_id).acknowledgement is None  # the operators' log went with the data
+        assert home.models.active_version() == model  # models stay
+        assert home.replay_control.state().running and len(pids(home)) == 1
+        wait_for(lambda: home.lake.row_count("well_data") > 0, seconds=120)  # the demo lands again
+    finally:
+        stop_workers(tmp_path)
+
+
+def test_reset_demo_refuses_a_backend_whose_data_it_must_not_erase(home: Backend) -> None:
+    kept = dataclasses.replace(home, erase_data=None)
+    with pytest.raises(BackendError, match="keeps its data"):
+        reset_demo(kept)
+    assert pids(home) == []  # refused before stopping or starting anything

@@ -105,7 +105,7 @@ def test_overview_shows_the_lake_and_the_pipeline(on_filled: Backend) -> None:
     assert shown["Producer"] == "finished"
     assert shown["Model version"] == on_filled.models.active_version()
     assert shown["Consumers running"] == "0" and shown["Stream lag"] == "0 records"
-    assert [b.label for b in at.button] == ["Start demo pipeline", "Stop pipeline"]
+    assert [b.label for b in at.button] == ["Start demo pipeline", "Stop pipeline", "Erase and restart the demo"]
 
 
 def test_live_anomalies_shows_tiles_timelines_and_alarms(on_filled: Backend) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from engine.errors import InputError
-from engine.readers import discover, read_instance, well_id_from_name
+from engine.readers import discover, file_rows, iter_instance, read_instance, well_id_from_name
 from engine.schema import OBSERVATION_SCHEMA, SENSOR_COLUMNS, event_of
 
 
@@ -77,3 +80,29 @@ def test_a_garbage_parquet_file_fails_clearly(tmp_path: Path) -> None:
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or folder"):
         discover([tmp_path / "nope"])
+
+
+def test_reading_in_chunks_gives_the_rows_of_reading_whole(demo_dir: Path, tmp_path: Path) -> None:
+    path = discover([demo_dir])[0].path
+    whole = read_instance(path)
+    chunks = list(iter_instance(path, chunk_rows=1000))
+    assert len(chunks) > 1 and pa.concat_tables(chunks).equals(whole)
+    csv = tmp_path / "WELL-00001_20240101000000.csv"
+    csv.write_text("timestamp,P-PDG,class\n2024-01-01 00:00:00,1.0,0\n2024-01-01 00:00:01,2.0,0\n")
+    assert [c.num_rows for c in iter_instance(csv, chunk_rows=1)] == [1, 1]
+
+
+def test_a_row_back_in_time_across_chunks_is_dropped_not_sent_backwards(tmp_path: Path) -> None:
+    path = tmp_path / "WELL-00001_20240101000000.parquet"
+    seconds = np.array([0, 1, 2, 1, 3], dtype="datetime64[s]").astype("datetime64[ns]")
+    pq.write_table(pa.table({"timestamp": seconds, "P-PDG": [1.0, 2.0, 3.0, 9.0, 4.0]}), path, row_group_size=3)
+    times = pa.concat_tables(iter_instance(path, chunk_rows=3))["event_time"].cast(pa.int64()).to_pylist()
+    assert times == [0, 1000, 2000, 3000]
+
+
+def test_a_file_past_the_row_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "WELL-00001_20240101000000.csv"
+    path.write_text("timestamp,P-PDG\n" + "".join(f"2024-01-01 00:00:{s:02d},1.0\n" for s in range(20)))
+    assert file_rows(path) == 20 and read_instance(path, max_rows=20).num_rows == 20
+    with pytest.raises(InputError, match=r"20 rows, more than the 19 rows a file read whole may hold"):
+        read_instance(path, max_rows=19)

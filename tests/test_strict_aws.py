@@ -96,7 +96,7 @@ def test_two_consumers_of_one_shard_stay_correct_when_kinesis_throttles_them(
     sent = Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, max_rows=3_000,
                                                                 rows_per_record=100)).run(threading.Event()).sent_rows
     second = open_backend(Settings(backend="aws", home=tmp_path / "second", shard_count=1))
-    options = ConsumerOptions(idle_exit_seconds=2.0, poll_seconds=0.01, records_per_batch=5)
+    options = ConsumerOptions(idle_exit_seconds=2.0, poll_seconds=0.01, records_per_read=5)
     threads = [threading.Thread(target=Consumer(b, options).run, args=(threading.Event(),)) for b in (backend, second)]
     for thread in threads:
         thread.start()

@@ -194,3 +194,39 @@ def test_every_checkov_skip_gives_a_reason() -> None:
         for line in path.read_text(encoding="utf-8").splitlines():
             if "checkov:skip" in line:
                 assert re.search(r"#checkov:skip=CKV2?_AWS_\d+:\S.{20,}", line), f"{path.name}: {line.strip()}"
+
+
+def test_the_hosted_portal_requires_sign_in_before_any_request_is_forwarded(tf: Terraform) -> None:
+    actions = sorted(blocks(tf.resource("aws_lb_listener", "https"), "default_action"), key=lambda a: a["order"])
+    assert [a["type"] for a in actions] == ["authenticate-cognito", "forward"]
+    cognito = block(actions[0], "authenticate_cognito")
+    assert cognito["on_unauthenticated_request"] == "authenticate"
+    assert cognito["user_pool_client_id"] == "${aws_cognito_user_pool_client.portal[0].id}"
+    pool = tf.resource("aws_cognito_user_pool", "portal")
+    assert block(pool, "admin_create_user_config")["allow_admin_create_user_only"] is True  # no self sign-up
+    client = tf.resource("aws_cognito_user_pool_client", "portal")
+    assert client["generate_secret"] is True and client["allowed_oauth_flows"] == ["code"]
+    assert client["callback_urls"] == ["https://${local.portal_host}/oauth2/idpresponse"]
+    for rule in tf.all_of("aws_lb_listener_rule").values():  # no rule forwards to the portal around sign-in
+        assert "portal" not in str(block(rule, "action").get("target_group_arn", ""))
+
+
+def test_only_model_signers_may_sign_and_tasks_may_only_verify(tf: Terraform) -> None:
+    key = tf.resource("aws_kms_key", "model_signing")
+    assert key["key_usage"] == "SIGN_VERIFY" and key["customer_master_key_spec"] == "ECC_NIST_P256"
+    statements = {s["sid"]: s for s in blocks(tf.data["aws_iam_policy_document"]["model_signing"], "statement")}
+    signers = [s for s in statements.values() if "kms:Sign" in s["actions"]]
+    assert [s["sid"] for s in signers] == ["OnlyModelSignersSign"]
+    assert block(signers[0], "principals")["identifiers"] == "${local.model_signers}"
+    assert "kms:Sign" not in str(tf.data["aws_iam_policy_document"]["kms"])  # nor through the project key
+    for role in ("consumer", "portal", "producer"):
+        granted = [a for s in blocks(tf.data["aws_iam_policy_document"][role], "statement") for a in s["actions"]]
+        assert "kms:Sign" not in granted, role
+    for role in ("consumer", "portal"):
+        verify = [s for s in blocks(tf.data["aws_iam_policy_document"][role], "statement")
+                  if s["sid"] == "VerifyModelSignatures"]
+        assert verify and verify[0]["actions"] == ["kms:GetPublicKey"]
+        assert verify[0]["resources"] == ["${aws_kms_key.model_signing.arn}"]
+    assert tf.locals["container_env"]["PETROSTREAM_MODEL_KEY"] == "kms:${local.model_signing_alias}"
+    assert tf.resource("aws_kms_alias", "model_signing")["name"] == "${local.model_signing_alias}"
+    assert tf.resource("aws_kms_alias", "model_signing")["target_key_id"] == "${aws_kms_key.model_signing.key_id}"

@@ -13,7 +13,7 @@ ENGINE_ENV = {
     "PETROSTREAM_CURATED_BUCKET", "PETROSTREAM_ATHENA_RESULTS_BUCKET", "PETROSTREAM_MODEL_BUCKET",
     "PETROSTREAM_GLUE_DATABASE", "PETROSTREAM_ATHENA_WORKGROUP", "PETROSTREAM_LEASE_TABLE",
     "PETROSTREAM_ECS_CLUSTER", "PETROSTREAM_CONSUMER_SERVICE", "PETROSTREAM_PRODUCER_TASK_DEFINITION",
-    "PETROSTREAM_BATCH_SECONDS",
+    "PETROSTREAM_BATCH_SECONDS", "PETROSTREAM_MODEL_KEY",
 }
 ENGINE_OUTPUTS = {
     "stream_name", "raw_bucket", "curated_bucket", "athena_results_bucket", "model_bucket", "glue_database",
@@ -224,6 +224,15 @@ def test_remote_state_example_is_an_encrypted_s3_backend() -> None:
     (settings,) = parse(INFRA / "backend.tf.example")["terraform"]
     backend = block(settings, "backend")["s3"]
     assert backend["encrypt"] is True and backend["use_lockfile"] is True
+
+
+def test_rewritten_lake_versions_expire_within_a_day(tf: Terraform) -> None:
+    lifecycle = tf.resource("aws_s3_bucket_lifecycle_configuration", "data")
+    rule = block(lifecycle, "rule")
+    assert block(rule, "noncurrent_version_expiration")["noncurrent_days"] == "${local.noncurrent_days[each.key]}"
+    assert tf.locals["noncurrent_days"]["curated"] == 1
+    assert all(days >= 1 for days in tf.locals["noncurrent_days"].values())  # AWS wants a positive number
+    assert set(tf.locals["noncurrent_days"]) == set(tf.locals["data_buckets"])
 
 
 @pytest.mark.parametrize("service", ["consumer", "portal"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import boto3
 
-from engine.backend import Backend
+from engine.backend import Backend, SqlEndpoint
 from engine.backends.aws._athena import AthenaQueryEngine
 from engine.backends.aws._config import AwsNames, client_config, load_names
 from engine.backends.aws._dynamodb import DynamoAlarmAckStore, DynamoLeaseStore, DynamoReplayLog
@@ -25,6 +25,7 @@ from engine.backends.aws._glue import GlueCatalog
 from engine.backends.aws._kinesis import KinesisStream
 from engine.backends.aws._s3_lake import S3Lake
 from engine.backends.aws._s3_model_store import S3ModelStore
+from engine.backends.aws._state_objects import S3StateObjects
 from engine.config import Settings
 
 __all__ = ["AwsNames", "load_names", "open_aws_backend"]
@@ -40,10 +41,12 @@ def open_aws_backend(settings: Settings) -> Backend:
         return session.client(service, config=config)
 
     lease_table = names.resource("lease_table", "DynamoDB table")
-    leases = DynamoLeaseStore(client("dynamodb"), lease_table, settings.application, settings.lease_seconds)
+    s3 = client("s3")
+    curated = names.resource("curated_bucket", "S3 bucket")
+    leases = DynamoLeaseStore(client("dynamodb"), lease_table, settings.application,
+                              S3StateObjects(s3, curated, settings.application), settings.lease_seconds)
     catalog = GlueCatalog(client("glue"), names.resource("glue_database", "Glue database"), names.curated_bucket)
     catalog.ensure_tables()
-    s3 = client("s3")
     replays = DynamoReplayLog(client("dynamodb"), lease_table)
     ecs = client("ecs")
     return Backend(
@@ -51,7 +54,7 @@ def open_aws_backend(settings: Settings) -> Backend:
         settings=settings,
         stream=KinesisStream(client("kinesis"), names.resource("stream_name", "Kinesis stream"), leases.checkpoints),
         leases=leases,
-        lake=S3Lake(s3, names.resource("curated_bucket", "S3 bucket"), catalog),
+        lake=S3Lake(s3, curated, catalog),
         sql=AthenaQueryEngine(client("athena"), names.resource("athena_workgroup", "Athena workgroup"),
                               names.glue_database, catalog=catalog),
         models=S3ModelStore(s3, names.resource("model_bucket", "S3 bucket")),
@@ -59,4 +62,8 @@ def open_aws_backend(settings: Settings) -> Backend:
         alarm_acks=DynamoAlarmAckStore(client("dynamodb"), lease_table),
         replay_control=EcsReplayControl(replays, ecs, s3, names),
         scaling=EcsScaler(ecs, client("application-autoscaling"), client("cloudwatch"), names),
+        sql_billed_per_query=True,
+        sql_endpoint=SqlEndpoint(region=names.region, database=names.glue_database,
+                                 workgroup=names.athena_workgroup,
+                                 output_location=f"s3://{names.athena_results_bucket}/"),
     )

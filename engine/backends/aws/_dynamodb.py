@@ -5,7 +5,9 @@ told apart by a key prefix:
 
 * ``lease#<application>#<shard>`` — a shard's lease; every write is conditional on the
   counter the writer last saw (``ConditionExpression``), which is all the KCL-style rules in
-  :mod:`engine.leases` need to keep two workers from owning one shard;
+  :mod:`engine.leases` need to keep two workers from owning one shard. The item holds a
+  pointer to the checkpoint's state object in S3 (:mod:`._state_objects`), never the state,
+  so it stays a few hundred bytes — one write unit per renewal — whatever the shard carries;
 * ``worker#<application>#<worker>`` — a worker's heartbeat and its expiry;
 * ``replay#<replay id>`` — a replay's progress, and ``replay-latest`` pointing at the replay
   saved most recently (a conditional write keeps an older save from taking the pointer back);
@@ -13,8 +15,8 @@ told apart by a key prefix:
   it still has the length the writer read (``ConditionExpression``). Listing them is a scan of
   this small table, as for leases; acknowledgements are a few per alarm, made by hand.
 
-Consumer state and replay progress are zlib-compressed: DynamoDB bills writes per KiB and
-refuses items over 400 KB, and both are repetitive JSON.
+Replay progress is zlib-compressed: DynamoDB bills writes per KiB and refuses items over
+400 KB, and it is repetitive JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from engine.alarm_acks import AlarmAckStore, AlarmAction, decode_log, encode_log
 from engine.backends.aws._errors import Resource, error_code, translated
+from engine.backends.aws._state_objects import S3StateObjects
 from engine.leases import DEFAULT_LEASE_SECONDS, Lease, LeaseStore
 from engine.replay_log import ReplayLog, ReplayProgress
 
@@ -87,10 +90,11 @@ class _Table:
 class DynamoLeaseStore(LeaseStore):
     """Leases of one consumer application; each application keeps its own progress."""
 
-    def __init__(self, client: Any, resource: Resource, application: str,
+    def __init__(self, client: Any, resource: Resource, application: str, states: S3StateObjects,
                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         super().__init__(lease_seconds)
         self._table = _Table(client, resource)
+        self._states = states
         self._leases = f"lease#{application}#"
         self._workers = f"worker#{application}#"
 
@@ -107,6 +111,15 @@ class DynamoLeaseStore(LeaseStore):
     def _replace(self, lease: Lease, expected_counter: int) -> bool:
         return self._table.put(self._item(lease), "attribute_exists(lease_key) AND lease_counter = :expected",
                                {":expected": {"N": str(expected_counter)}})
+
+    def _put_state(self, shard_id: str, ref: str, state: bytes) -> None:
+        self._states.put(shard_id, ref, state)
+
+    def _get_state(self, shard_id: str, ref: str) -> bytes | None:
+        return self._states.get(shard_id, ref)
+
+    def _delete_state(self, shard_id: str, ref: str) -> None:
+        self._states.delete(shard_id, ref)
 
     def _heartbeat(self, worker_id: str, expires_at: float) -> None:
         self._table.put({KEY: {"S": self._workers + worker_id}, "expires_at": {"N": repr(expires_at)}})
@@ -128,8 +141,8 @@ class DynamoLeaseStore(LeaseStore):
             item["owner"] = {"S": lease.owner}
         if lease.checkpoint is not None:
             item["checkpoint"] = {"S": lease.checkpoint}
-        if lease.state is not None:
-            item["state"] = {"B": zlib.compress(lease.state)}
+        if lease.state_ref is not None:
+            item["state_ref"] = {"S": lease.state_ref}
         if lease.millis_behind is not None:
             item["millis_behind"] = {"N": str(lease.millis_behind)}
         return item
@@ -142,7 +155,7 @@ def _lease(item: dict[str, Any]) -> Lease:
         counter=int(item["lease_counter"]["N"]),
         expires_at=float(item["expires_at"]["N"]),
         checkpoint=item.get("checkpoint", {}).get("S"),
-        state=zlib.decompress(item["state"]["B"]) if "state" in item else None,
+        state_ref=item.get("state_ref", {}).get("S"),
         millis_behind=int(item["millis_behind"]["N"]) if "millis_behind" in item else None,
     )
 

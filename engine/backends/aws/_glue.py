@@ -7,6 +7,10 @@ form Athena's own ``CREATE VIEW`` stores (``presto_view``: the Trino text and it
 types, base64-encoded JSON in ``ViewOriginalText``), so Athena, and tools that list the
 catalog, see it as a view. Partitions already registered are remembered, so a steady
 stream of batches costs no Glue calls at all.
+
+The tables are symlink tables (``SymlinkTextInputFormat`` over the Parquet SerDe): a
+partition's location is a folder under ``_symlinks/`` whose manifest lists the Parquet files to
+read, so the lake swaps what queries see with one object write (see :mod:`._s3_lake`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ log = logging.getLogger("petrostream.aws")
 
 #: Glue accepts at most this many partitions per BatchCreatePartition call.
 MAX_PARTITIONS_PER_CALL = 100
-_PARQUET = {
-    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+#: Where the symlink manifests live in the curated bucket: ``_symlinks/<table>/date=…/``.
+SYMLINKS = "_symlinks"
+SYMLINK_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+_PARQUET_BY_MANIFEST = {
+    "InputFormat": SYMLINK_INPUT_FORMAT,
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
     "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
 }
 _TYPES = {
@@ -76,7 +83,8 @@ class GlueCatalog:
         self._lock = threading.Lock()
 
     def location(self, table: str, partition: str | None = None) -> str:
-        base = f"s3://{self._bucket}/{table}/"
+        """Where a table's (or partition's) symlink manifests are."""
+        base = f"s3://{self._bucket}/{SYMLINKS}/{table}/"
         return base if partition is None else f"{base}{PARTITION_COLUMN}={partition}/"
 
     def ensure_tables(self) -> None:
@@ -104,8 +112,9 @@ class GlueCatalog:
                     raise
                 self._create_table(wanted)
                 continue
-            if (existing["StorageDescriptor"]["Columns"] != wanted["StorageDescriptor"]["Columns"]
-                    or existing.get("ViewOriginalText") != wanted.get("ViewOriginalText")):
+            if any(existing["StorageDescriptor"].get(part) != wanted["StorageDescriptor"].get(part)
+                   for part in ("Columns", "InputFormat", "Location")) \
+                    or existing.get("ViewOriginalText") != wanted.get("ViewOriginalText"):
                 self._client.update_table(DatabaseName=self._database.name, TableInput=wanted)
 
     def add_partitions(self, table: str, values: Iterable[str]) -> None:
@@ -148,7 +157,7 @@ class GlueCatalog:
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"},
             "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "string"}],
-            "StorageDescriptor": {"Columns": columns, "Location": self.location(table), **_PARQUET},
+            "StorageDescriptor": {"Columns": columns, "Location": self.location(table), **_PARQUET_BY_MANIFEST},
         }
 
     def _view_input(self, view: str) -> dict[str, Any]:
@@ -170,4 +179,4 @@ class GlueCatalog:
     def _partition_input(self, table: str, value: str) -> dict[str, Any]:
         return {"Values": [value], "StorageDescriptor": {
             "Columns": self._table_input(table)["StorageDescriptor"]["Columns"],
-            "Location": self.location(table, value), **_PARQUET}}
+            "Location": self.location(table, value), **_PARQUET_BY_MANIFEST}}

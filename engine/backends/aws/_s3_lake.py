@@ -1,39 +1,43 @@
-"""The lake on S3: Parquet in the curated bucket, date partitions registered in Glue.
+"""The lake on S3: Parquet in the curated bucket, read by Athena through symlink manifests.
 
-Layout (Athena reads everything under a registered partition's location)::
+Layout::
 
-    <table>/date=YYYY-MM-DD/<batch key>.parquet         a batch's rows of that date
-    <table>/date=YYYY-MM-DD/compacted-<digest>.parquet  many final batches merged
-    _manifests/<table>/<batch key>.json                 the files a batch (or merge) owns
-    _locks/<table>.json                                 held while a worker compacts the table
+    <table>/date=YYYY-MM-DD/<batch key>-<unique>.parquet   a batch's rows of that date
+    <table>/date=YYYY-MM-DD/compacted-T<n>-<unique>.parquet many final files merged (tier n)
+    _symlinks/<table>/date=YYYY-MM-DD/manifest              the partition's live files: what Athena reads
+    _manifests/<table>/<batch key>.json                     the files a batch (or merge) owns
+    _garbage/<table>/<retired at, ms>-<unique>.json         replaced files, deleted after a grace period
+    _locks/<table>.json                                     held while a worker compacts the table
 
-A batch's data keys are derived from its batch key, so a retry overwrites what the lost
-attempt wrote in each partition. The attempt may also have written partitions the retry
-does not (different rows), so the batch's manifest lists its files and is written *before*
-the data, carrying every file an earlier attempt may have left (``stale``); those are
-deleted after the new data is in. A crash at any point leaves a manifest that names every
-file the batch may own, and the retry cleans up after it.
+**What readers see.** Each Glue partition's location is its ``_symlinks/`` folder, and the table
+is a ``SymlinkTextInputFormat`` table over Parquet: Athena reads exactly the files the
+partition's manifest lists, never a folder listing. Every change a reader may see — a batch
+landing, its retry replacing an earlier attempt, a compaction swapping many files for one — is
+one PUT of that manifest, conditional on the ETag the writer read (``If-Match``; a writer that
+lost the race reads again and reapplies its change), so a query sees a partition before or
+after a change, never half of it. Data files get new names on every write and are deleted only
+after :data:`GRACE_SECONDS`, so a query that read the previous manifest still finds its files.
 
-Compaction merges a partition's final batches into one file under a table-wide lock (a
-conditional S3 write, taken over once it expires). The merged file's manifest is written
-first with the members it replaces, then the merged data, then the members are retired;
-a compaction interrupted half way is rolled forward (merged data present) or back (absent)
-by the next one. S3 has no multi-object transaction: a query running during those few
-hundred milliseconds can see a merged row twice, or a retried batch's old rows of another
-date (the local backend's SQLite manifest swaps atomically; an Iceberg table would here).
+**Exactly once.** A batch's manifest is written *before* its data and lists, as ``stale``,
+every file an earlier attempt may have left; after the new data is published the stale files
+are retired. A crash at any point leaves a manifest that names every file the batch may own,
+and the retry cleans up after it. A merge's manifest is written first with the members it
+replaces (``replaces``), then the merged data, then the symlink swap, then the members are
+retired; a merge cut short is rolled forward (merged data present) or back (absent) by the
+next compaction, under a table-wide lock (a conditional S3 write, taken over once it expires).
 
 Firehose, not this lake, copies the raw stream into the raw bucket.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
+import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,16 +46,21 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, translated
-from engine.backends.aws._glue import GlueCatalog
-from engine.lake import COMPACT_MIN_FILES, COMPACTED_PREFIX, CompactionReport, Lake, parquet_options
+from engine.backends.aws._glue import SYMLINKS, GlueCatalog
+from engine.lake import Lake, LakeFile, Merge, concatenate, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
-__all__ = ["S3Lake"]
+__all__ = ["GRACE_SECONDS", "S3Lake"]
 
 MANIFESTS = "_manifests"
+GARBAGE = "_garbage"
 LOCKS = "_locks"
+SYMLINK_NAME = "manifest"
 #: A compaction lock older than this is taken over (its holder is presumed dead).
 LOCK_SECONDS = 600.0
+#: Replaced data files stay this long after the manifest stops listing them, so queries that
+#: planned on the older manifest finish (Athena's default DML timeout is 30 minutes).
+GRACE_SECONDS = 3600.0
 _CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
@@ -89,11 +98,17 @@ class S3Lake(Lake):
         self._bucket = bucket
         self._catalog = catalog
         self._cache: dict[str, tuple[str, bytes]] = {}
+        self._symlinks: dict[str, tuple[str, list[str]]] = {}
         self._owner = uuid.uuid4().hex
+        self._held: dict[str, dict[str, _Manifest]] = {}
 
     @staticmethod
     def data_key(table: str, partition: str, stem: str) -> str:
         return f"{table}/{PARTITION_COLUMN}={partition}/{stem}.parquet"
+
+    def live_files(self, table: str, partition: str) -> list[str]:
+        """The data keys a partition's symlink manifest lists (what a query reads now)."""
+        return self._read_symlink(_symlink_key(table, partition))[1]
 
     # -- writing --------------------------------------------------------------------
     def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
@@ -101,65 +116,137 @@ class S3Lake(Lake):
         previous = self._get_manifest(manifest_key)
         if not parts and previous is None:
             return  # nothing to write, nothing to replace
-        files = {self.data_key(table, partition, batch_key): _File(partition, rows.num_rows)
+        attempt = uuid.uuid4().hex[:12]
+        files = {self.data_key(table, partition, f"{batch_key}-{attempt}"): _File(partition, rows.num_rows)
                  for partition, rows in parts.items()}
-        left = set(previous.files) | set(previous.stale) if previous else set()
-        stale = sorted(left - set(files))
+        stale = sorted(set(previous.files) | set(previous.stale)) if previous else []
         self._catalog.add_partitions(table, parts)
         self._put_manifest(manifest_key, _Manifest(files, stale))
-        for partition, rows in parts.items():
-            self._put_parquet(table, self.data_key(table, partition, batch_key), rows)
+        for key, file in files.items():
+            self._put_parquet(table, key, parts[file.partition])
+        self._publish(table, add=files, remove=stale)
         if stale:
-            self._delete(stale)
+            self._retire(table, stale)
             self._put_manifest(manifest_key, _Manifest(files))
 
     def row_count(self, table: str) -> int:
         return sum(f.rows for manifest in self._manifests(table).values() for f in manifest.files.values())
 
+    # -- what readers see -----------------------------------------------------------
+    def _publish(self, table: str, add: dict[str, _File], remove: Iterable[str]) -> None:
+        """Add and remove data files in their partitions' symlink manifests (one conditional PUT each)."""
+        changes: dict[str, tuple[list[str], set[str]]] = defaultdict(lambda: ([], set()))
+        for key, file in add.items():
+            changes[file.partition][0].append(key)
+        for key in remove:
+            changes[_partition_of(key)][1].add(key)
+        for partition, (added, removed) in sorted(changes.items()):
+            self._swap_symlink(_symlink_key(table, partition), added, removed)
+
+    def _swap_symlink(self, key: str, added: list[str], removed: set[str]) -> None:
+        """Compare-and-swap a symlink manifest: read (or take from the cache), change, PUT If-Match."""
+        while True:
+            etag, live = self._symlinks.get(key) or self._read_symlink(key)
+            wanted = [k for k in live if k not in removed] + [k for k in added if k not in live]
+            if wanted == live:
+                return
+            body = "".join(f"s3://{self._bucket.name}/{k}\n" for k in wanted).encode()
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            with translated(self._bucket):
+                try:
+                    response = self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=body,
+                                                   ContentType="text/plain", **condition)
+                except ClientError as exc:
+                    if error_code(exc) not in _CONFLICT:
+                        raise
+                    self._symlinks.pop(key, None)  # another writer changed it: read it again
+                    continue
+            self._symlinks[key] = (response["ETag"], wanted)
+            return
+
+    def _read_symlink(self, key: str) -> tuple[str | None, list[str]]:
+        prefix = f"s3://{self._bucket.name}/"
+        with translated(self._bucket):
+            try:
+                response = self._s3.get_object(Bucket=self._bucket.name, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None, []
+                raise
+            lines = response["Body"].read().decode().split()
+        found = (response["ETag"], [line.removeprefix(prefix) for line in lines])
+        self._symlinks[key] = found
+        return found
+
+    def _retire(self, table: str, keys: list[str]) -> None:
+        """Schedule data files no manifest lists any more for deletion after the grace period."""
+        stamp = int(time.time() * 1000)
+        with translated(self._bucket):
+            self._s3.put_object(Bucket=self._bucket.name, Key=f"{GARBAGE}/{table}/{stamp:015d}-{uuid.uuid4().hex}.json",
+                                Body=json.dumps(sorted(keys)).encode(), ContentType="application/json")
+
+    def _collect_garbage(self, table: str) -> None:
+        cutoff = int((time.time() - GRACE_SECONDS) * 1000)
+        expired = [key for key, _ in self._list(f"{GARBAGE}/{table}/")
+                   if int(key.rsplit("/", 1)[-1].split("-", 1)[0]) < cutoff]
+        for key in expired:
+            with translated(self._bucket):
+                keys = json.loads(self._s3.get_object(Bucket=self._bucket.name, Key=key)["Body"].read())
+            self._delete([*keys, key])
+
     # -- compaction -----------------------------------------------------------------
-    def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
+    @contextmanager
+    def _compaction(self, table: str) -> Iterator[list[LakeFile] | None]:
         lock = self._lock(table)
         if lock is None:
-            return CompactionReport(0, 0, 0)  # another worker is compacting this table
+            yield None
+            return
         try:
             manifests = self._manifests(table)
             for stem, manifest in list(manifests.items()):
                 if manifest.replaces:
                     self._finish_merge(table, stem, manifest, manifests)
-            members: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-            for batch_key, manifest in manifests.items():
-                if is_final(batch_key):
-                    for key, file in manifest.files.items():
-                        members[file.partition].append((batch_key, key, file.rows))
-            before = after = 0
-            for partition, group in sorted(members.items()):
-                if len(group) >= COMPACT_MIN_FILES:
-                    self._merge(table, partition, sorted(group), manifests)
-                    before, after = before + len(group), after + 1
-            return CompactionReport(after, before, after)
+            self._collect_garbage(table)
+            self._held[table] = manifests
+            yield [LakeFile(file.partition, batch_key, key, file.rows)
+                   for batch_key, manifest in manifests.items() for key, file in manifest.files.items()]
         finally:
+            self._held.pop(table, None)
             self._unlock(table, lock)
 
-    def _merge(self, table: str, partition: str, group: list[tuple[str, str, int]],
-               manifests: dict[str, _Manifest]) -> None:
-        """Replace a partition's files of final batches (in batch-key order) by one file."""
-        schema = LAKE_TABLES[table].schema
-        merged = pa.concat_tables([self._get_parquet(key).cast(schema) for _, key, _ in group])
-        digest = hashlib.sha256("\n".join(sorted(key for _, key, _ in group)).encode()).hexdigest()[:20]
-        stem = f"{COMPACTED_PREFIX}{digest}"
-        intent = _Manifest({self.data_key(table, partition, stem): _File(partition, merged.num_rows)},
-                           replaces={batch_key: key for batch_key, key, _ in group})
-        self._put_manifest(_manifest_key(table, stem), intent)
-        self._put_parquet(table, self.data_key(table, partition, stem), merged)
-        manifests[stem] = intent
-        self._finish_merge(table, stem, intent, manifests)
+    def _merge(self, table: str, merge: Merge) -> bool:
+        """Stream the members' row groups into one file on local disk, then publish it in their place."""
+        manifests = self._held[table]
+        key = self.data_key(table, merge.partition, merge.batch_key)
+        intent = _Manifest({key: _File(merge.partition, merge.rows)},
+                           replaces={m.batch_key: m.path for m in merge.members})
+        self._put_manifest(_manifest_key(table, merge.batch_key), intent)
+        with tempfile.TemporaryFile() as merged:
+            concatenate(self._downloads(m.path for m in merge.members), LAKE_TABLES[table].schema, merged)
+            merged.seek(0)
+            with translated(self._bucket):
+                self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=merged,
+                                    ContentType="application/vnd.apache.parquet")
+        manifests[merge.batch_key] = intent
+        self._finish_merge(table, merge.batch_key, intent, manifests)
+        return True
+
+    def _downloads(self, keys: Iterable[str]) -> Iterator[Any]:
+        """Each object as a local temporary file, one at a time (memory stays one row group)."""
+        for key in keys:
+            with tempfile.TemporaryFile() as local:
+                with translated(self._bucket):
+                    self._s3.download_fileobj(self._bucket.name, key, local)
+                local.seek(0)
+                yield local
 
     def _finish_merge(self, table: str, stem: str, merged: _Manifest, manifests: dict[str, _Manifest]) -> None:
-        """Retire the members of a merge whose data is in; undo a merge whose data never arrived."""
+        """Publish a merge whose data is in and retire its members; undo a merge whose data never arrived."""
         if not all(self._exists(key) for key in merged.files):
             self._delete([_manifest_key(table, stem)])
             del manifests[stem]
             return
+        self._publish(table, add=merged.files, remove=merged.replaces.values())
         for batch_key, key in merged.replaces.items():
             member = manifests.get(batch_key)
             if member is not None and key in member.files:
@@ -169,7 +256,7 @@ class S3Lake(Lake):
                 else:
                     self._delete([_manifest_key(table, batch_key)])
                     del manifests[batch_key]
-        self._delete(list(merged.replaces.values()))
+        self._retire(table, list(merged.replaces.values()))
         merged.replaces = {}
         self._put_manifest(_manifest_key(table, stem), merged)
 
@@ -240,17 +327,12 @@ class S3Lake(Lake):
                                 ContentType="application/json")
 
     def _put_parquet(self, table: str, key: str, rows: pa.Table) -> None:
-        buffer = io.BytesIO()
+        buffer = pa.BufferOutputStream()
         schema = LAKE_TABLES[table].schema
         pq.write_table(rows.cast(schema), buffer, **parquet_options(schema))
         with translated(self._bucket):
-            self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=buffer.getvalue(),
+            self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=buffer.getvalue().to_pybytes(),
                                 ContentType="application/vnd.apache.parquet")
-
-    def _get_parquet(self, key: str) -> pa.Table:
-        with translated(self._bucket):
-            body = self._s3.get_object(Bucket=self._bucket.name, Key=key)["Body"].read()
-        return pq.read_table(io.BytesIO(body))
 
     def _exists(self, key: str) -> bool:
         with translated(self._bucket):
@@ -275,3 +357,12 @@ class S3Lake(Lake):
 
 def _manifest_key(table: str, batch_key: str) -> str:
     return f"{MANIFESTS}/{table}/{batch_key}.json"
+
+
+def _symlink_key(table: str, partition: str) -> str:
+    return f"{SYMLINKS}/{table}/{PARTITION_COLUMN}={partition}/{SYMLINK_NAME}"
+
+
+def _partition_of(data_key: str) -> str:
+    """The partition value in ``<table>/date=<value>/<file>``."""
+    return data_key.split("/")[1].removeprefix(f"{PARTITION_COLUMN}=")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from engine.backend import Backend
 from engine.backends.local._alarm_acks import SCHEMA as ALARM_ACTIONS_SCHEMA
 from engine.backends.local._alarm_acks import LocalAlarmAckStore
+from engine.backends.local._erase import LocalDataEraser
 from engine.backends.local._lake import LocalLake
 from engine.backends.local._leases import SCHEMA as LEASES_SCHEMA
 from engine.backends.local._leases import LocalLeaseStore
@@ -45,4 +46,5 @@ def open_local_backend(settings: Settings) -> Backend:
         alarm_acks=LocalAlarmAckStore(db),
         replay_control=LocalReplayControl(replays, processes),
         scaling=LocalScaler(processes),
+        erase_data=LocalDataEraser(db, lake),
     )

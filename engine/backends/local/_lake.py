@@ -8,18 +8,19 @@ deleted only after a grace period, so a query that listed them a moment ago can 
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.backends.local._sqlite import Database, transaction
-from engine.lake import COMPACT_MIN_FILES, COMPACTED_PREFIX, CompactionReport, Lake, parquet_options
+from engine.lake import Lake, LakeFile, Merge, concatenate, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
 _SCHEMA = """
@@ -59,6 +60,14 @@ class LocalLake(Lake):
         ).fetchone()
         return int(count)
 
+    def erase(self) -> None:
+        """Forget every table's files: the manifest first (queries see an empty lake at once), then the files."""
+        with transaction(self._db):
+            self._db.execute("DELETE FROM files")
+            self._db.execute("DELETE FROM garbage")
+        for table in LAKE_TABLES:
+            shutil.rmtree(self.root / table, ignore_errors=True)
+
     def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
         if not parts and self._db.execute("SELECT 1 FROM files WHERE table_name = ? AND batch_key = ? LIMIT 1",
                                           (table, batch_key)).fetchone() is None:
@@ -94,42 +103,36 @@ class LocalLake(Lake):
         temporary.rename(target)
         return str(relative)
 
-    def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
-        schema = LAKE_TABLES[table].schema
-        by_partition: dict[str, list[_Member]] = {}
-        for partition, batch_key, path, rows in self._db.execute(
-            "SELECT partition, batch_key, path, rows FROM files WHERE table_name = ?", (table,)
-        ).fetchall():
-            if is_final(batch_key):
-                by_partition.setdefault(partition, []).append(_Member(batch_key, path, rows))
-        before = after = 0
-        for partition, members in by_partition.items():
-            if len(members) < COMPACT_MIN_FILES:
-                continue
-            members.sort(key=lambda m: m.batch_key)  # shard, then sequence: each well's rows stay in order
-            sources = [self.root / m.path for m in members]
-            stem = f"{COMPACTED_PREFIX}{uuid.uuid4().hex[:12]}"
-            path = self._publish_file(table, partition, stem, partial(_concatenate, sources, schema))
-            if not self._swap(table, partition, members, _Member(stem, path, sum(m.rows for m in members))):
-                (self.root / path).unlink(missing_ok=True)  # another worker compacted it first
-                continue
-            before, after = before + len(members), after + 1
+    @contextmanager
+    def _compaction(self, table: str) -> Iterator[list[LakeFile] | None]:
+        """Any number of workers may compact at once: :meth:`_swap` refuses a merge whose members changed."""
+        rows = self._db.execute("SELECT partition, batch_key, path, rows FROM files WHERE table_name = ?",
+                                (table,)).fetchall()
+        yield [LakeFile(*row) for row in rows]
         self._collect_garbage()
-        return CompactionReport(after, before, after)
 
-    def _swap(self, table: str, partition: str, members: list[_Member], merged: _Member) -> bool:
-        """Replace ``members`` by one file in one transaction, unless one of them is gone already."""
+    def _merge(self, table: str, merge: Merge) -> bool:
+        schema = LAKE_TABLES[table].schema
+        sources = [self.root / member.path for member in merge.members]
+        path = self._publish_file(table, merge.partition, merge.batch_key, partial(concatenate, sources, schema))
+        if not self._swap(table, merge, path):
+            (self.root / path).unlink(missing_ok=True)  # another worker compacted it first
+            return False
+        return True
+
+    def _swap(self, table: str, merge: Merge, path: str) -> bool:
+        """Replace the members by one file in one transaction, unless one of them is gone already."""
         try:
             with transaction(self._db):
                 deleted = self._db.executemany(
                     "DELETE FROM files WHERE table_name = ? AND batch_key = ? AND partition = ? AND path = ?",
-                    [(table, m.batch_key, partition, m.path) for m in members],
+                    [(table, m.batch_key, merge.partition, m.path) for m in merge.members],
                 ).rowcount
-                if deleted != len(members):
+                if deleted != len(merge.members):
                     raise _Conflict
-                self._retire([(m.path,) for m in members])
+                self._retire([(m.path,) for m in merge.members])
                 self._db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                                 (table, partition, merged.batch_key, merged.path, merged.rows))
+                                 (table, merge.partition, merge.batch_key, path, merge.rows))
         except _Conflict:
             return False
         return True
@@ -145,21 +148,6 @@ class LocalLake(Lake):
             (self.root / path).unlink(missing_ok=True)
         if expired:
             self._db.executemany("DELETE FROM garbage WHERE path = ?", expired)
-
-
-def _concatenate(sources: list[Path], schema: pa.Schema, target: Path) -> None:
-    """Copy the files' row groups one after another into one file, holding one row group at a time."""
-    with pq.ParquetWriter(target, schema, **parquet_options(schema)) as writer:
-        for source in sources:
-            parquet = pq.ParquetFile(source)
-            for index in range(parquet.num_row_groups):
-                writer.write_table(parquet.read_row_group(index).cast(schema))
-
-
-class _Member(NamedTuple):
-    batch_key: str
-    path: str
-    rows: int
 
 
 class _Conflict(Exception):

@@ -1,0 +1,40 @@
+"""Compaction's cost on the local lake: each row is rewritten a bounded number of times, however
+many passes run over a growing partition (the rules are the Lake base class's, shared by S3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from engine.backends.local._lake import LocalLake
+from engine.lake import COMPACT_MIN_FILES, MAX_COMPACTION_TIER, LakeFile, compaction_tier, plan_compaction
+from engine.schema import WELL_DATA_TABLE
+from tests.test_backend_contract import START, lake_rows
+
+ROWS = 10
+
+
+def test_a_pass_after_every_batch_rewrites_each_row_once_per_tier(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    batches = 2 * COMPACT_MIN_FILES ** 2  # 128: enough for two tier-2 files
+    rewritten = 0
+    for i in range(batches):
+        rows = lake_rows("WELL-00001", START + timedelta(seconds=ROWS * i), ROWS)
+        lake.write(WELL_DATA_TABLE, f"shard@{i:04d}", rows)
+        rewritten += lake.compact(WELL_DATA_TABLE, lambda key: True).rows_rewritten
+    rewritten += lake.compact(WELL_DATA_TABLE, lambda key: True).rows_rewritten  # a pass plans from the files before it
+    assert rewritten == 2 * batches * ROWS  # once into tier 1, once into tier 2: linear, not quadratic
+    assert sorted(compaction_tier(Path(path).name) for path in lake.files(WELL_DATA_TABLE)) == [2, 2]
+    assert lake.row_count(WELL_DATA_TABLE) == batches * ROWS
+
+
+def test_the_plan_merges_final_batches_and_full_tiers_but_never_the_last_tier() -> None:
+    def files(prefix: str, n: int, partition: str = "2024-03-01") -> list[LakeFile]:
+        return [LakeFile(partition, f"{prefix}{i}", f"{partition}/{prefix}{i}", ROWS) for i in range(n)]
+
+    open_batches = files("shard@", COMPACT_MIN_FILES)
+    last_tier = files(f"compacted-T{MAX_COMPACTION_TIER}-", COMPACT_MIN_FILES)
+    tier_one = files("compacted-T1-", COMPACT_MIN_FILES, "2024-03-02")
+    plan = plan_compaction(open_batches + last_tier + tier_one, lambda key: key != "shard@0")
+    assert [(m.partition, compaction_tier(m.batch_key), len(m.members)) for m in plan] == [
+        ("2024-03-02", 2, COMPACT_MIN_FILES)]  # seven final batches are too few; the last tier stays
