@@ -156,7 +156,7 @@ def month_on_aws(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> It
 def test_on_a_30_day_lake_every_statement_scans_under_the_workgroup_cutoff_at_demo_load(
         month_on_aws: tuple[Backend, str, int], local_statements: list[Statement]) -> None:
     """Each statement's scan, estimated by the strict-AWS layer from the partitions it touches, scaled
-    from the test's rows per day to the demo load; then on the catalog of the same lake 90 and 150 days
+    from the test's rows per day to the demo load; then on the catalog of the same lake 60 and 90 days
     old (older daily partitions as large as its own), each must cost the same."""
     backend, database, rows_per_day = month_on_aws
     well = str(backend.sql.query("SELECT min(well_id) AS w FROM well_data WHERE \"date\" = '2024-05-30'")["w"][0])
@@ -166,8 +166,8 @@ def test_on_a_30_day_lake_every_statement_scans_under_the_workgroup_cutoff_at_de
     assert {s.sql for s in local_statements} == {s.sql for s in statements if not s.sql.startswith("CREATE")}
     month = strict_aws.catalog_sizes(aws_client("glue"), aws_client("s3"), database)
     assert len(month[WELL_DATA_TABLE]) == DAYS
-    older = {table: _aged(partitions, 2 * DAYS) for table, partitions in month.items()}
-    oldest = {table: _aged(partitions, 4 * DAYS) for table, partitions in month.items()}
+    older = {table: _aged(partitions, DAYS) for table, partitions in month.items()}
+    oldest = {table: _aged(partitions, 2 * DAYS) for table, partitions in month.items()}
     scale = DEMO_ROWS_PER_DAY / rows_per_day
     cutoff = Terraform.load().default("athena_bytes_scanned_cutoff")
     day = max(size for _, size in month[WELL_DATA_TABLE])
