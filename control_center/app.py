@@ -34,6 +34,7 @@ navigation = st.navigation({
     ],
     "Report": [
         st.Page(PAGES / "power_bi.py", title="Power BI", icon=":material/bar_chart:"),
+        st.Page(PAGES / "cost.py", title="Cost", icon=":material/payments:"),
     ],
 })
 with st.sidebar:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -21,16 +22,24 @@ __all__ = [
     "SCENARIOS",
     "Estimate",
     "LineItem",
+    "Measured",
+    "MeasuredCall",
     "Scenario",
     "estimate",
+    "load_measured",
     "load_model",
     "main",
+    "measured_calls",
+    "measured_seconds",
     "render_items",
+    "render_measured",
     "render_prices",
     "render_scenarios",
 ]
 
 MODEL_FILE = Path(__file__).with_name("cost_model.json")
+#: API calls measured at demo load on moto (``python -m tests.metering`` writes it).
+MEASURED_FILE = Path(__file__).with_name("measured_calls.json")
 _SECONDS_PER_HOUR = 3600
 _KB_PER_GB = 1024 * 1024
 _MB_PER_TB = 1024 * 1024
@@ -99,10 +108,56 @@ def _service(model: dict[str, Any], task: str, count: int, scenario: Scenario) -
     return [_fargate(model, task, n, spot) for n, spot in parts if n > 0]
 
 
-def _stream_items(model: dict[str, Any], scenario: Scenario) -> list[LineItem]:
+#: S3 operations billed at the PUT, COPY, POST, LIST rate (DeleteObjects is a POST); DeleteObject is
+#: free; every other S3 request is billed at the GET rate.
+S3_PUT_TIER = frozenset({"PutObject", "CopyObject", "ListObjectsV2", "ListObjects", "DeleteObjects",
+                         "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
+S3_FREE = frozenset({"DeleteObject", "AbortMultipartUpload"})
+#: DynamoDB reads: one read unit per call (the lease table's items together are under 4 KB).
+DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Monthly request volumes projected from ``measured_calls.json`` (the default deployment at demo load)."""
+
+    per_month: float
+    calls: dict[str, dict[str, int]]
+    kinesis_records: float
+    firehose_billed_kb: float
+    dynamodb_write_units: float
+
+    def monthly(self, service: str, operations: Callable[[str], bool]) -> float:
+        return sum(n for op, n in self.calls.get(service, {}).items() if operations(op)) * self.per_month
+
+    @property
+    def s3_put_tier(self) -> float:
+        return self.monthly("s3", S3_PUT_TIER.__contains__)
+
+    @property
+    def s3_get_tier(self) -> float:
+        return self.monthly("s3", lambda op: op not in S3_PUT_TIER and op not in S3_FREE)
+
+    @property
+    def dynamodb_read_units(self) -> float:
+        return self.monthly("dynamodb", DYNAMODB_READS.__contains__)
+
+
+@cache
+def load_measured(path: Path = MEASURED_FILE, hours_per_month: float = 730) -> Measured:
+    """The measured calls, scaled from the simulated seconds they took to a month."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    scale = hours_per_month * _SECONDS_PER_HOUR / raw["simulated_seconds"]
+    increment = load_model()["prices"]["firehose_billing_increment_kb"]["value"]
+    billed = sum(-(-int(kb) // increment) * increment * n for kb, n in raw["kinesis_record_kb"].items())
+    return Measured(scale, raw["calls"], raw["kinesis_records"] * scale, billed * scale,
+                    raw["dynamodb_write_units"] * scale)
+
+
+def _stream_items(model: dict[str, Any], scenario: Scenario, measured: Measured) -> list[LineItem]:
     prices, load, hours = _prices(model), model["demo_load"], model["hours_per_month"]
-    records = load["records_per_second"] * _SECONDS_PER_HOUR * hours
-    data_gb = records * load["record_kb"] / _KB_PER_GB
+    records = measured.kinesis_records
+    data_gb = measured.firehose_billed_kb / _KB_PER_GB  # an upper bound of the bytes written
     if scenario.kinesis_on_demand:
         usd = (hours * prices["kinesis_on_demand_stream_hour"] + data_gb * prices["kinesis_on_demand_ingest_per_gb"]
                + data_gb * load["stream_readers"] * prices["kinesis_on_demand_retrieval_per_gb"])
@@ -114,32 +169,33 @@ def _stream_items(model: dict[str, Any], scenario: Scenario) -> list[LineItem]:
             LineItem("Kinesis Data Streams shards",
                      f"{scenario.shards} shard{'s' if scenario.shards > 1 else ''} × {hours} h",
                      round(scenario.shards * hours * prices["kinesis_shard_hour"], 2)),
-            LineItem("Kinesis PUT payload units", f"{records / 1e6:.1f} M records",
+            LineItem("Kinesis PUT payload units", f"{records / 1e6:.1f} M records (measured)",
                      round(records / 1e6 * prices["kinesis_put_payload_units_per_million"], 2)),
         ]
-    billed_gb = records * prices["firehose_billing_increment_kb"] / _KB_PER_GB
+    billed_gb = measured.firehose_billed_kb / _KB_PER_GB
     firehose = LineItem("Firehose to the raw bucket",
-                        f"{billed_gb:.1f} GB billed ({prices['firehose_billing_increment_kb']} KB per record)",
+                        f"{billed_gb:.1f} GB billed ({records / 1e6:.1f} M records in "
+                        f"{prices['firehose_billing_increment_kb']} KB increments, measured)",
                         round(billed_gb * prices["firehose_ingest_per_gb"], 2))
     return [*stream, firehose]
 
 
-def _storage_and_query_items(model: dict[str, Any]) -> list[LineItem]:
+def _storage_and_query_items(model: dict[str, Any], measured: Measured) -> list[LineItem]:
     prices, load = _prices(model), model["demo_load"]
     scanned_tb = load["athena_queries"] * load["athena_mb_per_query"] / _MB_PER_TB
     kms_requests = max(0, load["kms_requests"] - prices["kms_free_requests"])
+    puts, gets = measured.s3_put_tier, measured.s3_get_tier
+    writes, reads = measured.dynamodb_write_units / 1e6, measured.dynamodb_read_units / 1e6
     return [
         LineItem("S3 storage (lake, raw copy, models, logs)", f"{load['s3_stored_gb']} GB Standard",
                  round(load["s3_stored_gb"] * prices["s3_standard_gb_month"], 2)),
-        LineItem("S3 requests", f"{load['s3_put_requests']:,} PUT, {load['s3_get_requests']:,} GET",
-                 round(load["s3_put_requests"] / 1000 * prices["s3_put_per_1000"]
-                       + load["s3_get_requests"] / 1000 * prices["s3_get_per_1000"], 2)),
+        LineItem("S3 requests", f"{puts:,.0f} PUT/LIST, {gets:,.0f} GET (measured)",
+                 round(puts / 1000 * prices["s3_put_per_1000"] + gets / 1000 * prices["s3_get_per_1000"], 2)),
         LineItem("Athena", f"{load['athena_queries']:,} queries × {load['athena_mb_per_query']} MB minimum",
                  round(scanned_tb * prices["athena_per_tb_scanned"], 2)),
-        LineItem("DynamoDB leases (on-demand)",
-                 f"{load['dynamodb_writes_million']} M writes, {load['dynamodb_reads_million']} M reads",
-                 round(load["dynamodb_writes_million"] * prices["dynamodb_on_demand_write_per_million"]
-                       + load["dynamodb_reads_million"] * prices["dynamodb_on_demand_read_per_million"], 2)),
+        LineItem("DynamoDB leases (on-demand)", f"{writes:.2f} M write units, {reads:.2f} M read units (measured)",
+                 round(writes * prices["dynamodb_on_demand_write_per_million"]
+                       + reads * prices["dynamodb_on_demand_read_per_million"], 2)),
         LineItem("CloudWatch Logs", f"{load['log_ingest_gb']:g} GB ingested, kept 1 day",
                  round(load["log_ingest_gb"] * prices["cloudwatch_logs_ingest_per_gb"], 2)),
         LineItem("KMS", f"{load['kms_keys']} keys (data, model signing), {load['kms_requests']:,} requests "
@@ -158,6 +214,7 @@ def estimate(scenario: Scenario | None = None, model: dict[str, Any] | None = No
     """The monthly bill of ``scenario`` (default: the default deployment) running 24/7 at demo load."""
     scenario = scenario or Scenario()
     model = model or load_model()
+    measured = load_measured(hours_per_month=model["hours_per_month"])
     prices, hours = _prices(model), model["hours_per_month"]
     # The producer is a one-off task started on Spot (project_up.sh, the Replay page): it resumes.
     tasks = [*_service(model, "consumer", scenario.consumers, scenario), _fargate(model, "producer", 1, scenario.spot)]
@@ -165,14 +222,14 @@ def estimate(scenario: Scenario | None = None, model: dict[str, Any] | None = No
     if scenario.portal:
         tasks += _service(model, "portal", 1, scenario)
         addresses += 1 + 2  # the portal task and the load balancer's node in each of two zones
-    items = [*_stream_items(model, scenario), *tasks,
+    items = [*_stream_items(model, scenario, measured), *tasks,
              LineItem("Public IPv4 addresses", f"{addresses} addresses × {hours} h",
                       round(addresses * hours * prices["public_ipv4_hour"], 2))]
     if scenario.portal:
         lcu = model["demo_load"]["alb_lcu"]
         items.append(LineItem("Application Load Balancer", f"{hours} h + {lcu:g} LCU",
                               round(hours * (prices["alb_hour"] + lcu * prices["alb_lcu_hour"]), 2)))
-    items += _storage_and_query_items(model)
+    items += _storage_and_query_items(model, measured)
     return Estimate(scenario, tuple(items))
 
 
@@ -196,6 +253,50 @@ def render_items(result: Estimate) -> str:
     lines += [f"| {item.item} | {item.usage} | {item.usd:.2f} |" for item in result.items]
     lines.append(f"| **Total** | | **{result.total:.2f}** |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MeasuredCall:
+    """One operation's count at demo load, projected to a month, and how AWS bills it."""
+
+    service: str
+    operation: str
+    calls: int
+    per_month: float
+    billed_as: str
+
+
+def measured_calls(measured: Measured | None = None) -> list[MeasuredCall]:
+    """Every counted operation, by service and operation (the portal's cost view and docs/COST.md show them)."""
+    measured = measured or load_measured()
+    return [MeasuredCall(service, operation, count, count * measured.per_month, _billed_as(service, operation))
+            for service, operations in sorted(measured.calls.items())
+            for operation, count in sorted(operations.items())]
+
+
+def measured_seconds(measured: Measured | None = None) -> int:
+    """The simulated seconds the calls were counted over."""
+    measured = measured or load_measured()
+    return round(load_model()["hours_per_month"] * _SECONDS_PER_HOUR / measured.per_month)
+
+
+def render_measured(measured: Measured | None = None) -> str:
+    """The Markdown table of the API calls counted at demo load and what a month of them is."""
+    lines = [f"| Service | Operation | Calls in {measured_seconds(measured)} s | Per month | Billed as |",
+             "|---|---|---:|---:|---|"]
+    lines += [f"| {c.service} | {c.operation} | {c.calls:,} | {c.per_month:,.0f} | {c.billed_as} |"
+              for c in measured_calls(measured)]
+    return "\n".join(lines)
+
+
+def _billed_as(service: str, operation: str) -> str:
+    if service == "s3":
+        return "free (DELETE)" if operation in S3_FREE else "PUT/LIST" if operation in S3_PUT_TIER else "GET"
+    if service == "dynamodb":
+        return "read units" if operation in DYNAMODB_READS else "write units"
+    if service == "kinesis":
+        return "PUT payload units, Firehose records" if operation.startswith("PutRecord") else "free (shard-hours)"
+    return "free"
 
 
 def render_prices(model: dict[str, Any] | None = None) -> str:
@@ -226,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--portal", action="store_true")
     args = parser.parse_args(argv)
     if args.markdown:
-        print(render_items(estimate()), render_prices(), render_scenarios(), sep="\n\n")
+        print(render_items(estimate()), render_measured(), render_prices(), render_scenarios(), sep="\n\n")
         return 0
     scenario = Scenario(name="custom", shards=args.shards, consumers=args.consumers, spot=not args.on_demand_fargate,
                         on_demand_base=args.on_demand_base, kinesis_on_demand=args.on_demand_kinesis,

@@ -73,7 +73,9 @@ class ConsumerOptions:
     idle_exit_seconds: float | None = None
     poll_seconds: float = 0.2
     model_poll_seconds: float = 5.0
-    housekeeping_every_seconds: float = 60.0
+    #: Each pass locks, lists and unlocks every table (on AWS: a dozen S3 requests even with nothing
+    #: to merge), so it runs every few minutes: every minute was some 0.5 M S3 requests a month.
+    housekeeping_every_seconds: float = 180.0
 
 
 @dataclass

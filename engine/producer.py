@@ -30,6 +30,11 @@ from engine.stream import OutgoingRecord
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
+#: Event time a window covers at least when replaying near real time. Firehose bills every
+#: record as a multiple of 5 KB and a one-row record encodes to about 3.4 KB, so one-second
+#: windows (one record per well a second) made Firehose bill 5 KB per observation; five-second
+#: windows put five observations of a well in one record, for up to five seconds more delay.
+MIN_WINDOW_SECONDS = 5.0
 #: Progress is stored at most this often while a replay runs (and at every change of status).
 SAVE_EVERY_SECONDS = 5.0
 #: Kinesis accepts at most 500 records per PutRecords call.
@@ -116,7 +121,8 @@ class Producer:
             by_well[instance.well_id].append(instance)
         cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
         budget = self.options.max_rows
-        window = FAST_WINDOW_MS if self.options.speed <= 0 else int(max(1.0, self.options.speed) * 1000)
+        window = (FAST_WINDOW_MS if self.options.speed <= 0
+                  else int(max(MIN_WINDOW_SECONDS, self.options.speed) * 1000))
         self.progress.pid = os.getpid()
         self._update("running")
         anchor: tuple[int, float] | None = None

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import producer
+from engine import codec, producer
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
 from engine.replay_log import AT_LIMIT, FINISHED, ReplayProgress
+from engine.stream import OutgoingRecord
+from tests.metering import concurrent_wells
+from tests.simulated_time import SimulatedClock, SimulatedStop
 
 
 def test_a_fast_replay_stores_progress_on_status_changes_not_every_window(
@@ -66,3 +69,21 @@ def test_pacing_keeps_its_anchor_across_contiguous_windows(
     files = [f for f in discover([demo_dir]) if f.well_id == discover([demo_dir])[0].well_id][:1]
     Producer(backend, files, ReplayOptions(speed=600)).run(threading.Event())  # 10 min of data per window
     assert len(anchors) > 10 and set(anchors) == {anchors[0]}  # one file, no gap: one anchor throughout
+
+
+def test_near_real_time_a_record_carries_five_seconds_of_a_well(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Firehose bills each record as at least 5 KB; a one-row record is about 3.4 KB, five rows about 3.7 KB."""
+    backend = open_backend(Settings(home=tmp_path))
+    clock = SimulatedClock(start=0.0, participants=1)
+    monkeypatch.setattr(producer, "time", clock.module())
+    sent: list[list[OutgoingRecord]] = []
+    monkeypatch.setattr(backend.stream, "put_records", sent.append)
+    files = concurrent_wells(tmp_path, 60)  # every well live at once, one observation a second
+    wells = len({f.well_id for f in files})
+    assert Producer(backend, files, ReplayOptions(speed=1.0)).run(SimulatedStop(clock, 3600.0)).status == FINISHED
+    assert len(sent) == 60 // producer.MIN_WINDOW_SECONDS  # one put every 5 simulated seconds
+    assert clock.time() == pytest.approx(60.0, abs=producer.MIN_WINDOW_SECONDS)  # still real time
+    rows = [codec.decode(record.data).num_rows for put in sent for record in put]
+    assert sum(rows) == wells * 60 and set(rows) == {5}  # every well's record holds its five observations
+    assert all(len(record.data) < 5 * 1024 for put in sent for record in put)

@@ -25,6 +25,7 @@ def test_the_doc_tables_are_the_model() -> None:
     assert _section("items") == cost.render_items(cost.estimate())
     assert _section("prices") == cost.render_prices()
     assert _section("scenarios") == cost.render_scenarios()
+    assert _section("measured") == cost.render_measured()  # the request lines' inputs, counted not guessed
 
 
 def test_default_deployment_is_within_target_and_the_doc_says_so() -> None:

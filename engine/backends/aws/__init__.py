@@ -31,10 +31,14 @@ from engine.config import Settings
 __all__ = ["AwsNames", "load_names", "open_aws_backend"]
 
 
-def open_aws_backend(settings: Settings) -> Backend:
-    """Open the aws backend on the resources the configuration names."""
+def open_aws_backend(settings: Settings, session: boto3.session.Session | None = None) -> Backend:
+    """Open the aws backend on the resources the configuration names.
+
+    Every client comes from ``session`` (a new one by default), so whatever is registered on
+    its events, such as the API call counter of ``deploy.api_calls``, sees every call.
+    """
     names = load_names(settings)
-    session = boto3.session.Session(region_name=names.region)
+    session = session or boto3.session.Session(region_name=names.region)
     config = client_config()
 
     def client(service: str) -> object:
