@@ -37,8 +37,8 @@ from tests.portal_statements import Statement, issue_all, matches, module_statem
 
 LAKE_RELATIONS = set(LAKE_TABLES) | set(LAKE_VIEWS)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-#: The demo load docs/COST.md prices: 10 wells at one observation a second.
-DEMO_ROWS_PER_DAY = 10 * 86_400
+#: The demo load docs/COST.md prices: 6 wells at one observation a second.
+DEMO_ROWS_PER_DAY = 6 * 86_400
 
 
 def unbounded_reads(sql: str) -> list[str]:
