@@ -43,9 +43,10 @@ from engine.schema import WELL_DATA_TABLE  # noqa: E402
 from ml.train_model import train  # noqa: E402
 
 
-def _engine(home: Path, *args: str) -> subprocess.Popen[bytes]:
+def _engine(home: Path, *args: str, repo: Path = REPO) -> subprocess.Popen[bytes]:
+    """The engine's command line on a local home; ``repo`` picks the checkout whose code runs."""
     env = {**os.environ, "PETROSTREAM_HOME": str(home), "PETROSTREAM_BACKEND": "local"}
-    return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA
+from engine.well_rows import well_rows
 
 if TYPE_CHECKING:
     from engine.diagnosis import Diagnosis, Evidence
@@ -136,15 +137,12 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     changes: list[Change] = []
     if rows.num_rows == 0:
         return versions_table([])
-    encoded = pc.dictionary_encode(rows["well_id"]).combine_chunks()
-    codes = encoded.indices.to_numpy()
     times = rows["event_time"].cast(pa.int64()).to_numpy()
     flags = pc.fill_null(rows["anomaly_flag"], 0).to_numpy().astype(np.int8)
     scores = pc.fill_null(rows["anomaly_score"], np.nan).to_numpy()
     labels = pc.fill_null(rows["class"], -1).to_numpy()
     versions = rows["model_version"]
-    for code, well in enumerate(encoded.dictionary.to_pylist()):
-        index = np.flatnonzero(codes == code)
+    for well, index in well_rows(rows["well_id"]):
         version = versions[int(index[0])].as_py()
         diagnose = None if evidence is None else _at_rows(evidence, index)
         touched = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,

@@ -53,6 +53,11 @@ class Backend:
     erase_data: Callable[[], None] | None = None
     #: Every SQL statement costs money (Athena bills 10 MB at least per query): views poll less often.
     sql_billed_per_query: bool = False
+    #: Event time a near-real-time replay packs into one record per well, at least. Where the stream and
+    #: its copy bill per record (Kinesis PUT units; Firehose rounds every record up to 5 KB and a one-row
+    #: record is about 3.4 KB), five seconds a record cut that bill fivefold for five seconds more delay;
+    #: locally a record costs nothing, so one second keeps a row's way to the lake short.
+    min_record_seconds: float = 1.0
     #: The SQL endpoint BI tools connect to; None where there is none (local: the portal exports files).
     sql_endpoint: SqlEndpoint | None = None
 

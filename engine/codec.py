@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import InputError
-from engine.schema import OBSERVATION_SCHEMA
+from engine.schema import OBSERVATION_SCHEMA, conform
 
 FORMAT_VERSION = 1
 _VERSION_BYTE = bytes([FORMAT_VERSION])
@@ -37,7 +37,7 @@ def encode(observations: pa.Table) -> bytes:
     buffer = io.BytesIO()
     buffer.write(_VERSION_BYTE)
     pq.write_table(
-        observations.cast(OBSERVATION_SCHEMA),
+        conform(observations, OBSERVATION_SCHEMA),
         buffer,
         compression="zstd",
         use_dictionary=["well_id"],
@@ -54,9 +54,9 @@ def decode(payload: bytes) -> pa.Table:
         version = payload[0] if payload else None
         raise InputError(f"unknown record format version {version!r}")
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(payload[1:]))
+        parquet = pq.ParquetFile(pa.BufferReader(memoryview(payload)[1:]))  # no copy of the payload
         _check_declared_size(parquet.metadata)
-        return parquet.read().cast(OBSERVATION_SCHEMA)
+        return conform(parquet.read(), OBSERVATION_SCHEMA)
     except InputError:
         raise
     except Exception as exc:

@@ -46,6 +46,7 @@ from engine.schema import (
 )
 from engine.scoring import score_and_explain
 from engine.stream import StreamRecord
+from engine.well_rows import well_rows
 
 log = logging.getLogger("petrostream.consumer")
 _MILLIS_PER_HOUR = 3_600_000
@@ -387,10 +388,8 @@ def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> p
     if observations is None or observations.num_rows == 0:
         return OBSERVATION_SCHEMA.empty_table()
     times = observations["event_time"].cast(pa.int64()).to_numpy()
-    wells = observations["well_id"].to_numpy(zero_copy_only=False)
     keep = np.zeros(len(times), dtype=bool)
-    for well in dict.fromkeys(wells):
-        rows = np.flatnonzero(wells == well)
+    for well, rows in well_rows(observations["well_id"]):
         state = states.setdefault(well, WellState())
         mark = -np.inf if state.last_event_ms is None else state.last_event_ms
         # A row is new if it is later than everything before it (the mark, then earlier rows).

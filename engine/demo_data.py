@@ -142,11 +142,13 @@ def generate(
     hours: float = 8.0,
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
+    compression: str = "brotli",
 ) -> list[Path]:
     """Write synthetic 3W 2.0 instances under out_dir/<class>/<name>.parquet; return the files written.
 
     ``hours`` is each well's total data; it is cut into normal and event instances that follow
-    each other in time. ``progress(done, total)`` is called after each file.
+    each other in time. ``progress(done, total)`` is called after each file. Files use 3W's
+    brotli unless told otherwise: scratch files read back at once are 4-7x faster to write with zstd.
     """
     seconds = _check(wells, hours, seed)
     plan = _plan(wells, seconds, _rng(seed))
@@ -160,7 +162,7 @@ def generate(
             path = instance.path(Path(out_dir), profile.well_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             frame = _frame(profile, instance, drift[instance.offset : instance.offset + instance.length], rng)
-            frame.to_parquet(path, engine="pyarrow", compression="brotli")
+            frame.to_parquet(path, engine="pyarrow", compression=compression)
             written.append(path)
             if progress is not None:
                 progress(len(written), total)

@@ -14,12 +14,11 @@ import io
 import json
 import platform
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 
 from engine import model_signing
 from engine.diagnosis import MIN_PROBABILITY, Diagnoser
@@ -30,9 +29,17 @@ MANIFEST_SUFFIX = ".manifest.json"
 #: scikit-learn sizes its scoring chunks to this many MiB (its default, 1 GiB, would dominate a consumer's memory).
 SCORING_WORKING_MEMORY_MB = 64
 
+# scikit-learn and joblib are imported where a model is built, loaded or scored, not with this
+# module: every command opens a backend (whose model store imports this), and importing
+# scikit-learn costs seconds of start-up that a producer or a query never needs.
+
 
 def library_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__, "numpy": np.__version__}
+    return {"python": platform.python_version(), "scikit-learn": _sklearn_version(), "numpy": np.__version__}
+
+
+def _sklearn_version() -> str:
+    return metadata.version("scikit-learn")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Model:
         """Anomaly scores and 0/1 flags (score above the threshold) for feature rows."""
         if features.shape[0] == 0:
             return np.empty(0), np.empty(0, dtype=np.int8)
+        import sklearn
+
         with sklearn.config_context(working_memory=SCORING_WORKING_MEMORY_MB):
             scores = -self.estimator.score_samples(features)
         return scores, (scores > self.threshold).astype(np.int8)
@@ -71,6 +80,8 @@ def dump(estimator: Any, threshold: float, summary: dict[str, Any],
          classifier: Any | None = None) -> tuple[bytes, dict[str, Any]]:
     """Serialise a trained estimator (and its diagnosis classifier, in the same bytes the manifest vouches for);
     the manifest comes back signed with the trainer's key."""
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump({"estimator": estimator, "threshold": threshold, "classifier": classifier}, buffer, compress=3)
     payload = buffer.getvalue()
@@ -97,8 +108,10 @@ def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
         raise ModelError(f"{source}: trained on other features (version {manifest.get('feature_version')}); "
                          "retrain it with this release")
     trained_with = manifest.get("libraries", {}).get("scikit-learn", "?")
-    if trained_with.split(".")[:2] != sklearn.__version__.split(".")[:2]:
-        raise ModelError(f"{source}: trained with scikit-learn {trained_with}, this is {sklearn.__version__}")
+    if trained_with.split(".")[:2] != _sklearn_version().split(".")[:2]:
+        raise ModelError(f"{source}: trained with scikit-learn {trained_with}, this is {_sklearn_version()}")
+    import joblib
+
     try:
         content = joblib.load(io.BytesIO(payload))
         return Model(content["estimator"], float(content["threshold"]), manifest, content.get("classifier"))

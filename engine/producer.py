@@ -27,14 +27,10 @@ from engine.backend import Backend
 from engine.readers import InstanceFile, file_rows, iter_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
+from engine.well_rows import well_rows
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
-#: Event time a window covers at least when replaying near real time. Firehose bills every
-#: record as a multiple of 5 KB and a one-row record encodes to about 3.4 KB, so one-second
-#: windows (one record per well a second) made Firehose bill 5 KB per observation; five-second
-#: windows put five observations of a well in one record, for up to five seconds more delay.
-MIN_WINDOW_SECONDS = 5.0
 #: Progress is stored at most this often while a replay runs (and at every change of status).
 SAVE_EVERY_SECONDS = 5.0
 #: Kinesis accepts at most 500 records per PutRecords call.
@@ -59,40 +55,45 @@ def count_rows(files: Sequence[InstanceFile]) -> int:
 
 class _WellCursor:
     """One well's files, read one at a time in chunks (bounded memory whatever a file holds),
-    handed out in time slices."""
+    handed out in time slices.
+
+    The pending rows' event times are kept as a NumPy array beside them (chunks come in time
+    order), so asking a cursor for its next time or cutting a window is a lookup, not an Arrow
+    call: with thousands of wells the producer asks every cursor in every window.
+    """
 
     def __init__(self, files: list[InstanceFile], watermark: int | None) -> None:
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
+        self._times = np.empty(0, dtype=np.int64)
         self._chunks: Iterator[pa.Table] = iter(())
         self._advance()
 
     def _advance(self) -> None:
-        while self.pending is None or self.pending.num_rows == 0:
+        while len(self._times) == 0:
             table = next(self._chunks, None)
             if table is None:
                 if not self.files:
                     return
                 self._chunks = iter_instance(self.files.pop(0).path)
                 continue
+            times = table["event_time"].cast(pa.int64()).to_numpy()
             if self.watermark is not None:
-                table = table.filter(pc.greater(table["event_time"].cast(pa.int64()), self.watermark))
-            self.pending = table
+                later = times > self.watermark
+                table, times = table.filter(later), times[later]
+            self.pending, self._times = table, times
 
     def next_time(self) -> int | None:
-        if self.pending is None or self.pending.num_rows == 0:
-            return None
-        return self.pending["event_time"][0].cast(pa.int64()).as_py()
+        return int(self._times[0]) if len(self._times) else None
 
     def take_before(self, end_ms: int) -> pa.Table | None:
         """Rows with event time before ``end_ms`` (possibly spanning files)."""
         taken = []
         while (start := self.next_time()) is not None and start < end_ms:
-            times = self.pending["event_time"].cast(pa.int64())
-            cut = int(pc.sum(pc.less(times, end_ms)).as_py())
+            cut = int(np.searchsorted(self._times, end_ms))
             taken.append(self.pending.slice(0, cut))
-            self.pending = self.pending.slice(cut)
+            self.pending, self._times = self.pending.slice(cut), self._times[cut:]
             self._advance()
         return pa.concat_tables(taken) if taken else None
 
@@ -122,7 +123,7 @@ class Producer:
         cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
-                  else int(max(MIN_WINDOW_SECONDS, self.options.speed) * 1000))
+                  else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))
         self.progress.pid = os.getpid()
         self._update("running")
         anchor: tuple[int, float] | None = None
@@ -160,12 +161,15 @@ class Producer:
 
     def _send(self, batch: pa.Table) -> None:
         records = []
-        wells = batch["well_id"]
-        for well in pc.unique(wells).to_pylist():
-            rows = batch.filter(pc.equal(wells, well))
-            for start in range(0, rows.num_rows, self.options.rows_per_record):
-                records.append(OutgoingRecord(well, codec.encode(rows.slice(start, self.options.rows_per_record))))
-            self.progress.watermarks[well] = rows["event_time"].cast(pa.int64())[-1].as_py()
+        wells = well_rows(batch["well_id"])
+        grouped = batch if wells.grouped else batch.take(wells.order)
+        times = grouped["event_time"].cast(pa.int64()).to_numpy()
+        size = self.options.rows_per_record
+        for index, well in enumerate(wells.wells):
+            start, stop = wells.bounds[index], wells.bounds[index + 1]
+            for first in range(start, stop, size):
+                records.append(OutgoingRecord(well, codec.encode(grouped.slice(first, min(size, stop - first)))))
+            self.progress.watermarks[well] = int(times[stop - 1])
         for start in range(0, len(records), MAX_RECORDS_PER_PUT):
             self.backend.stream.put_records(records[start:start + MAX_RECORDS_PER_PUT])
         self.progress.sent_rows += batch.num_rows

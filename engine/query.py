@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the producer and consumer open a backend but never query: no pandas for them
+    import pandas as pd
 
 
 class QueryEngine(ABC):

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -39,6 +39,9 @@ from engine.schema import (
     TIME_UNIT,
     V1_ONLY_SOURCE_COLUMNS,
 )
+
+if TYPE_CHECKING:  # pandas is imported by the one function that takes a frame: reading files never needs it
+    import pandas as pd
 
 SUFFIXES = (".parquet", ".csv")
 _NAME = re.compile(r"^(WELL-\d+)_\d{14}$|^((?:SIMULATED|DRAWN)_\d+)$")
@@ -257,6 +260,8 @@ def to_observations(frame: pd.DataFrame) -> pa.Table:
     Absent sensors and labels become all-null columns, so every producer, consumer and lake
     writer sees the same schema.
     """
+    import pandas as pd
+
     arrays = []
     for field in OBSERVATION_SCHEMA:
         if field.name in frame.columns:

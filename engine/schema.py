@@ -221,3 +221,9 @@ LAKE_VIEWS: dict[str, ViewSpec] = {
         f"ORDER BY revision DESC) AS newest "
         f"FROM {ANOMALY_EVENT_VERSIONS_TABLE}) AS versions WHERE newest = 1")),
 }
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` cast to ``schema``; one that has it already is returned as is, because a cast costs
+    a compute call per column even when nothing changes, and a stream record is a few hundred rows."""
+    return table if table.schema.equals(schema) else table.cast(schema)

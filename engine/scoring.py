@@ -16,7 +16,7 @@ import pyarrow as pa
 from engine.diagnosis import Diagnoser, Evidence
 from engine.features import WellState, model_inputs, sensor_deviations
 from engine.model import Model
-from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA
+from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA, conform
 
 #: Features and scores are computed this many rows at a time: the feature code's intermediates
 #: grow with the rows it sees at once, and slices keep a consumer's memory flat whatever its batch
@@ -69,4 +69,4 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState],
     table = observations
     for name, column in extra.items():
         table = table.append_column(name, column)
-    return table.cast(WELL_DATA_SCHEMA), deviations.astype(np.float32)
+    return conform(table, WELL_DATA_SCHEMA), deviations.astype(np.float32)

@@ -12,7 +12,6 @@ import pytest
 
 from deploy import cost
 from deploy.api_calls import ApiCallCounter, item_bytes
-from engine.producer import MIN_WINDOW_SECONDS
 from tests.backends import REGION, aws_account
 from tests.metering import BATCH_SECONDS, MEASURED_SECONDS, WELLS, measure
 from tests.portal_homes import open_page
@@ -21,6 +20,8 @@ from tests.simulated_time import SimulatedClock, SimulatedStop, run_together
 #: How far a re-measured operation may stray from the file (thread interleaving moves a read
 #: or a batch boundary by one); a change to the pipeline's call pattern moves far more.
 TOLERANCE = 0.1
+#: Event time the aws backend packs into one record near real time (its ``min_record_seconds``).
+AWS_RECORD_SECONDS = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,9 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_the_measured_calls_are_the_demo_load_in_real_time(measured: dict) -> None:
     kinesis, s3, dynamodb = measured["calls"]["kinesis"], measured["calls"]["s3"], measured["calls"]["dynamodb"]
-    # 6 wells at 1 Hz: the producer sends one PutRecords every MIN_WINDOW_SECONDS, a record per well
+    # 6 wells at 1 Hz: the producer sends one PutRecords every AWS_RECORD_SECONDS, a record per well
     # holding that many observations, each record under Firehose's 5 KB billing increment
-    windows = MEASURED_SECONDS / MIN_WINDOW_SECONDS
+    windows = MEASURED_SECONDS / AWS_RECORD_SECONDS
     assert kinesis["PutRecords"] == pytest.approx(windows, abs=1)
     assert measured["kinesis_records"] == pytest.approx(WELLS * windows, abs=WELLS)
     assert set(measured["kinesis_record_kb"]) <= {"1", "2", "3", "4", "5"}

@@ -5,21 +5,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
-
-import duckdb
-import pandas as pd
-import sqlglot
-from sqlglot.errors import ParseError
+from typing import TYPE_CHECKING
 
 from engine.backends.local._lake import LocalLake
 from engine.errors import InputError
 from engine.query import QueryEngine
 from engine.schema import LAKE_TABLES, LAKE_VIEWS, PARTITION_COLUMN
 
+if TYPE_CHECKING:  # DuckDB, pandas and sqlglot load with the first query: producers and consumers never ask
+    import duckdb
+    import pandas as pd
+
 
 @lru_cache(maxsize=512)
 def to_duckdb(sql: str) -> str:
     """Translate one Trino-dialect statement to DuckDB's dialect."""
+    import sqlglot
+    from sqlglot.errors import ParseError
+
     try:
         statements = sqlglot.transpile(sql, read="trino", write="duckdb")
     except ParseError as exc:
@@ -42,6 +45,8 @@ class DuckDBQueryEngine(QueryEngine):
         self._lock = threading.Lock()  # the portal queries from several threads; cursors are per thread
 
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+        import duckdb
+
         statement = to_duckdb(sql)
         with self._lock:
             if self._database is None:
