@@ -22,6 +22,7 @@ import pandas as pd
 
 from engine.alarm_acks import AlarmAckStore, AlarmHandling
 from engine.query import QueryEngine
+from engine.scan_window import alarm_window
 from engine.schema import class_name
 
 #: The board lists every active alarm and at most this many others, newest first.
@@ -47,18 +48,22 @@ _BOARD = f"""
 SELECT event_id, well_id, start_time, end_time, state, last_active_time, duration_seconds, peak_score,
        label, likely_class, likely_class_probability, top_sensors, explanation, model_version
 FROM anomaly_events
+WHERE "date" BETWEEN ? AND ?
 ORDER BY CASE WHEN state = 'active' THEN 0 ELSE 1 END, start_time DESC, event_id
 LIMIT {BOARD_ROWS}
 """  # nosec B608
 
 _HEADLINE = f"""
-SELECT event_id, well_id, state, start_time, last_active_time, duration_seconds, peak_score,
-       last_active_time >= (SELECT max(last_active_time) FROM anomaly_events)
-                           - INTERVAL '{int(RECENT_ALARMS.total_seconds())}' SECOND AS recent
-FROM anomaly_events
-WHERE state = 'active'
-   OR last_active_time >= (SELECT max(last_active_time) FROM anomaly_events)
-                          - INTERVAL '{int(RECENT_ALARMS.total_seconds())}' SECOND
+WITH events AS (
+    SELECT event_id, well_id, state, start_time, last_active_time, duration_seconds, peak_score
+    FROM anomaly_events
+    WHERE "date" BETWEEN ? AND ?
+), newest AS (
+    SELECT max(last_active_time) - INTERVAL '{int(RECENT_ALARMS.total_seconds())}' SECOND AS since FROM events
+)
+SELECT e.*, e.last_active_time >= n.since AS recent
+FROM events e CROSS JOIN newest n
+WHERE e.state = 'active' OR e.last_active_time >= n.since
 """  # nosec B608
 
 
@@ -82,7 +87,7 @@ class AlarmHeadline:
 
 def alarm_headline(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> AlarmHeadline:
     """Active alarms (of which unacknowledged and shelved), and alarms active within :data:`RECENT_ALARMS`."""
-    events = sql.query(_HEADLINE)
+    events = sql.query(_HEADLINE, alarm_window(sql).params())
     handling = acks.all_handling()
     statuses = [_status(state, handling.get(event_id), now)
                 for event_id, state in zip(events["event_id"], events["state"], strict=True)]
@@ -109,7 +114,7 @@ def alarm_board(sql: QueryEngine, acks: AlarmAckStore, now: datetime) -> pd.Data
     ``acknowledged_at``, ``comment`` (the latest operator comment), ``shelved_until``,
     ``likely_cause`` and ``source_label`` (class names) and ``history`` (a relative link to History for its window).
     """
-    events = sql.query(_BOARD)
+    events = sql.query(_BOARD, alarm_window(sql).params())
     handling = acks.all_handling()
     rows = []
     for event in events.itertuples(index=False):

@@ -18,6 +18,7 @@ import pandas as pd
 from engine.backend import Backend
 from engine.errors import InputError
 from engine.insights import EXECUTIVE_VIEWS, executive_view_ddl
+from engine.scan_window import bi_window
 
 REPORT_URL_ENV = "PETROSTREAM_POWERBI_URL"
 DSN_NAME = "PetroStream Athena"
@@ -62,13 +63,15 @@ def create_views(backend: Backend) -> list[str]:
     """Create (or replace) every executive view in Athena; return their names.
 
     ``CREATE OR REPLACE VIEW`` makes it safe to run on every deploy, and a view changed in
-    :mod:`engine.insights` is updated in place.
+    :mod:`engine.insights` is updated in place. Each run moves the views' first date partition
+    to the start of the BI look-back, so run it daily to keep Power BI's scans bounded.
     """
     if backend.name != "aws":
         raise InputError("the Power BI views live in Athena: run with PETROSTREAM_BACKEND=aws "
                          "(on local, the Power BI page exports the same views as files)")
+    window = bi_window(backend.sql)
     for name in EXECUTIVE_VIEWS:
-        backend.sql.query(executive_view_ddl(name))
+        backend.sql.query(executive_view_ddl(name, window))
     return list(EXECUTIVE_VIEWS)
 
 

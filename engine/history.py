@@ -16,6 +16,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.insights import _timestamp, iso
 from engine.query import QueryEngine
+from engine.scan_window import alarm_window, well_list_window
 from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, VARIABLES
 
 #: At most this many buckets per history chart.
@@ -52,6 +53,7 @@ DEFAULT_SENSORS: tuple[str, ...] = (PRESSURE_COLUMN, TEMPERATURE_COLUMN)
 _WELLS = """
 SELECT well_id, min(event_time) AS first_event, max(event_time) AS last_event, count(*) AS observations
 FROM well_data
+WHERE "date" BETWEEN ? AND ?
 GROUP BY well_id
 ORDER BY well_id
 """
@@ -78,8 +80,9 @@ ORDER BY 1
 
 
 def wells(sql: QueryEngine) -> pd.DataFrame:
-    """Wells with data and the event-time range each covers (``well_id``, ``first_event``, ``last_event``)."""
-    return sql.query(_WELLS)
+    """Wells with data in the well-list look-back (:func:`engine.scan_window.well_list_window`) and the
+    event-time range each covers there (``well_id``, ``first_event``, ``last_event``)."""
+    return sql.query(_WELLS, well_list_window(sql).params())
 
 
 def sensors_of(sql: QueryEngine, well_id: str, start: datetime, end: datetime) -> list[Sensor]:
@@ -137,7 +140,7 @@ def _range_params(well_id: str, start: datetime, end: datetime) -> list[object]:
 _ALARM = """
 SELECT well_id, event_id, start_time, end_time, peak_score
 FROM anomaly_events
-WHERE event_id = ?
+WHERE event_id = ? AND "date" BETWEEN ? AND ?
 """
 
 
@@ -157,8 +160,9 @@ class AlarmWindow:
 
 
 def find_alarm(sql: QueryEngine, event_id: str) -> AlarmWindow | None:
-    """The alarm ``event_id`` as ``anomaly_events`` has it now (its newest version: active alarms too)."""
-    rows = sql.query(_ALARM, [event_id])
+    """The alarm ``event_id`` as ``anomaly_events`` has it now (its newest version: active alarms too), if it
+    started within the alarm look-back (:func:`engine.scan_window.alarm_window`), as the alarm lists show."""
+    rows = sql.query(_ALARM, [event_id, *alarm_window(sql).params()])
     if rows.empty:
         return None
     row = rows.iloc[0]

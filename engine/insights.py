@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
@@ -22,6 +22,7 @@ from engine.backend import Backend
 from engine.errors import InputError
 from engine.model_store import ModelStore
 from engine.query import QueryEngine
+from engine.scan_window import ScanWindow, alarm_window, bi_window, well_data_window
 from engine.well_registry import load_registry
 
 #: An anomaly flag this close to a well's latest observation (event time) makes the well "anomaly".
@@ -61,6 +62,7 @@ SELECT count(*) AS observations,
        count(DISTINCT CASE WHEN ingest_time >= from_iso8601_timestamp(?) THEN well_id END) AS active_wells,
        max(ingest_time) AS last_ingest
 FROM well_data
+WHERE "date" BETWEEN ? AND ?
 """
 
 
@@ -77,9 +79,10 @@ class Kpis:
 
 
 def kpis(sql: QueryEngine, now: datetime) -> Kpis:
-    """Totals over the lake, and what landed within :data:`RECENT` of ``now``."""
+    """Totals over the look-back window (:func:`engine.scan_window.well_data_window`), and what landed
+    within :data:`RECENT` of ``now``."""
     since = iso(now - RECENT)
-    row = sql.query(_KPIS, [since, since]).iloc[0]
+    row = sql.query(_KPIS, [since, since, *well_data_window(sql).params()]).iloc[0]
     return Kpis(int(row.observations), _int(row.anomalies), _int(row.recent_anomalies), int(row.wells),
                 int(row.active_wells), _timestamp(row.last_ingest))
 
@@ -97,6 +100,7 @@ WITH totals AS (
     SELECT well_id, max(event_time) AS last_event, max(ingest_time) AS last_ingest,
            count(*) AS observations, count_if(anomaly_flag = 1) AS anomalies
     FROM well_data
+    WHERE "date" BETWEEN ? AND ?
     GROUP BY well_id
 )
 SELECT w.well_id,
@@ -113,7 +117,8 @@ SELECT w.well_id,
        t.last_event, t.last_ingest, t.observations, t.anomalies
 FROM well_data w
 JOIN totals t ON w.well_id = t.well_id
-WHERE w.event_time > t.last_event - INTERVAL '{_LIVE_SECONDS}' SECOND
+WHERE w."date" BETWEEN ? AND ?
+  AND w.event_time > t.last_event - INTERVAL '{_LIVE_SECONDS}' SECOND
   AND w.event_time > (SELECT min(last_event) FROM totals) - INTERVAL '{_LIVE_SECONDS}' SECOND  -- lets scans skip
 GROUP BY w.well_id, 2, t.last_event, t.last_ingest, t.observations, t.anomalies
 ORDER BY 1, 2
@@ -159,8 +164,10 @@ def classify(last_ingest: datetime | None, recent_flags: int, now: datetime) -> 
 
 
 def live_wells(sql: QueryEngine, now: datetime, known_wells: tuple[str, ...] = ()) -> LiveWells:
-    """Every well in the lake, plus ``known_wells`` (e.g. from the registry) that have no data yet."""
-    frame = sql.query(_LIVE)
+    """Every well with data in the look-back window, plus ``known_wells`` (e.g. from the registry) that
+    have none there."""
+    window = well_data_window(sql).params()
+    frame = sql.query(_LIVE, [*window, *window])
     snapshots = []
     for well, rows in frame.groupby("well_id", sort=True):
         latest = rows.iloc[-1]
@@ -214,14 +221,16 @@ _EVENTS = f"""
 SELECT well_id, event_id, start_time, end_time, peak_score, label, model_version, state,
        likely_class, likely_class_probability, top_sensors, explanation
 FROM anomaly_events
+WHERE "date" BETWEEN ? AND ?
 ORDER BY CASE WHEN state = 'active' THEN 0 ELSE 1 END, start_time DESC
 LIMIT {EVENT_ROWS}
 """  # nosec B608
 
 
 def alarms(sql: QueryEngine) -> pd.DataFrame:
-    """The active alarms, then the newest cleared ones (``state`` tells them apart)."""
-    return sql.query(_EVENTS)
+    """The active alarms, then the newest cleared ones (``state`` tells them apart), of the events that
+    started within the alarm look-back (:func:`engine.scan_window.alarm_window`)."""
+    return sql.query(_EVENTS, alarm_window(sql).params())
 
 
 # -- score distribution ----------------------------------------------------------------------
@@ -233,15 +242,16 @@ SELECT floor(anomaly_score / ?) * ? AS bin,
        count_if("class" > 0) AS event_rows,
        count_if("class" IS NULL) AS unlabeled_rows
 FROM well_data
-WHERE model_version = ? AND anomaly_score IS NOT NULL
+WHERE model_version = ? AND anomaly_score IS NOT NULL AND "date" BETWEEN ? AND ?
 GROUP BY 1
 ORDER BY 1
 """
 
 
 def score_histogram(sql: QueryEngine, model_version: str) -> pd.DataFrame:
-    """How the lake's rows scored by one model version, by label: ``bin`` (lower edge) and row counts."""
-    return sql.query(_SCORE_HISTOGRAM, [SCORE_BIN, SCORE_BIN, model_version])
+    """How the look-back window's rows scored by one model version, by label: ``bin`` (lower edge) and
+    row counts."""
+    return sql.query(_SCORE_HISTOGRAM, [SCORE_BIN, SCORE_BIN, model_version, *well_data_window(sql).params()])
 
 
 # -- one live refresh ----------------------------------------------------------------------------
@@ -272,9 +282,11 @@ SELECT well_id,
        max(anomaly_score) AS max_score,
        count(DISTINCT "date") AS days_reporting
 FROM well_data
+WHERE "date" >= {{since}}
 GROUP BY well_id, substr("date", 1, {length})
 """
-#: View name -> its SELECT (Trino); periods come from the UTC date partition, so no time-zone setting matters.
+#: View name -> its SELECT (Trino) with ``{since}``, the first date partition it reads; periods come
+#: from the UTC date partition, so no time-zone setting matters.
 EXECUTIVE_VIEWS: dict[str, str] = {
     "well_data_monthly": _EXECUTIVE.format(length=7, period="month"),
     "well_data_yearly": _EXECUTIVE.format(length=4, period="year"),
@@ -282,20 +294,27 @@ EXECUTIVE_VIEWS: dict[str, str] = {
 
 
 def executive_view(sql: QueryEngine, name: str) -> pd.DataFrame:
-    """The rows of one executive view, newest period first."""
+    """The rows of one executive view over the BI look-back (:func:`engine.scan_window.bi_window`), newest
+    period first."""
     # _view_select only returns the SQL of a known view (bandit B608: constants, not input).
-    return sql.query(f"SELECT * FROM ({_view_select(name)}) ORDER BY 2 DESC, 1")  # nosec B608
+    return sql.query(f"SELECT * FROM ({_view_select(name, '?')}) ORDER BY 2 DESC, 1",  # nosec B608
+                     [bi_window(sql).first])
 
 
-def executive_view_ddl(name: str) -> str:
-    """``CREATE OR REPLACE VIEW`` for Athena, so Power BI reads the same aggregates the portal shows."""
-    return f"CREATE OR REPLACE VIEW {name} AS{_view_select(name).rstrip()}"
+def executive_view_ddl(name: str, window: ScanWindow) -> str:
+    """``CREATE OR REPLACE VIEW`` for Athena, so Power BI reads the same aggregates the portal shows.
+
+    A view cannot take parameters, so the window's first date is written into it: the view reads
+    from there on, and ``python -m engine bi-views`` moves it forward (DDL costs nothing on Athena).
+    """
+    first = date.fromisoformat(window.first).isoformat()  # a date, nothing else, goes into the text
+    return f"CREATE OR REPLACE VIEW {name} AS{_view_select(name, repr(first)).rstrip()}"
 
 
-def _view_select(name: str) -> str:
+def _view_select(name: str, since: str) -> str:
     if name not in EXECUTIVE_VIEWS:
         raise InputError(f"no executive view {name!r}; choose one of {sorted(EXECUTIVE_VIEWS)}")
-    return EXECUTIVE_VIEWS[name]
+    return EXECUTIVE_VIEWS[name].format(since=since)
 
 
 # -- value helpers ----------------------------------------------------------------------------

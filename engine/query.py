@@ -21,3 +21,11 @@ class QueryEngine(ABC):
     @abstractmethod
     def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
         """Run one statement; ``params`` fill its ``?`` placeholders in order."""
+
+    @abstractmethod
+    def newest_partition(self, table: str) -> str | None:
+        """The newest ``date`` partition the catalog lists for a lake table (None when it has none).
+
+        Read from the catalog, not the data, so it costs no scan: the portal anchors its bounded
+        look-back windows (:mod:`engine.scan_window`) on it.
+        """

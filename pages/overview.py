@@ -53,7 +53,8 @@ def dashboard() -> None:
         columns[2].metric(f"Alarms (last {RECENT_ALARMS.total_seconds() / 3600:.0f} h)", ui.number(alarms.recent),
                           help="Alarm events active within this period of the newest alarm activity (wells' clock)")
         columns[3].metric("Active wells", f"{kpis.active_wells} of {kpis.wells}",
-                          help="Wells with data landed in the last hour")
+                          help="Wells with data landed in the last hour, of the wells with data in the lake's "
+                               "newest days (the look-back window, PETROSTREAM_SCAN_DAYS)")
         if not alarms.top.empty:
             st.dataframe(alarm_view.headline_table(alarms.top), hide_index=True, key="overview-alarms",
                          column_config=alarm_view.COLUMN_CONFIG)

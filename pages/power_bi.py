@@ -6,6 +6,7 @@ import streamlit as st
 
 from control_center import ui
 from engine import bi, insights
+from engine.scan_window import bi_window
 
 backend = ui.backend()
 st.title("Power BI")
@@ -56,4 +57,4 @@ for name in insights.EXECUTIVE_VIEWS:
                                                file_name=f"{name}.parquet", mime="application/octet-stream",
                                                key=f"export-{name}-parquet")
         with st.expander(f"SQL of {name}"):
-            st.code(insights.executive_view_ddl(name), language="sql")
+            st.code(insights.executive_view_ddl(name, bi_window(backend.sql)), language="sql")

@@ -236,7 +236,7 @@ def _patch_moto() -> None:
         view = athena_views.parse(query)
         cutoff = strict_aws.workgroup_cutoff(group.configuration if group else None)
         if view is None and cutoff is not None and strict_aws.scan_estimate(query, strict_aws.catalog_sizes(
-                aws_client("glue"), aws_client("s3"), database)) > cutoff:
+                aws_client("glue"), aws_client("s3"), database), execution_parameters or []) > cutoff:
             _FAILED[execution_id] = ("CANCELLED", strict_aws.CUTOFF_REASON)
             return execution_id
         if execution_id not in self.query_results:  # results injected through moto's API win

@@ -20,9 +20,11 @@ is what the test sees:
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 from base64 import b64decode
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -93,10 +95,14 @@ def _count_read(stream_name: str, shard_id: str, account: str) -> None:
 Partition = tuple[dict[str, str], int]  # partition key values, bytes of its objects
 
 
-def scan_estimate(query: str, catalog: dict[str, list[Partition]]) -> int:
-    """Bytes Athena would read for ``query``: the objects of every partition it does not prune."""
+def scan_estimate(query: str, catalog: dict[str, list[Partition]], parameters: Sequence[str] = ()) -> int:
+    """Bytes Athena would read for ``query``: the objects of every partition it does not prune.
+
+    ``parameters`` are the execution parameters (SQL literals): Athena plans with their values, so
+    ``"date" BETWEEN ? AND ?`` prunes like the same condition written with literals.
+    """
     try:
-        tree = sqlglot.parse_one(query, read="trino")
+        tree = sqlglot.parse_one(_bind(query, parameters), read="trino")
     except sqlglot.errors.ParseError:
         return 0  # Athena refuses it before reading anything
     filters = [condition for where in tree.find_all(exp.Where) for condition in _conjuncts(where.this)]
@@ -106,6 +112,15 @@ def scan_estimate(query: str, catalog: dict[str, list[Partition]]) -> int:
             if all(_may_hold(condition, values) for condition in filters):
                 total += size
     return total
+
+
+def _bind(query: str, parameters: Sequence[str]) -> str:
+    """``query`` with each ``?`` replaced by its execution parameter, in order."""
+    placeholders = [t for t in sqlglot.Dialect.get_or_raise("trino").tokenize(query)
+                    if t.token_type == sqlglot.TokenType.PLACEHOLDER]
+    for token, literal in reversed(list(zip(placeholders, parameters, strict=False))):
+        query = query[:token.start] + literal + query[token.end + 1:]
+    return query
 
 
 def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
@@ -121,9 +136,15 @@ def _may_hold(condition: exp.Expression, values: dict[str, str]) -> bool:
         return True
     bound = condition.copy().transform(
         lambda node: exp.Literal.string(values[node.name]) if isinstance(node, exp.Column) else node)
+    return _may_be_true(bound.sql(dialect="trino"))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _may_be_true(constant: str) -> bool:
+    """A condition on literals only, evaluated once (every query repeats it for each partition)."""
     try:
         with duckdb.connect() as connection:
-            result = connection.execute(to_duckdb("SELECT " + bound.sql(dialect="trino"))).fetchone()
+            result = connection.execute(to_duckdb("SELECT " + constant)).fetchone()
     except duckdb.Error:
         return True
     return bool(result and result[0] is not False)

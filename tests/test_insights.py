@@ -16,6 +16,7 @@ from engine import history, insights
 from engine.backend import Backend
 from engine.errors import InputError
 from engine.insights import WellStatus
+from engine.scan_window import BI_DAYS_ENV, WELL_DATA_DAYS_ENV, ScanWindow
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
 from tests.portal_homes import VERSION, event_version, event_versions, observations, open_home
 
@@ -40,11 +41,19 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     return backend
 
 
-def test_kpis_count_everything_and_what_landed_recently(lake: Backend) -> None:
+def test_kpis_count_the_look_back_window_and_what_landed_recently(
+        lake: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    kpis = insights.kpis(lake.sql, NOW)  # the newest partition and the day before: W-OLD's day is 92 days back
+    assert (kpis.observations, kpis.anomalies, kpis.recent_anomalies) == (1800, 60, 60)
+    assert (kpis.wells, kpis.active_wells, kpis.last_ingest) == (2, 2, NOW - timedelta(seconds=30))
+    monkeypatch.setenv(WELL_DATA_DAYS_ENV, "366")  # a longer look-back reaches it
     kpis = insights.kpis(lake.sql, NOW)
     assert (kpis.observations, kpis.anomalies, kpis.recent_anomalies) == (2100, 70, 60)
     assert (kpis.wells, kpis.active_wells) == (3, 2)
     assert kpis.last_ingest == NOW - timedelta(seconds=30)
+    monkeypatch.setenv(WELL_DATA_DAYS_ENV, "3650")
+    with pytest.raises(InputError, match=WELL_DATA_DAYS_ENV):
+        insights.kpis(lake.sql, NOW)
 
 
 def test_kpis_of_an_empty_lake_are_zero(tmp_path: Path) -> None:
@@ -52,7 +61,8 @@ def test_kpis_of_an_empty_lake_are_zero(tmp_path: Path) -> None:
     assert (kpis.observations, kpis.anomalies, kpis.wells, kpis.last_ingest) == (0, 0, 0, None)
 
 
-def test_live_status_per_well(lake: Backend) -> None:
+def test_live_status_per_well(lake: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WELL_DATA_DAYS_ENV, "366")  # W-OLD's last data is 92 days before the newest
     snapshots = {s.well_id: s for s in insights.live_wells(lake.sql, NOW, known_wells=("W-NEW", "W-CALM")).snapshots}
     assert {w: s.status for w, s in snapshots.items()} == {
         "W-ALARM": WellStatus.ANOMALY, "W-CALM": WellStatus.NORMAL, "W-OLD": WellStatus.STALE,
@@ -170,7 +180,9 @@ def test_timestamps_must_carry_a_time_zone() -> None:
         insights.iso(datetime(2024, 1, 1))
 
 
-def test_executive_views_aggregate_per_well_and_period(lake: Backend) -> None:
+def test_executive_views_aggregate_per_well_and_period(lake: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "2023-12" not in set(insights.executive_view(lake.sql, "well_data_monthly")["month"])  # 31 days back
+    monkeypatch.setenv(BI_DAYS_ENV, "366")
     monthly = insights.executive_view(lake.sql, "well_data_monthly").set_index(["well_id", "month"])
     assert monthly.loc[("W-ALARM", "2024-03"), "observations"] == 600
     assert monthly.loc[("W-ALARM", "2024-04"), "anomalies"] == 60
@@ -183,13 +195,18 @@ def test_executive_views_aggregate_per_well_and_period(lake: Backend) -> None:
 
 
 def test_executive_view_statements_are_athena_views() -> None:
-    ddl = insights.executive_view_ddl("well_data_monthly")
+    ddl = insights.executive_view_ddl("well_data_monthly", ScanWindow("2024-03-02", "2024-04-01"))
     assert ddl.startswith("CREATE OR REPLACE VIEW well_data_monthly AS") and "GROUP BY well_id" in ddl
+    assert """WHERE "date" >= '2024-03-02'""" in ddl  # a view takes no parameters: its bound is written in
     with pytest.raises(InputError, match="no executive view"):
-        insights.executive_view_ddl("well_data; DROP TABLE well_data")
+        insights.executive_view_ddl("well_data; DROP TABLE well_data", ScanWindow("2024-03-02", "2024-04-01"))
+    with pytest.raises(ValueError):
+        insights.executive_view_ddl("well_data_monthly", ScanWindow("2024-03-02' OR 'x", "2024-04-01"))
 
 
-def test_score_histogram_splits_rows_by_label(lake: Backend) -> None:
+def test_score_histogram_splits_rows_by_label(lake: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert insights.score_histogram(lake.sql, VERSION)["normal_rows"].sum() == 1740  # W-OLD is 92 days back
+    monkeypatch.setenv(WELL_DATA_DAYS_ENV, "366")
     histogram = insights.score_histogram(lake.sql, VERSION)
     assert histogram["normal_rows"].sum() == 2040 and histogram["event_rows"].sum() == 60
     assert histogram.loc[histogram["bin"].round(2) == 0.8, "event_rows"].sum() == 60

@@ -60,7 +60,7 @@ def open_aws_backend(settings: Settings, session: boto3.session.Session | None =
         leases=leases,
         lake=S3Lake(s3, curated, catalog),
         sql=AthenaQueryEngine(client("athena"), names.resource("athena_workgroup", "Athena workgroup"),
-                              names.glue_database),
+                              names.glue_database, catalog=catalog),
         models=S3ModelStore(s3, names.resource("model_bucket", "S3 bucket")),
         replays=replays,
         alarm_acks=DynamoAlarmAckStore(client("dynamodb"), lease_table),

@@ -26,6 +26,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, translated
+from engine.backends.aws._glue import GlueCatalog
 from engine.errors import BackendError, InputError
 from engine.query import QueryEngine
 
@@ -74,8 +75,10 @@ class AthenaQueryEngine(QueryEngine):
     """Queries of one Glue database in one Athena workgroup."""
 
     def __init__(self, client: Any, workgroup: Resource, database: str,
-                 timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, sleep: Callable[[float], None] = time.sleep) -> None:
+                 timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, sleep: Callable[[float], None] = time.sleep,
+                 catalog: GlueCatalog | None = None) -> None:
         self._client = client
+        self._catalog = catalog
         self._workgroup = workgroup
         self._database = database
         self._timeout = timeout_seconds
@@ -86,6 +89,11 @@ class AthenaQueryEngine(QueryEngine):
         execution = self._wait(execution_id)
         header = execution.get("StatementType") == "DML"
         return self._results(execution_id, header)
+
+    def newest_partition(self, table: str) -> str | None:
+        if self._catalog is None:
+            raise InputError("this Athena engine was opened without its Glue catalog")
+        return self._catalog.newest_partition(table)
 
     def _start(self, sql: str, params: Sequence[object]) -> str:
         request: dict[str, Any] = {

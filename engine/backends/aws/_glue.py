@@ -136,6 +136,13 @@ class GlueCatalog:
             with self._lock:
                 self._known[table].update(chunk)
 
+    def newest_partition(self, table: str) -> str | None:
+        """The newest date partition registered for ``table`` (Glue metadata: no Athena scan)."""
+        pages = self._client.get_paginator("get_partitions").paginate(
+            DatabaseName=self._database.name, TableName=table, ExcludeColumnSchema=True)
+        with translated(self._database):
+            return max((p["Values"][0] for page in pages for p in page["Partitions"]), default=None)
+
     def _create_table(self, wanted: dict[str, Any]) -> None:
         try:
             self._client.create_table(DatabaseName=self._database.name, TableInput=wanted)

@@ -49,6 +49,11 @@ class LocalLake(Lake):
         rows = self._db.execute("SELECT path FROM files WHERE table_name = ? ORDER BY path", (table,))
         return [str(self.root / path) for (path,) in rows]
 
+    def newest_partition(self, table: str) -> str | None:
+        """The newest date partition holding a live file of ``table``."""
+        (newest,) = self._db.execute("SELECT MAX(partition) FROM files WHERE table_name = ?", (table,)).fetchone()
+        return newest
+
     def row_count(self, table: str) -> int:
         (count,) = self._db.execute(
             "SELECT COALESCE(SUM(rows), 0) FROM files WHERE table_name = ?", (table,)

@@ -62,6 +62,9 @@ class DuckDBQueryEngine(QueryEngine):
             except duckdb.Error as exc:
                 raise InputError(f"query failed: {str(exc).splitlines()[0]}") from exc
 
+    def newest_partition(self, table: str) -> str | None:
+        return self._lake.newest_partition(table)
+
     def _register(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
         files = self._lake.files(table)
         if not files:
