@@ -19,7 +19,12 @@ from engine.leases import LeaseStore
 from engine.model import load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
-from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA, ANOMALY_EVENT_VERSIONS_TABLE, EVENT_TIME_TYPE
+from engine.schema import (
+    ANOMALY_EVENT_VERSIONS_SCHEMA,
+    ANOMALY_EVENT_VERSIONS_TABLE,
+    ANOMALY_EVENTS_SCHEMA,
+    EVENT_TIME_TYPE,
+)
 from ml.evaluate import stream_wells
 from ml.train_model import train
 from tests.backends import fast_kinesis_reads
@@ -182,7 +187,7 @@ def test_anomaly_events_shows_an_event_once_from_its_opening_batch_to_its_cleari
     events = "SELECT * FROM anomaly_events"
     backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, "s@1", update_alarms(rows("W", [1] * 20), states, POLICY))
     opened = backend.sql.query(events)
-    assert list(opened.columns) == ANOMALY_EVENT_VERSIONS_SCHEMA.names
+    assert list(opened.columns) == ANOMALY_EVENTS_SCHEMA.names
     assert opened[["event_id", "state"]].values.tolist() == [["W@4000", "active"]]
     assert opened["end_time"].isna().all() and opened["top_sensors"].isna().all()
     retried = decode_states(encode_states(states))
