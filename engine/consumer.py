@@ -143,6 +143,8 @@ class Consumer:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stats = ConsumerStats()
         self._model: Model | None = None
+        #: The active version last refused (bad signature, manifest or artifact): not retried until it changes.
+        self._refused: str | None = None
         self._leases: dict[str, Lease] = {}
         self._next_read: dict[str, float] = {}
         self._gathering: dict[str, _Gathering] = {}
@@ -325,16 +327,19 @@ class Consumer:
 
     # -- model and housekeeping -----------------------------------------------------
     def _refresh_model(self) -> None:
+        version = None
         try:
             version = self.backend.models.active_version()
-            if version is None or (self._model is not None and self._model.version == version):
-                return
+            if version is None or version == self._refused or (
+                    self._model is not None and self._model.version == version):
+                return  # a refused version is not fetched and refused again on every poll
             self._model = self.backend.models.load(version)
             self.stats.model_version = version
             log.info("scoring with model %s", version)
         except TransientError:
             raise  # the main loop rides out the outage
         except PetroStreamError as exc:
+            self._refused = version
             log.error("keeping model %s: %s", self.stats.model_version, exc)
 
     def housekeeping(self) -> None:
