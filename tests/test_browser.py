@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from engine.backend import Backend
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from tests.local_ports import free_port
 from tests.portal_homes import APP, event_version, event_versions, observations, populate, stop_workers
 
 if TYPE_CHECKING:
@@ -55,11 +55,6 @@ ALARM_ID = f"{ALARM_WELL}@{int(ALARM_START.timestamp() * 1000)}"
 
 pytestmark = pytest.mark.browser
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 
 import psutil
 
+from tests.local_ports import free_port
 from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def portal_command(port: int) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +22,11 @@ from tests.backends import ACCOUNT, aws_account, aws_environment
 from tests.infra.dockerfile_model import Image, under
 from tests.infra.terraform_model import ROOT, Terraform, block
 from tests.infra.terraform_render import Renderer
+from tests.local_ports import free_port
 from tests.polling import wait_for
 
 IMAGE_TMP = "/tmp"
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _container_env(tf: Terraform, role: str) -> dict[str, str]:
@@ -63,7 +58,7 @@ def test_consumer_started_as_ecs_starts_it_passes_its_health_checks(tf: Terrafor
     renderer = Renderer(tf, ACCOUNT)
     check = renderer.render(tf.locals["containers"]["consumer"]["healthCheck"])
     image = Image.load()
-    port = _free_port()
+    port = free_port()
     env = {name: value.replace(IMAGE_TMP, str(tmp_path)) if value.startswith(IMAGE_TMP) else value
            for name, value in _container_env(tf, "consumer").items()}
     env |= {"PATH": os.environ["PATH"], "HEALTHCHECK_URL": env["HEALTHCHECK_URL"].replace(":8080/", f":{port}/")}
