@@ -22,7 +22,6 @@ import math
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -100,7 +99,8 @@ class LeaseStore(ABC):
         return sorted(self._read_all(), key=lambda lease: lease.shard_id)
 
     def balance(self, worker_id: str, shard_ids: Sequence[str]) -> list[Lease]:
-        """Renew this worker's leases and take or steal until it holds its fair share."""
+        """Renew this worker's leases, take free ones up to its fair share, then steal towards an
+        even split, as many as it takes in this one round (see :meth:`_steal`)."""
         now = time.time()
         self._heartbeat(worker_id, now + self.lease_seconds)
         known = {lease.shard_id: lease for lease in self._read_all()}
@@ -118,10 +118,7 @@ class LeaseStore(ABC):
                 break
             if lease.is_free(now) and (taken := self._take(lease, worker_id, now)) is not None:
                 held.append(taken)
-        if len(held) < target:
-            stolen = self._steal_one(leases, worker_id, target, now)
-            if stolen is not None:
-                held.append(stolen)
+        held += self._steal(leases, worker_id, len(held), now)
         return sorted(held, key=lambda lease: lease.shard_id)
 
     def _take(self, lease: Lease, worker_id: str, now: float) -> Lease | None:
@@ -129,16 +126,29 @@ class LeaseStore(ABC):
                         expires_at=now + self.lease_seconds)
         return taken if self._replace(taken, lease.counter) else None
 
-    def _steal_one(self, leases: list[Lease], worker_id: str, target: int, now: float) -> Lease | None:
-        """Take one lease from the busiest worker if it holds more than its share."""
-        owners = Counter(lease.owner for lease in leases if not lease.is_free(now) and lease.owner != worker_id)
-        if not owners:
-            return None
-        busiest, count = owners.most_common(1)[0]
-        if count <= target:
-            return None
-        victim = next(lease for lease in leases if lease.owner == busiest)
-        return self._take(victim, worker_id, now)
+    def _steal(self, leases: list[Lease], worker_id: str, held: int, now: float) -> list[Lease]:
+        """Take leases, one at a time, from whichever worker holds the most while it holds at least
+        two more than this worker.
+
+        A new worker so reaches an even split in its first round (waiting a round per lease left
+        the first worker most of a short stream). A steal never reverses a gap (the victim keeps
+        at least as many as the thief then holds), so the sum of the squared counts falls with
+        every steal: no lease moves back and forth, a worker at its fair share (within one of
+        everyone) is never robbed, and the counts end within one of each other. A steal whose
+        conditional write fails (the owner checkpointed meanwhile) is left to the next round.
+        """
+        others: dict[str, list[Lease]] = {}
+        for lease in leases:
+            if lease.owner is not None and lease.owner != worker_id and not lease.is_free(now):
+                others.setdefault(lease.owner, []).append(lease)
+        stolen: list[Lease] = []
+        while others:
+            busiest = max(others, key=lambda owner: (len(others[owner]), owner))
+            if len(others[busiest]) < held + len(stolen) + 2:
+                break
+            if (taken := self._take(others[busiest].pop(), worker_id, now)) is not None:
+                stolen.append(taken)
+        return stolen
 
     def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None,
                    millis_behind: int | None = None) -> Lease:

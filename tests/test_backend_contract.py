@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -87,6 +88,31 @@ def test_two_workers_split_the_shards_without_overlap(backend: Backend) -> None:
     assert not a & b
     assert a | b == set(shards)
     assert abs(len(a) - len(b)) <= 1
+
+
+def test_a_new_worker_gets_its_share_in_one_round_and_nothing_moves_back(backend: Backend) -> None:
+    shards = [f"shard-{n}" for n in range(8)]
+
+    def owners() -> dict[str, str | None]:
+        return {lease.shard_id: lease.owner for lease in backend.leases.leases()}
+
+    assert len(backend.leases.balance("worker-a", shards)) == 8
+    assert len(backend.leases.balance("worker-b", shards)) == 4  # its whole share, at once
+    split = owners()
+    for _ in range(3):  # renewals in turn move nothing: neither is above its share
+        for worker in ("worker-a", "worker-b"):
+            backend.leases.balance(worker, shards)
+    assert owners() == split
+    assert len(backend.leases.balance("worker-c", shards)) == 2  # 8 over 3: it takes 2, from a and b
+    for _ in range(3):
+        for worker in ("worker-a", "worker-b", "worker-c"):
+            backend.leases.balance(worker, shards)
+    counts = Counter(owners().values())
+    assert sorted(counts.values()) == [2, 3, 3] and None not in counts
+    settled = owners()
+    for worker in ("worker-c", "worker-b", "worker-a"):
+        backend.leases.balance(worker, shards)
+    assert owners() == settled
 
 
 def test_a_dead_workers_shards_are_taken_over_with_its_checkpoint(backend: Backend) -> None:
