@@ -34,6 +34,7 @@ from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
 from engine.features import WellState, decode_states, encode_states
+from engine.lake import attempt_batch_key
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.outage import Outage
@@ -150,6 +151,8 @@ class Consumer:
         self._gathering: dict[str, _Gathering] = {}
         #: Shard -> (state ref, per-well states) of the last checkpoint this worker made or loaded.
         self._states: dict[str, tuple[str | None, dict[str, WellState]]] = {}
+        #: Shard -> the lake attempt this worker published last (see :meth:`_roll_forward`).
+        self._published: dict[str, str] = {}
         self._due = _Due()
         self._outage = Outage(f"consumer {self.worker_id}")
 
@@ -225,6 +228,16 @@ class Consumer:
         self._leases = {lease.shard_id: lease for lease in held}
         for lost in set(self._gathering) - set(self._leases):
             self._drop(lost)
+        for lease in held:
+            self._roll_forward(lease)
+
+    def _roll_forward(self, lease: Lease) -> None:
+        """Publish the lake attempt the lease's last checkpoint committed, unless this worker did:
+        its writer (another worker, or this one before a crash or an outage) may have stopped
+        between the checkpoint and the publish. Publishing an attempt again changes nothing."""
+        if lease.pending is not None and self._published.get(lease.shard_id) != lease.pending:
+            self.backend.lake.publish(lease.pending)
+            self._published[lease.shard_id] = lease.pending
 
     def _shutdown(self) -> None:
         """Commit what has gathered, compact, release the leases and retire; in an outage, leave it
@@ -263,25 +276,30 @@ class Consumer:
         return True
 
     def _commit(self, shard_id: str) -> None:
-        """Score the gathered records, land them, then checkpoint: the exactly-once order."""
+        """Score the gathered records, stage them in the lake, checkpoint (the fence), then publish:
+        the exactly-once order. A worker whose lease was taken meanwhile discards its batch unseen."""
         records = self._gathering.pop(shard_id).records
         lease = self._leases[shard_id]
+        attempt = None
         try:
             states = self._load_states(lease)
             observations, dead = _decode_all(records)
             fresh = _drop_seen(observations, states)
             self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
             rows, evidence = score_and_explain(fresh, states, self._model)
-            key = batch_key(shard_id, records[0].sequence_number)
-            self.backend.lake.write(WELL_DATA_TABLE, key, rows)
             policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
-            self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy, evidence))
-            self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+            attempt = self.backend.lake.stage(batch_key(shard_id, records[0].sequence_number), {
+                WELL_DATA_TABLE: rows,
+                ANOMALY_EVENT_VERSIONS_TABLE: update_alarms(rows, states, policy, evidence),
+                DEAD_LETTERS_TABLE: pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA)})
             _forget_idle(states, self.backend.settings.retention_hours * _MILLIS_PER_HOUR)
             self._leases[shard_id] = self.backend.leases.checkpoint(
-                lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id))
+                lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id),
+                pending=attempt)
         except LeaseLost:
             log.info("lost the lease of %s to another worker; dropping it", shard_id)
+            if attempt is not None:
+                self.backend.lake.discard(attempt)
             self._drop(shard_id)
             del self._leases[shard_id]
             return
@@ -293,6 +311,8 @@ class Consumer:
         self.stats.rows_landed += rows.num_rows
         self.stats.dead_letters += len(dead)
         self.stats.last_batch_at = time.time()
+        self.backend.lake.publish(attempt)
+        self._published[shard_id] = attempt
 
     def _drop(self, shard_id: str) -> None:
         """Forget a shard's uncommitted records and cached states (it is re-read from its checkpoint)."""
@@ -344,11 +364,16 @@ class Consumer:
 
     def housekeeping(self) -> None:
         """Trim records past the stream's retention; merge small lake files of batches that can
-        no longer be re-written."""
+        no longer be re-written; delete lake attempts abandoned before their checkpoint."""
         self.backend.stream.trim()
-        checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
+        leases = self.backend.leases.leases()
+        checkpoints = {lease.shard_id: lease.checkpoint for lease in leases}
+        # A batch is merged only once its publish is known finished: after the shard's next checkpoint.
+        attempts = {lease.pending for lease in leases if lease.pending}
+        pending = {attempt_batch_key(attempt) for attempt in attempts}
         for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
-            self.backend.lake.compact(table, lambda key: is_final(key, checkpoints))
+            self.backend.lake.compact(table, lambda key: is_final(key, checkpoints) and key not in pending)
+        self.backend.lake.sweep(keep=attempts)
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:

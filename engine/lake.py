@@ -16,10 +16,11 @@ would rewrite the whole day every pass: quadratic in the day's data).
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,6 +36,9 @@ from engine.schema import LAKE_TABLES
 COMPACT_MIN_FILES = 8
 #: Files of this tier are never merged again (each row is written at most 1 + this many times).
 MAX_COMPACTION_TIER = 3
+#: A staged attempt still unpublished after this long, and named by no lease, was abandoned (its
+#: writer crashed before its checkpoint); :meth:`Lake.sweep` deletes it.
+ABANDONED_AFTER_SECONDS = 3600.0
 #: Batch keys of files written by compaction start with this (then ``T<tier>-``); they are final by nature.
 COMPACTED_PREFIX = "compacted-"
 _EPOCH = date(1970, 1, 1)
@@ -130,22 +134,67 @@ def split_by_day(rows: pa.Table, time_column: str) -> dict[str, pa.Table]:
     }
 
 
+def attempt_batch_key(attempt: str) -> str:
+    """The batch key a staged attempt (:meth:`Lake.stage`) belongs to."""
+    return attempt.rsplit("-", 1)[0]
+
+
 class Lake(ABC):
-    """Write batches of rows into date partitions of a named table."""
+    """Write batches of rows into date partitions of a named table.
+
+    A write is two steps, so that the consumer can put its fenced checkpoint between them:
+    :meth:`stage` writes a batch's files where no reader looks, and :meth:`publish` makes them,
+    at once per table, everything readers see of the batch key. A consumer publishes only after
+    its conditional checkpoint succeeded, so a worker whose lease was taken meanwhile (it stalled
+    past the lease time) never shows its batch: it discards it.
+    """
 
     def write(self, table: str, batch_key: str, rows: pa.Table) -> None:
-        """Store ``rows`` under ``batch_key``, replacing an earlier write of the same key.
+        """Store ``rows`` under ``batch_key`` at once, replacing an earlier write of the same key.
 
         Writing no rows still replaces: a retried batch that yields nothing for a table (say, no
         alarm closed under a newly activated model) must not leave the first attempt's rows.
         """
-        parts = split_by_day(rows, LAKE_TABLES[table].time_column) if rows.num_rows else {}
-        self._write_partitions(table, batch_key, parts)
+        self.publish(self.stage(batch_key, {table: rows}))
+
+    def stage(self, batch_key: str, tables: dict[str, pa.Table]) -> str:
+        """Write a batch's rows of some tables (one file per table and date partition) where no
+        reader looks yet; the name of this attempt, for :meth:`publish` or :meth:`discard`."""
+        attempt = f"{batch_key}-{uuid.uuid4().hex[:12]}"
+        self._stage(attempt, batch_key, {
+            table: split_by_day(rows, LAKE_TABLES[table].time_column) if rows.num_rows else {}
+            for table, rows in tables.items()})
+        return attempt
 
     @abstractmethod
-    def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
-        """Store one file per partition for a batch key, replacing everything the key held before
-        (``parts`` may be empty: then only the replacing happens, if there is anything to replace)."""
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
+        """Store an attempt's files (table -> partition -> rows; a table may have none) and a
+        durable record of them, invisible to readers."""
+
+    @abstractmethod
+    def publish(self, attempt: str) -> None:
+        """Make a staged attempt, in every table it staged, all that readers see of its batch key
+        (what the key held before is replaced, atomically per table). Publishing an attempt a
+        second time does nothing: a new lease owner rolls forward the attempt its predecessor's
+        checkpoint named, and that predecessor may resume and publish it too."""
+
+    @abstractmethod
+    def discard(self, attempt: str) -> None:
+        """Delete a staged attempt that will never be published (its checkpoint was refused)."""
+
+    def sweep(self, keep: Collection[str], older_than: float = ABANDONED_AFTER_SECONDS) -> int:
+        """Discard attempts staged more than ``older_than`` seconds ago, except those in ``keep``
+        (the attempts leases name, which their next owner publishes); how many went."""
+        cutoff = time.time() - older_than
+        abandoned = [attempt for attempt, staged_at in self._staged_attempts()
+                     if staged_at < cutoff and attempt not in keep]
+        for attempt in abandoned:
+            self.discard(attempt)
+        return len(abandoned)
+
+    @abstractmethod
+    def _staged_attempts(self) -> list[tuple[str, float]]:
+        """Every staged, unpublished attempt and when it was staged (epoch seconds)."""
 
     def compact(self, table: str, is_final: Callable[[str], bool]) -> CompactionReport:
         """Merge the small files of each partition so queries stay fast (see :func:`plan_compaction`).

@@ -46,6 +46,10 @@ class Lease:
     #: How far behind the shard's newest record the checkpointing read was (Kinesis's
     #: MillisBehindLatest): the lag observers show without reading the stream themselves.
     millis_behind: int | None = None
+    #: The lake attempt (:meth:`engine.lake.Lake.stage`) this checkpoint committed. It is published
+    #: after the checkpoint; whoever holds the lease next publishes it again (a no-op if done), so
+    #: a publish cut short by a crash or a lost lease is finished before the shard moves on.
+    pending: str | None = None
 
     def is_free(self, now: float) -> bool:
         return self.owner is None or self.expires_at < now
@@ -151,19 +155,22 @@ class LeaseStore(ABC):
         return stolen
 
     def checkpoint(self, lease: Lease, sequence_number: str, state: bytes | None,
-                   millis_behind: int | None = None) -> Lease:
+                   millis_behind: int | None = None, pending: str | None = None) -> Lease:
         """Record progress on a shard; raise :class:`LeaseLost` if the lease moved on.
 
-        The state blob is stored before the lease points to it, so a pointer never names a
-        blob that is not there; the write of the lease row itself stays the same size
-        whatever the state holds.
+        This conditional write is the fence of the exactly-once path: a worker whose lease was
+        taken (its counter moved on) cannot make its state the pointer nor its staged lake
+        attempt (``pending``) the one to publish. The state blob is stored before the lease points
+        to it, so a pointer never names a blob that is not there; the write of the lease row
+        itself stays the same size whatever the state holds.
         """
         ref = None
         if state is not None:
             ref = f"{lease.counter + 1:012d}-{uuid.uuid4().hex[:12]}"
             self._put_state(lease.shard_id, ref, state)
         updated = replace(lease, counter=lease.counter + 1, checkpoint=sequence_number, state_ref=ref,
-                          expires_at=time.time() + self.lease_seconds, millis_behind=millis_behind)
+                          expires_at=time.time() + self.lease_seconds, millis_behind=millis_behind,
+                          pending=pending)
         if not self._replace(updated, lease.counter):
             if ref is not None:
                 self._delete_state(lease.shard_id, ref)

@@ -143,14 +143,18 @@ def test_a_retry_after_a_crash_half_way_through_a_batch_leaves_only_the_retry(
     two_days = lake_rows("WELL-00001", START, 7200)
     refuse(monkeypatch, "put_object", lambda bucket, key, *rest: key.startswith("well_data/date=2024-03-02/shard@7-"))
     with pytest.raises(BackendError, match="injected crash"):
-        backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days)  # the first day is written, then the crash
+        backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days)  # the first day is staged, then the crash
     monkeypatch.undo()
+    assert live(names, "2024-03-01") == [] and count(backend) == 0  # a staged attempt is never seen
+    (abandoned,) = objects(names, "_staged/")
     backend.lake.write(WELL_DATA_TABLE, "shard@7", two_days.slice(0, 1800))  # the retry holds the first day only
     assert stems(live(names, "2024-03-01")) == ["date=2024-03-01/shard@7"] and live(names, "2024-03-02") == []
     assert count(backend) == backend.lake.row_count(WELL_DATA_TABLE) == 1800
-    (retired,) = objects(names, "_garbage/well_data/")  # the first attempt's files, deleted after the grace period
-    assert stems(json.loads(aws_client("s3").get_object(Bucket=names.curated_bucket, Key=retired)["Body"].read())) \
-        == ["date=2024-03-01/shard@7", "date=2024-03-02/shard@7"]
+    assert objects(names, "_staged/") == [abandoned]
+    assert backend.lake.sweep(keep=set()) == 0  # not old enough yet
+    assert backend.lake.sweep(keep=set(), older_than=-1) == 1
+    assert objects(names, "_staged/") == []
+    assert stems(objects(names, "well_data/")) == ["date=2024-03-01/shard@7"]  # the crashed attempt's file went
 
 
 def final_batches(backend: Backend, n: int = 9) -> None:

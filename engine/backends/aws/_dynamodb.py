@@ -145,6 +145,8 @@ class DynamoLeaseStore(LeaseStore):
             item["state_ref"] = {"S": lease.state_ref}
         if lease.millis_behind is not None:
             item["millis_behind"] = {"N": str(lease.millis_behind)}
+        if lease.pending is not None:
+            item["pending"] = {"S": lease.pending}
         return item
 
 
@@ -157,6 +159,7 @@ def _lease(item: dict[str, Any]) -> Lease:
         checkpoint=item.get("checkpoint", {}).get("S"),
         state_ref=item.get("state_ref", {}).get("S"),
         millis_behind=int(item["millis_behind"]["N"]) if "millis_behind" in item else None,
+        pending=item.get("pending", {}).get("S"),
     )
 
 

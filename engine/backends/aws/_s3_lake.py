@@ -6,6 +6,7 @@ Layout::
     <table>/date=YYYY-MM-DD/compacted-T<n>-<unique>.parquet many final files merged (tier n)
     _symlinks/<table>/date=YYYY-MM-DD/manifest              the partition's live files: what Athena reads
     _manifests/<table>/<batch key>.json                     the files a batch (or merge) owns
+    _staged/<attempt>.json                                  a batch's files not yet published
     _garbage/<table>/<retired at, ms>-<unique>.json         replaced files, deleted after a grace period
     _locks/<table>.json                                     held while a worker compacts the table
 
@@ -18,13 +19,19 @@ lost the race reads again and reapplies its change), so a query sees a partition
 after a change, never half of it. Data files get new names on every write and are deleted only
 after :data:`GRACE_SECONDS`, so a query that read the previous manifest still finds its files.
 
-**Exactly once.** A batch's manifest is written *before* its data and lists, as ``stale``,
-every file an earlier attempt may have left; after the new data is published the stale files
-are retired. A crash at any point leaves a manifest that names every file the batch may own,
-and the retry cleans up after it. A merge's manifest is written first with the members it
-replaces (``replaces``), then the merged data, then the symlink swap, then the members are
-retired; a merge cut short is rolled forward (merged data present) or back (absent) by the
-next compaction, under a table-wide lock (a conditional S3 write, taken over once it expires).
+**Exactly once.** A consumer's batch is written in two steps around its fenced checkpoint
+(:class:`engine.lake.Lake`): :meth:`S3Lake.stage` writes a record of the attempt
+(``_staged/<attempt>.json``, naming every file it may leave) and then its data, which no
+manifest lists; :meth:`S3Lake.publish`, after the checkpoint succeeded, writes each table's
+batch manifest (listing, as ``stale``, files an earlier write of the key left), swaps the
+symlinks, retires the stale files and deletes the record; an attempt whose checkpoint was refused
+is discarded unseen. A publish cut short is finished by whoever publishes the attempt next (the
+lease names it), and a publish finished elsewhere stops a late one (``_swap_symlink``).
+
+A merge's manifest is written first with the members it replaces (``replaces``), then the merged
+data, then the symlink swap, then the members are retired; a merge cut short is rolled forward
+(merged data present) or back (absent) by the next compaction, under a table-wide lock (a
+conditional S3 write, taken over once it expires).
 
 Firehose, not this lake, copies the raw stream into the raw bucket.
 """
@@ -36,7 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,6 +60,7 @@ from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 __all__ = ["GRACE_SECONDS", "S3Lake"]
 
 MANIFESTS = "_manifests"
+STAGED = "_staged"
 GARBAGE = "_garbage"
 LOCKS = "_locks"
 SYMLINK_NAME = "manifest"
@@ -90,6 +98,25 @@ class _Manifest:
                    data.get("replaces", {}))
 
 
+@dataclass
+class _Staged:
+    """A staged attempt: its batch key and, per table, the files it wrote (possibly none)."""
+
+    batch_key: str
+    files: dict[str, dict[str, _File]]
+
+    def to_json(self) -> bytes:
+        return json.dumps({"batch_key": self.batch_key, "files": {
+            table: {k: asdict(f) for k, f in files.items()} for table, files in self.files.items()}},
+            sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> _Staged:
+        data = json.loads(raw)
+        return cls(data["batch_key"], {table: {k: _File(**f) for k, f in files.items()}
+                                       for table, files in data["files"].items()})
+
+
 class S3Lake(Lake):
     """Lake tables in one bucket, catalogued in Glue."""
 
@@ -111,45 +138,98 @@ class S3Lake(Lake):
         return self._read_symlink(_symlink_key(table, partition))[1]
 
     # -- writing --------------------------------------------------------------------
-    def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
+        """The attempt's record first (it names every file the attempt may leave), then its data."""
+        files = {table: {self.data_key(table, partition, attempt): _File(partition, rows.num_rows)
+                         for partition, rows in by_day.items()} for table, by_day in parts.items()}
+        record = _Staged(batch_key, files)
+        with translated(self._bucket):
+            self._s3.put_object(Bucket=self._bucket.name, Key=_staged_key(attempt), Body=record.to_json(),
+                                ContentType="application/json")
+        for table, by_day in parts.items():
+            self._catalog.add_partitions(table, by_day)
+            for key, file in files[table].items():
+                self._put_parquet(table, key, by_day[file.partition])
+
+    def publish(self, attempt: str) -> None:
+        """Per table: the batch manifest, then the symlink swaps; the attempt's record last.
+
+        Every symlink PUT is conditional on the manifest read and made only while the record
+        still exists, checked after that read: a process that paused inside a publish another
+        worker since finished cannot list the files again (see ``_swap_symlink``).
+        """
+        record = self._get_staged(attempt)  # read even by its writer: it may have been published meanwhile
+        if record is None:
+            return  # published (or discarded) already
+        staged_key = _staged_key(attempt)
+        for table, files in sorted(record.files.items()):
+            if not self._replace_batch(table, record.batch_key, files, lambda: self._exists(staged_key)):
+                return  # another process finished this publish meanwhile
+        self._delete([staged_key])
+
+    def discard(self, attempt: str) -> None:
+        record = self._get_staged(attempt)
+        if record is not None:
+            self._delete([key for files in record.files.values() for key in files] + [_staged_key(attempt)])
+
+    def _staged_attempts(self) -> list[tuple[str, float]]:
+        prefix = f"{STAGED}/"
+        with translated(self._bucket):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket.name, Prefix=prefix)
+            return [(entry["Key"][len(prefix):-len(".json")], entry["LastModified"].timestamp())
+                    for page in pages for entry in page.get("Contents", [])]
+
+    def _replace_batch(self, table: str, batch_key: str, files: dict[str, _File],
+                       still_staged: Callable[[], bool]) -> bool:
+        """Make ``files`` the batch key's files: its manifest (listing the replaced ones as stale),
+        the readers' symlinks, then the replaced files retired; False if ``still_staged`` failed."""
         manifest_key = _manifest_key(table, batch_key)
         previous = self._get_manifest(manifest_key)
-        if not parts and previous is None:
-            return  # nothing to write, nothing to replace
-        attempt = uuid.uuid4().hex[:12]
-        files = {self.data_key(table, partition, f"{batch_key}-{attempt}"): _File(partition, rows.num_rows)
-                 for partition, rows in parts.items()}
-        stale = sorted(set(previous.files) | set(previous.stale)) if previous else []
-        self._catalog.add_partitions(table, parts)
-        self._put_manifest(manifest_key, _Manifest(files, stale))
-        for key, file in files.items():
-            self._put_parquet(table, key, parts[file.partition])
-        self._publish(table, add=files, remove=stale)
+        if not files and previous is None:
+            return True  # nothing to write, nothing to replace
+        stale = sorted((set(previous.files) | set(previous.stale)) - set(files)) if previous else []
+        if previous is None or previous.files != files or previous.stale != stale:
+            self._put_manifest(manifest_key, _Manifest(files, stale))
+        if not self._publish(table, add=files, remove=stale, still_staged=still_staged):
+            return False
         if stale:
             self._retire(table, stale)
             self._put_manifest(manifest_key, _Manifest(files))
+        return True
 
     def row_count(self, table: str) -> int:
         return sum(f.rows for manifest in self._manifests(table).values() for f in manifest.files.values())
 
     # -- what readers see -----------------------------------------------------------
-    def _publish(self, table: str, add: dict[str, _File], remove: Iterable[str]) -> None:
-        """Add and remove data files in their partitions' symlink manifests (one conditional PUT each)."""
+    def _publish(self, table: str, add: dict[str, _File], remove: Iterable[str],
+                 still_staged: Callable[[], bool] | None = None) -> bool:
+        """Add and remove data files in their partitions' symlink manifests (one conditional PUT each);
+        False, with nothing more changed, once ``still_staged`` fails."""
         changes: dict[str, tuple[list[str], set[str]]] = defaultdict(lambda: ([], set()))
         for key, file in add.items():
             changes[file.partition][0].append(key)
         for key in remove:
             changes[_partition_of(key)][1].add(key)
-        for partition, (added, removed) in sorted(changes.items()):
-            self._swap_symlink(_symlink_key(table, partition), added, removed)
+        return all(self._swap_symlink(_symlink_key(table, partition), added, removed, still_staged)
+                   for partition, (added, removed) in sorted(changes.items()))
 
-    def _swap_symlink(self, key: str, added: list[str], removed: set[str]) -> None:
-        """Compare-and-swap a symlink manifest: read (or take from the cache), change, PUT If-Match."""
+    def _swap_symlink(self, key: str, added: list[str], removed: set[str],
+                      still_staged: Callable[[], bool] | None = None) -> bool:
+        """Compare-and-swap a symlink manifest: read (or take from the cache), change, PUT If-Match.
+
+        ``still_staged`` is asked after the read and before the PUT: if the publish was finished
+        elsewhere after this read, the PUT fails on the changed ETag and the next round's check
+        stops it; if it was finished before the read, the check does. Files are merged away by
+        compaction only after their publish finished, so a late publisher never lists them again.
+        """
         while True:
             etag, live = self._symlinks.get(key) or self._read_symlink(key)
             wanted = [k for k in live if k not in removed] + [k for k in added if k not in live]
             if wanted == live:
-                return
+                return True
+            if still_staged is not None and not still_staged():
+                self._symlinks.pop(key, None)
+                return False
             body = "".join(f"s3://{self._bucket.name}/{k}\n" for k in wanted).encode()
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             with translated(self._bucket):
@@ -162,7 +242,7 @@ class S3Lake(Lake):
                     self._symlinks.pop(key, None)  # another writer changed it: read it again
                     continue
             self._symlinks[key] = (response["ETag"], wanted)
-            return
+            return True
 
     def _read_symlink(self, key: str) -> tuple[str | None, list[str]]:
         prefix = f"s3://{self._bucket.name}/"
@@ -215,8 +295,22 @@ class S3Lake(Lake):
             self._unlock(table, lock)
 
     def _merge(self, table: str, merge: Merge) -> bool:
-        """Stream the members' row groups into one file on local disk, then publish it in their place."""
+        """Stream the members' row groups into one file on local disk, then publish it in their place.
+
+        Only files readers see are merged. A batch manifest can name a file the symlink does not
+        list only if a process that paused inside a publish, long enough for the batch to be
+        merged meanwhile, rewrote the manifest when it resumed (its symlink PUT is refused): such
+        entries are dropped here, and the merge is planned again without them next pass.
+        """
         manifests = self._held[table]
+        live = set(self.live_files(table, merge.partition))
+        ghosts = [member for member in merge.members if member.path not in live]
+        for ghost in ghosts:
+            owner = manifests.get(ghost.batch_key)
+            if owner is not None and owner.files.pop(ghost.path, None) is not None:
+                self._put_manifest(_manifest_key(table, ghost.batch_key), owner)
+        if ghosts:
+            return False
         key = self.data_key(table, merge.partition, merge.batch_key)
         intent = _Manifest({key: _File(merge.partition, merge.rows)},
                            replaces={m.batch_key: m.path for m in merge.members})
@@ -321,6 +415,16 @@ class S3Lake(Lake):
         self._cache[key] = (response["ETag"], raw)
         return _Manifest.from_json(raw)
 
+    def _get_staged(self, attempt: str) -> _Staged | None:
+        with translated(self._bucket):
+            try:
+                raw = self._s3.get_object(Bucket=self._bucket.name, Key=_staged_key(attempt))["Body"].read()
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+        return _Staged.from_json(raw)
+
     def _put_manifest(self, key: str, manifest: _Manifest) -> None:
         with translated(self._bucket):
             self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=manifest.to_json(),
@@ -357,6 +461,10 @@ class S3Lake(Lake):
 
 def _manifest_key(table: str, batch_key: str) -> str:
     return f"{MANIFESTS}/{table}/{batch_key}.json"
+
+
+def _staged_key(attempt: str) -> str:
+    return f"{STAGED}/{attempt}.json"
 
 
 def _symlink_key(table: str, partition: str) -> str:

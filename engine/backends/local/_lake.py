@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (table_name, batch_key, partition)
 );
 CREATE TABLE IF NOT EXISTS garbage (path TEXT PRIMARY KEY, removed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    attempt TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    batch_key TEXT NOT NULL,
+    partition TEXT,
+    path TEXT,
+    rows INTEGER NOT NULL,
+    staged_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS staged_by_attempt ON staged (attempt);
 """
 GRACE_SECONDS = 120.0
 
@@ -65,25 +75,46 @@ class LocalLake(Lake):
         with transaction(self._db):
             self._db.execute("DELETE FROM files")
             self._db.execute("DELETE FROM garbage")
+            self._db.execute("DELETE FROM staged")
         for table in LAKE_TABLES:
             shutil.rmtree(self.root / table, ignore_errors=True)
 
-    def _write_partitions(self, table: str, batch_key: str, parts: dict[str, pa.Table]) -> None:
-        if not parts and self._db.execute("SELECT 1 FROM files WHERE table_name = ? AND batch_key = ? LIMIT 1",
-                                          (table, batch_key)).fetchone() is None:
-            return  # nothing to write, nothing to replace
-        written = [(partition, self._write_file(table, partition, batch_key, rows), rows.num_rows)
-                   for partition, rows in parts.items()]
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
+        # One row per file, and one without a file per table: its key is replaced even by no rows.
+        now = time.time()
+        staged = [(attempt, table, batch_key, partition, self._write_file(table, partition, attempt, rows),
+                   rows.num_rows, now) for table, by_day in parts.items() for partition, rows in by_day.items()]
+        staged += [(attempt, table, batch_key, None, None, 0, now) for table in parts]
         with transaction(self._db):
-            self._retire(self._db.execute(
-                "SELECT path FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key)
-            ).fetchall())
-            self._db.execute("DELETE FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key))
-            self._db.executemany(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?)",
-                [(table, partition, batch_key, path, rows) for partition, path, rows in written],
-            )
-        self._collect_garbage()
+            self._db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?)", staged)
+
+    def publish(self, attempt: str) -> None:
+        """One transaction: the key's earlier files out, the attempt's in, its record gone (so a
+        second publish finds nothing to do)."""
+        with transaction(self._db):
+            staged = self._db.execute("SELECT table_name, partition, batch_key, path, rows FROM staged "
+                                      "WHERE attempt = ?", (attempt,)).fetchall()
+            for table, batch_key in sorted({(table, key) for table, _, key, _, _ in staged}):
+                self._retire(self._db.execute(
+                    "SELECT path FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key)
+                ).fetchall())
+                self._db.execute("DELETE FROM files WHERE table_name = ? AND batch_key = ?", (table, batch_key))
+            self._db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)",
+                                 [row for row in staged if row[3] is not None])
+            self._db.execute("DELETE FROM staged WHERE attempt = ?", (attempt,))
+        if staged:
+            self._collect_garbage()
+
+    def discard(self, attempt: str) -> None:
+        with transaction(self._db):
+            paths = self._db.execute("SELECT path FROM staged WHERE attempt = ? AND path IS NOT NULL",
+                                     (attempt,)).fetchall()
+            self._db.execute("DELETE FROM staged WHERE attempt = ?", (attempt,))
+        for (path,) in paths:
+            (self.root / path).unlink(missing_ok=True)  # never listed: no query can be reading it
+
+    def _staged_attempts(self) -> list[tuple[str, float]]:
+        return self._db.execute("SELECT attempt, MIN(staged_at) FROM staged GROUP BY attempt").fetchall()
 
     def _write_file(self, table: str, partition: str, stem: str, rows: pa.Table) -> str:
         schema = LAKE_TABLES[table].schema

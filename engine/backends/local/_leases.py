@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at REAL NOT NULL,
     checkpoint TEXT,
     state_ref TEXT,
+    pending TEXT,
     PRIMARY KEY (application, shard_id)
 );
 CREATE TABLE IF NOT EXISTS lease_states (
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS workers (
     PRIMARY KEY (application, worker_id)
 );
 """
-_COLUMNS = "shard_id, owner, counter, expires_at, checkpoint, state_ref"
+_COLUMNS = "shard_id, owner, counter, expires_at, checkpoint, state_ref, pending"
 
 
 class LocalLeaseStore(LeaseStore):
@@ -49,24 +50,25 @@ class LocalLeaseStore(LeaseStore):
         # _COLUMNS is a module constant; the value is a parameter.
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases WHERE application = ?",  # nosec B608
                                 (self._application,))
-        return [Lease(*row) for row in rows]
+        return [Lease(shard_id, owner, counter, expires_at, checkpoint, state_ref, pending=pending)
+                for shard_id, owner, counter, expires_at, checkpoint, state_ref, pending in rows]
 
     def _insert(self, lease: Lease) -> bool:
         with transaction(self._db):
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO leases (application, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO leases (application, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._application, lease.shard_id, lease.owner, lease.counter, lease.expires_at,
-                 lease.checkpoint, lease.state_ref),
+                 lease.checkpoint, lease.state_ref, lease.pending),
             )
         return cursor.rowcount == 1
 
     def _replace(self, lease: Lease, expected_counter: int) -> bool:
         with transaction(self._db):
             cursor = self._db.execute(
-                "UPDATE leases SET owner = ?, counter = ?, expires_at = ?, checkpoint = ?, state_ref = ? "
-                "WHERE application = ? AND shard_id = ? AND counter = ?",
+                "UPDATE leases SET owner = ?, counter = ?, expires_at = ?, checkpoint = ?, state_ref = ?, "
+                "pending = ? WHERE application = ? AND shard_id = ? AND counter = ?",
                 (lease.owner, lease.counter, lease.expires_at, lease.checkpoint, lease.state_ref,
-                 self._application, lease.shard_id, expected_counter),
+                 lease.pending, self._application, lease.shard_id, expected_counter),
             )
         return cursor.rowcount == 1
 
@@ -101,10 +103,15 @@ class LocalLeaseStore(LeaseStore):
 
 
 def _upgrade(db: Database) -> None:
-    """Move a home written before states left the lease row: each inline state becomes a blob."""
+    """Upgrade a home written by an earlier version: each inline state becomes a blob, and the
+    lease row gets its ``pending`` lake attempt."""
     def columns() -> set[str]:
         return {name for _, name, *_ in db.execute("PRAGMA table_info(leases)")}
 
+    if "pending" not in columns():
+        with transaction(db):
+            if "pending" not in columns():  # another process may have upgraded it meanwhile
+                db.execute("ALTER TABLE leases ADD COLUMN pending TEXT")
     if "state" not in columns():
         return
     with transaction(db):
