@@ -34,7 +34,7 @@ from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
 from engine.features import WellState, decode_states, encode_states
-from engine.lake import attempt_batch_key
+from engine.lake import ABANDONED_AFTER_SECONDS, attempt_batch_key
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.outage import Outage
@@ -120,6 +120,7 @@ class _Due:
     model_check: float = 0.0
     balance: float = 0.0
     housekeeping: float = 0.0
+    sweep: float = 0.0
 
 
 def batch_key(shard_id: str, first_sequence: str) -> str:
@@ -373,7 +374,9 @@ class Consumer:
         pending = {attempt_batch_key(attempt) for attempt in attempts}
         for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
             self.backend.lake.compact(table, lambda key: is_final(key, checkpoints) and key not in pending)
-        self.backend.lake.sweep(keep=attempts)
+        if time.monotonic() >= self._due.sweep:  # a listing of the staged attempts: hourly is enough
+            self.backend.lake.sweep(keep=attempts)
+            self._due.sweep = time.monotonic() + ABANDONED_AFTER_SECONDS
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:

@@ -133,11 +133,11 @@ def test_a_crash_between_the_lake_write_and_the_checkpoint_duplicates_nothing(
     original = LeaseStore.checkpoint
     calls = []
 
-    def crash_on_third(self: LeaseStore, *args: object) -> object:
+    def crash_on_third(self: LeaseStore, *args: object, **kwargs: object) -> object:
         calls.append(args)
         if len(calls) == 3:
             raise RuntimeError("worker killed after writing its batch, before checkpointing it")
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(LeaseStore, "checkpoint", crash_on_third)
     with pytest.raises(RuntimeError, match="killed"):

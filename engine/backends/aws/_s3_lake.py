@@ -154,23 +154,31 @@ class S3Lake(Lake):
     def publish(self, attempt: str) -> None:
         """Per table: the batch manifest, then the symlink swaps; the attempt's record last.
 
-        Every symlink PUT is conditional on the manifest read and made only while the record
-        still exists, checked after that read: a process that paused inside a publish another
-        worker since finished cannot list the files again (see ``_swap_symlink``).
+        Every symlink PUT is conditional on the symlink as read and made only if the record still
+        existed after that read: a process that paused inside a publish another worker since
+        finished cannot list the files again (see ``_swap_symlink``). Symlinks this process read
+        before it read the record need no second look (the record's read is that check).
         """
+        read_before = dict(self._symlinks)
         record = self._get_staged(attempt)  # read even by its writer: it may have been published meanwhile
         if record is None:
             return  # published (or discarded) already
         staged_key = _staged_key(attempt)
+
+        def still_staged(symlink: str, etag: str | None) -> bool:
+            known = read_before.get(symlink)
+            return (etag is not None and known is not None and known[0] == etag) or self._exists(staged_key)
+
         for table, files in sorted(record.files.items()):
-            if not self._replace_batch(table, record.batch_key, files, lambda: self._exists(staged_key)):
+            if not self._replace_batch(table, record.batch_key, files, still_staged):
                 return  # another process finished this publish meanwhile
-        self._delete([staged_key])
+        self._delete_object(staged_key)
 
     def discard(self, attempt: str) -> None:
         record = self._get_staged(attempt)
         if record is not None:
-            self._delete([key for files in record.files.values() for key in files] + [_staged_key(attempt)])
+            self._delete([key for files in record.files.values() for key in files])
+            self._delete_object(_staged_key(attempt))
 
     def _staged_attempts(self) -> list[tuple[str, float]]:
         prefix = f"{STAGED}/"
@@ -180,7 +188,7 @@ class S3Lake(Lake):
                     for page in pages for entry in page.get("Contents", [])]
 
     def _replace_batch(self, table: str, batch_key: str, files: dict[str, _File],
-                       still_staged: Callable[[], bool]) -> bool:
+                       still_staged: Callable[[str, str | None], bool]) -> bool:
         """Make ``files`` the batch key's files: its manifest (listing the replaced ones as stale),
         the readers' symlinks, then the replaced files retired; False if ``still_staged`` failed."""
         manifest_key = _manifest_key(table, batch_key)
@@ -202,7 +210,7 @@ class S3Lake(Lake):
 
     # -- what readers see -----------------------------------------------------------
     def _publish(self, table: str, add: dict[str, _File], remove: Iterable[str],
-                 still_staged: Callable[[], bool] | None = None) -> bool:
+                 still_staged: Callable[[str, str | None], bool] | None = None) -> bool:
         """Add and remove data files in their partitions' symlink manifests (one conditional PUT each);
         False, with nothing more changed, once ``still_staged`` fails."""
         changes: dict[str, tuple[list[str], set[str]]] = defaultdict(lambda: ([], set()))
@@ -214,7 +222,7 @@ class S3Lake(Lake):
                    for partition, (added, removed) in sorted(changes.items()))
 
     def _swap_symlink(self, key: str, added: list[str], removed: set[str],
-                      still_staged: Callable[[], bool] | None = None) -> bool:
+                      still_staged: Callable[[str, str | None], bool] | None = None) -> bool:
         """Compare-and-swap a symlink manifest: read (or take from the cache), change, PUT If-Match.
 
         ``still_staged`` is asked after the read and before the PUT: if the publish was finished
@@ -227,7 +235,7 @@ class S3Lake(Lake):
             wanted = [k for k in live if k not in removed] + [k for k in added if k not in live]
             if wanted == live:
                 return True
-            if still_staged is not None and not still_staged():
+            if still_staged is not None and not still_staged(key, etag):
                 self._symlinks.pop(key, None)
                 return False
             body = "".join(f"s3://{self._bucket.name}/{k}\n" for k in wanted).encode()
@@ -447,6 +455,11 @@ class S3Lake(Lake):
                     return False
                 raise
         return True
+
+    def _delete_object(self, key: str) -> None:
+        """Delete one object (a DELETE is free; a DeleteObjects call is billed as a PUT)."""
+        with translated(self._bucket):
+            self._s3.delete_object(Bucket=self._bucket.name, Key=key)
 
     def _delete(self, keys: list[str]) -> None:
         """Delete objects (1,000 per call, S3's limit); keys already gone are fine."""
