@@ -7,12 +7,15 @@ Fills one local stream with ``engine replay --speed 0``, then, on copies of it, 
 ``--baseline``, the other checkout's code in the same alternation). Besides wall times it
 samples the lease table every 50 ms, which gives measures the machine's load does not move:
 
-* **time to an even split**: from the first lease a worker takes to the first moment two live
-  workers hold their fair share each (counts within one), and how many ownership changes follow
-  it (a balancer that thrashes keeps moving leases);
+* **time to an even split**: from the moment the second worker's heartbeat appears to the first
+  moment two workers hold their fair share each (counts within one), and how many ownership
+  changes follow it (a balancer that thrashes keeps moving leases);
 * **who did the work**: records committed by each worker (checkpoint advances it made, counted
-  in the stream), so the best speed-up that split allows (total / the busier worker's share)
-  is known apart from what the cores delivered.
+  in the stream): the best speed-up that split allows is 1 / the busier worker's share;
+* **CPU seconds per worker** (user + system, every process sampled): on two otherwise idle
+  cores each worker has a core, so ``two_vs_one_by_cpu`` (one worker's CPU seconds over the
+  busier of two workers') is what two workers would gain there, start-up and contention
+  included, whatever else runs on the machine now.
 
 The per-shard work depends on how the wells hash onto the shards (MD5, as Kinesis routes),
 so ``--wells`` decides how even a count split of the shards can be.
@@ -41,6 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_performance import dataset, fresh_home, run_timed  # noqa: E402
+from bench_pipeline import _engine  # noqa: E402
 
 from engine.producer import count_rows  # noqa: E402
 from engine.readers import discover  # noqa: E402
@@ -54,19 +58,23 @@ class LeaseLog:
     """What the lease table showed over a run, sampled."""
 
     samples: list[tuple[float, dict[str, tuple[str | None, int]]]] = field(default_factory=list)
+    #: When the workers table first showed two live workers.
+    second_worker_at: float | None = None
 
     def watch(self, db_path: Path, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 with sqlite3.connect(db_path, timeout=1) as db:
                     rows = db.execute("SELECT shard_id, owner, COALESCE(checkpoint, 0) FROM leases").fetchall()
-                self.samples.append((time.perf_counter(), {s: (o, int(c)) for s, o, c in rows}))
+                    (workers,) = db.execute("SELECT COUNT(*) FROM workers WHERE expires_at >= ?",
+                                            (time.time(),)).fetchone()
+                now = time.perf_counter()
+                self.samples.append((now, {s: (o, int(c)) for s, o, c in rows}))
+                if workers >= 2 and self.second_worker_at is None:
+                    self.second_worker_at = now
             except sqlite3.OperationalError:
                 pass  # busy or not created yet
             stop.wait(0.05)
-
-    def first_owned(self) -> float | None:
-        return next((t for t, leases in self.samples if any(o for o, _ in leases.values())), None)
 
     def even_at(self) -> float | None:
         """When two distinct owners first held every lease, with counts within one."""
@@ -105,27 +113,51 @@ class LeaseLog:
         return dict(done)
 
 
+def watch_cpu(pid: int, stop: threading.Event, cpu: dict[int, float]) -> None:
+    """CPU seconds (user + system) of a process and its children, last seen per process."""
+    import psutil
+
+    root = psutil.Process(pid)
+    while not stop.is_set():
+        try:
+            for process in [root, *root.children(recursive=True)]:
+                times = process.cpu_times()
+                cpu[process.pid] = times.user + times.system
+        except psutil.Error:
+            pass  # one ended between the listing and the reading
+        stop.wait(0.1)
+
+
 def consume(stream_home: Path, root: Path, repo: Path, workers: int) -> dict[str, object]:
     home = root / f"run-{time.monotonic_ns()}"
     shutil.copytree(stream_home, home)
-    log, stop = LeaseLog(), threading.Event()
+    log, stop, cpu = LeaseLog(), threading.Event(), {}
     watcher = threading.Thread(target=log.watch, args=(home / "stream.sqlite", stop))
     watcher.start()
+    process = _engine(home, "consume", "--workers", str(workers), "--exit-when-idle", str(IDLE_EXIT_SECONDS),
+                      repo=repo)
     started = time.perf_counter()
-    timed = run_timed(home, ["consume", "--workers", str(workers), "--exit-when-idle", str(IDLE_EXIT_SECONDS)], repo)
+    cpu_watcher = threading.Thread(target=watch_cpu, args=(process.pid, stop, cpu))
+    cpu_watcher.start()
+    code = process.wait()
+    seconds = time.perf_counter() - started
     stop.set()
     watcher.join()
-    if timed.exit_code:
-        sys.exit(f"consume --workers {workers} exited with {timed.exit_code}")
-    result: dict[str, object] = {"seconds": round(timed.seconds - IDLE_EXIT_SECONDS, 2),
-                                 "load_average": round(os.getloadavg()[0], 1)}
+    cpu_watcher.join()
+    if code:
+        sys.exit(f"consume --workers {workers} exited with {code}")
+    # a worker's CPU seconds: what its wall time would be on a core of its own
+    worker_cpu = sorted((v for pid, v in cpu.items() if pid != process.pid or workers == 1), reverse=True)
+    result: dict[str, object] = {"seconds": round(seconds - IDLE_EXIT_SECONDS, 2),
+                                 "load_average": round(os.getloadavg()[0], 1),
+                                 "worker_cpu_s": [round(v, 1) for v in worker_cpu[:workers]]}
     by_worker = log.records_by_worker(home / "stream.sqlite")
     if workers == 2:
-        first, even = log.first_owned(), log.even_at()
+        second, even = log.second_worker_at, log.even_at()
         total = sum(by_worker.values())
         result.update({
-            "first_lease_after_s": None if first is None else round(first - started, 2),
-            "even_split_after_first_lease_s": None if even is None or first is None else round(even - first, 2),
+            "second_worker_after_s": None if second is None else round(second - started, 2),
+            "even_split_after_second_worker_s": None if even is None or second is None else round(even - second, 2),
             "lease_moves_after_even_split": None if even is None else log.moves_after(even),
             "busier_worker_share": round(max(by_worker.values()) / total, 3) if total else None,
         })
@@ -161,8 +193,12 @@ def main() -> None:
     for label, both in runs.items():
         one = statistics.median(r["seconds"] for r in both["one"])
         two = statistics.median(r["seconds"] for r in both["two"])
+        # on two idle cores each worker gets one: the run lasts as long as the busier worker's CPU
+        one_cpu = statistics.median(r["worker_cpu_s"][0] for r in both["one"])
+        two_cpu = statistics.median(r["worker_cpu_s"][0] for r in both["two"])
         summary[label] = {"one_worker_rows_per_s": round(rows / one), "two_workers_rows_per_s": round(rows / two),
-                          "two_vs_one": round(one / two, 2), "runs": both}
+                          "two_vs_one": round(one / two, 2),
+                          "two_vs_one_by_cpu": round(one_cpu / two_cpu, 2), "runs": both}
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "wells": args.wells, "hours": args.hours, "rows": rows, **summary}
     text = json.dumps(result, indent=2)
