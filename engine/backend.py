@@ -58,6 +58,14 @@ class Backend:
     #: record is about 3.4 KB), five seconds a record cut that bill fivefold for five seconds more delay;
     #: locally a record costs nothing, so one second keeps a row's way to the lake short.
     min_record_seconds: float = 1.0
+    #: How long a consumer with nothing to read waits before reading again. A Kinesis shard allows five
+    #: reads a second, shared with Firehose; a read of the local stream is a SQLite query, so waiting less
+    #: takes a quarter second off every row's way to the lake for a few idle queries a second.
+    idle_poll_seconds: float = 0.2
+    #: How often a consumer compacts and trims. On S3 each pass lists, locks and unlocks every table (a
+    #: dozen billed requests with nothing to merge); locally a pass costs a query, and the loop stalls for
+    #: as long as a pass merges, so small frequent passes keep that stall off the rows' latency.
+    housekeeping_seconds: float = 180.0
     #: The SQL endpoint BI tools connect to; None where there is none (local: the portal exports files).
     sql_endpoint: SqlEndpoint | None = None
 

@@ -174,7 +174,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
-                                                 batch_seconds=backend.settings.batch_seconds))
+                                                 batch_seconds=backend.settings.batch_seconds,
+                                                 poll_seconds=backend.idle_poll_seconds,
+                                                 housekeeping_every_seconds=backend.housekeeping_seconds))
     health = HealthSettings.from_env()
     if health is not None:
         serve_health(health, consumer)

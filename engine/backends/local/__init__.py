@@ -47,4 +47,6 @@ def open_local_backend(settings: Settings) -> Backend:
         replay_control=LocalReplayControl(replays, processes),
         scaling=LocalScaler(processes),
         erase_data=LocalDataEraser(db, lake),
+        idle_poll_seconds=0.05,
+        housekeeping_seconds=30.0,
     )
