@@ -345,14 +345,15 @@ class S3Lake(Lake):
         return True
 
     def _delete(self, keys: list[str]) -> None:
-        """Delete objects (1,000 per call, S3's limit); keys already gone are fine."""
+        """Delete objects one request each; keys already gone are fine.
+
+        S3 bills a DELETE nothing, while a multi-object delete (``DeleteObjects``) is a POST billed
+        at the PUT rate: the lake deletes a handful of keys at a time (a merge's members, a batch of
+        garbage), so single deletes cost nothing where one batch call would cost a PUT.
+        """
         with translated(self._bucket):
-            for start in range(0, len(keys), 1000):
-                response = self._s3.delete_objects(Bucket=self._bucket.name, Delete={
-                    "Objects": [{"Key": key} for key in keys[start:start + 1000]], "Quiet": True})
-                if errors := response.get("Errors"):
-                    raise ClientError({"Error": {"Code": errors[0].get("Code", ""),
-                                                 "Message": errors[0].get("Message", "")}}, "DeleteObjects")
+            for key in keys:
+                self._s3.delete_object(Bucket=self._bucket.name, Key=key)
 
 
 def _manifest_key(table: str, batch_key: str) -> str:
