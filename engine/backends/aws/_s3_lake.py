@@ -32,6 +32,7 @@ Firehose, not this lake, copies the raw stream into the raw bucket.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -232,11 +233,14 @@ class S3Lake(Lake):
         return True
 
     def _downloads(self, keys: Iterable[str]) -> Iterator[Any]:
-        """Each object as a local temporary file, one at a time (memory stays one row group)."""
+        """Each object as a local temporary file, one at a time (memory stays one row group).
+
+        One streamed GET each: the transfer manager's ``download_fileobj`` sends a HEAD first,
+        a second billed request per file for objects this small."""
         for key in keys:
             with tempfile.TemporaryFile() as local:
                 with translated(self._bucket):
-                    self._s3.download_fileobj(self._bucket.name, key, local)
+                    shutil.copyfileobj(self._s3.get_object(Bucket=self._bucket.name, Key=key)["Body"], local)
                 local.seek(0)
                 yield local
 
