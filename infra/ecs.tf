@@ -27,7 +27,7 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
 
 resource "aws_cloudwatch_log_group" "tasks" {
   #checkov:skip=CKV_AWS_338:Logs are kept 1 day by product decision (cost); they serve live debugging only.
-  for_each = toset(["consumer", "producer", "portal"])
+  for_each = toset(["consumer", "producer", "portal", "bi-views"])
 
   name              = "${local.log_group_prefix}/ecs/${each.key}"
   retention_in_days = var.log_retention_days
@@ -62,7 +62,7 @@ locals {
   health_probe = "import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1], timeout=4).status != 200)"
 
   log_options = {
-    for role in ["consumer", "producer", "portal"] : role => {
+    for role in ["consumer", "producer", "portal", "bi-views"] : role => {
       logDriver = "awslogs"
       options = {
         awslogs-group         = aws_cloudwatch_log_group.tasks[role].name
@@ -93,6 +93,12 @@ locals {
       command          = var.producer_command
       environment      = local.environment
       logConfiguration = local.log_options["producer"]
+    }
+    bi_views = {
+      name             = "bi-views"
+      command          = ["python", "-m", "engine", "bi-views"]
+      environment      = local.environment
+      logConfiguration = local.log_options["bi-views"]
     }
     portal = {
       name             = "portal"
