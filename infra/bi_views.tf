@@ -3,7 +3,7 @@
 # `python -m engine bi-views` runs. A one-off task runs it every day, so Power BI's scans stay
 # bounded without anyone re-running project_up.sh (the window ends at the newest partition, not
 # at today, so a relative `current_date` predicate would lose replays of past data).
-# It costs a minute of the smallest Fargate Spot task and of a public address a day (under
+# It costs a minute of the smallest Fargate task and of a public address a day (under
 # 0.01 USD/month) and an Athena DDL statement (not billed).
 
 resource "aws_ecs_task_definition" "bi_views" {
@@ -130,12 +130,10 @@ resource "aws_scheduler_schedule" "bi_views" {
     ecs_parameters {
       task_definition_arn = aws_ecs_task_definition.bi_views.arn
       task_count          = 1
-      platform_version    = "LATEST"
-
-      capacity_provider_strategy {
-        capacity_provider = "FARGATE_SPOT"
-        weight            = 1
-      }
+      # On-demand: Scheduler documents a public address (the tasks' way to AWS, no NAT) for the
+      # FARGATE launch type; a minute a day costs the same fraction of a cent either way.
+      launch_type      = "FARGATE"
+      platform_version = "LATEST"
 
       network_configuration {
         subnets          = aws_subnet.public[*].id
