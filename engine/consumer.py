@@ -34,7 +34,7 @@ from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
 from engine.features import WellState, decode_states, encode_states
-from engine.lake import ABANDONED_AFTER_SECONDS, attempt_batch_key
+from engine.lake import attempt_batch_key
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
 from engine.outage import Outage
@@ -78,6 +78,11 @@ class ConsumerOptions:
     #: Each pass locks, lists and unlocks every table (on AWS: a dozen S3 requests even with nothing
     #: to merge), so it runs every few minutes: every minute was some 0.5 M S3 requests a month.
     housekeeping_every_seconds: float = 180.0
+    #: A pass compacts the tables this worker landed rows in since its last pass; every table (an
+    #: idle one's garbage, a merge a dead worker cut short) only this often, as its pass costs a
+    #: lock and two listings even when there is nothing to do: at demo load the alarm and dead-letter
+    #: tables are mostly idle, and passing over them every time was some 90,000 S3 requests a month.
+    every_table_housekeeping_seconds: float = 3600.0
 
 
 @dataclass
@@ -120,7 +125,7 @@ class _Due:
     model_check: float = 0.0
     balance: float = 0.0
     housekeeping: float = 0.0
-    sweep: float = 0.0
+    every_table_housekeeping: float = 0.0
 
 
 def batch_key(shard_id: str, first_sequence: str) -> str:
@@ -155,6 +160,8 @@ class Consumer:
         #: Shard -> the lake attempt this worker published last (see :meth:`_roll_forward`).
         self._published: dict[str, str] = {}
         self._due = _Due()
+        #: Tables this worker landed rows in since its last housekeeping pass.
+        self._landed: set[str] = set()
         self._outage = Outage(f"consumer {self.worker_id}")
 
     # -- main loop ----------------------------------------------------------------
@@ -208,8 +215,11 @@ class Consumer:
             if time.monotonic() >= self._next_read.get(shard_id, 0.0):
                 worked |= self._consume_shard(shard_id)
         if time.monotonic() >= self._due.housekeeping:
-            self.housekeeping()
+            every_table = time.monotonic() >= self._due.every_table_housekeeping
+            self.housekeeping(None if every_table else self._landed)
             self._due.housekeeping = time.monotonic() + self.options.housekeeping_every_seconds
+            if every_table:
+                self._due.every_table_housekeeping = time.monotonic() + self.options.every_table_housekeeping_seconds
         return worked
 
     def _idle_too_long(self, idle_since: float) -> bool:
@@ -289,10 +299,13 @@ class Consumer:
             self.stats.duplicates_dropped += (observations.num_rows if observations else 0) - fresh.num_rows
             rows, evidence = score_and_explain(fresh, states, self._model)
             policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
+            events = update_alarms(rows, states, policy, evidence)
             attempt = self.backend.lake.stage(batch_key(shard_id, records[0].sequence_number), {
-                WELL_DATA_TABLE: rows,
-                ANOMALY_EVENT_VERSIONS_TABLE: update_alarms(rows, states, policy, evidence),
+                WELL_DATA_TABLE: rows, ANOMALY_EVENT_VERSIONS_TABLE: events,
                 DEAD_LETTERS_TABLE: pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA)})
+            self._landed |= {table for table, n in ((WELL_DATA_TABLE, rows.num_rows),
+                                                    (ANOMALY_EVENT_VERSIONS_TABLE, events.num_rows),
+                                                    (DEAD_LETTERS_TABLE, len(dead))) if n}
             _forget_idle(states, self.backend.settings.retention_hours * _MILLIS_PER_HOUR)
             self._leases[shard_id] = self.backend.leases.checkpoint(
                 lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id),
@@ -363,9 +376,10 @@ class Consumer:
             self._refused = version
             log.error("keeping model %s: %s", self.stats.model_version, exc)
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, tables: set[str] | None = None) -> None:
         """Trim records past the stream's retention; merge small lake files of batches that can
-        no longer be re-written; delete lake attempts abandoned before their checkpoint."""
+        no longer be re-written, in ``tables`` (default: every table, and then also delete lake attempts
+        abandoned before their checkpoint)."""
         self.backend.stream.trim()
         leases = self.backend.leases.leases()
         checkpoints = {lease.shard_id: lease.checkpoint for lease in leases}
@@ -373,10 +387,11 @@ class Consumer:
         attempts = {lease.pending for lease in leases if lease.pending}
         pending = {attempt_batch_key(attempt) for attempt in attempts}
         for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
-            self.backend.lake.compact(table, lambda key: is_final(key, checkpoints) and key not in pending)
-        if time.monotonic() >= self._due.sweep:  # a listing of the staged attempts: hourly is enough
+            if tables is None or table in tables:
+                self.backend.lake.compact(table, lambda key: is_final(key, checkpoints) and key not in pending)
+        if tables is None:  # a listing of the staged attempts: with the every-table pass (hourly) is enough
             self.backend.lake.sweep(keep=attempts)
-            self._due.sweep = time.monotonic() + ABANDONED_AFTER_SECONDS
+        self._landed = set()
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:
