@@ -247,7 +247,7 @@ class Consumer:
         its writer (another worker, or this one before a crash or an outage) may have stopped
         between the checkpoint and the publish. Publishing an attempt again changes nothing."""
         if lease.pending is not None and self._published.get(lease.shard_id) != lease.pending:
-            self.backend.lake.publish(lease.pending)
+            self.backend.lake.publish(lease.pending, fence=lambda: self.backend.leases.holds(lease))
             self._published[lease.shard_id] = lease.pending
 
     def _shutdown(self) -> None:
@@ -325,7 +325,8 @@ class Consumer:
         self.stats.rows_landed += rows.num_rows
         self.stats.dead_letters += len(dead)
         self.stats.last_batch_at = time.time()
-        self.backend.lake.publish(attempt)
+        committed = self._leases[shard_id]
+        self.backend.lake.publish(attempt, fence=lambda: self.backend.leases.holds(committed))
         self._published[shard_id] = attempt
 
     def _drop(self, shard_id: str) -> None:

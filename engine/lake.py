@@ -136,7 +136,7 @@ def split_by_day(rows: pa.Table, time_column: str) -> dict[str, pa.Table]:
 
 def attempt_batch_key(attempt: str) -> str:
     """The batch key a staged attempt (:meth:`Lake.stage`) belongs to."""
-    return attempt.rsplit("-", 1)[0]
+    return attempt.split("#", 1)[0].rsplit("-", 1)[0]
 
 
 class Lake(ABC):
@@ -159,24 +159,25 @@ class Lake(ABC):
 
     def stage(self, batch_key: str, tables: dict[str, pa.Table]) -> str:
         """Write a batch's rows of some tables (one file per table and date partition) where no
-        reader looks yet; the name of this attempt, for :meth:`publish` or :meth:`discard`."""
-        attempt = f"{batch_key}-{uuid.uuid4().hex[:12]}"
-        self._stage(attempt, batch_key, {
+        reader looks yet; the attempt's name (with whatever a backend needs to find its files:
+        keep it whole, as the lease's ``pending``), for :meth:`publish` or :meth:`discard`."""
+        return self._stage(f"{batch_key}-{uuid.uuid4().hex[:12]}", batch_key, {
             table: split_by_day(rows, LAKE_TABLES[table].time_column) if rows.num_rows else {}
             for table, rows in tables.items()})
-        return attempt
 
     @abstractmethod
-    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
-        """Store an attempt's files (table -> partition -> rows; a table may have none) and a
-        durable record of them, invisible to readers."""
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> str:
+        """Store an attempt's files (table -> partition -> rows; a table may have none) where no
+        reader looks; the attempt's full name."""
 
     @abstractmethod
-    def publish(self, attempt: str) -> None:
+    def publish(self, attempt: str, fence: Callable[[], bool] | None = None) -> None:
         """Make a staged attempt, in every table it staged, all that readers see of its batch key
         (what the key held before is replaced, atomically per table). Publishing an attempt a
         second time does nothing: a new lease owner rolls forward the attempt its predecessor's
-        checkpoint named, and that predecessor may resume and publish it too."""
+        checkpoint named, and that predecessor may resume and publish it too. ``fence`` says
+        whether the caller still holds the right to publish (its lease); a backend whose publish
+        is not one atomic step asks it before each change readers see, and stops once it fails."""
 
     @abstractmethod
     def discard(self, attempt: str) -> None:

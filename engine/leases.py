@@ -67,6 +67,10 @@ class LeaseStore(ABC):
         """Every lease row."""
 
     @abstractmethod
+    def _read(self, shard_id: str) -> Lease | None:
+        """One shard's lease row, read consistently."""
+
+    @abstractmethod
     def _insert(self, lease: Lease) -> bool:
         """Create a lease row; False if one exists already."""
 
@@ -101,6 +105,12 @@ class LeaseStore(ABC):
     # -- rules --------------------------------------------------------------------
     def leases(self) -> list[Lease]:
         return sorted(self._read_all(), key=lambda lease: lease.shard_id)
+
+    def holds(self, lease: Lease) -> bool:
+        """Whether ``lease`` is still the shard's current row: no one took, renewed or checkpointed
+        it since (the fence a publisher asks before showing readers a batch)."""
+        current = self._read(lease.shard_id)
+        return current is not None and current.counter == lease.counter and current.owner == lease.owner
 
     def balance(self, worker_id: str, shard_ids: Sequence[str]) -> list[Lease]:
         """Renew this worker's leases, take free ones up to its fair share, then steal towards an

@@ -105,6 +105,10 @@ class DynamoLeaseStore(LeaseStore):
     def _read_all(self) -> list[Lease]:
         return [_lease(item) for item in self._table.scan(self._leases)]
 
+    def _read(self, shard_id: str) -> Lease | None:
+        item = self._table.get(self._leases + shard_id)
+        return None if item is None else _lease(item)
+
     def _insert(self, lease: Lease) -> bool:
         return self._table.put(self._item(lease), "attribute_not_exists(lease_key)")
 

@@ -6,7 +6,6 @@ Layout::
     <table>/date=YYYY-MM-DD/compacted-T<n>-<unique>.parquet many final files merged (tier n)
     _symlinks/<table>/date=YYYY-MM-DD/manifest              the partition's live files: what Athena reads
     _manifests/<table>/<batch key>.json                     the files a batch (or merge) owns
-    _staged/<attempt>.json                                  a batch's files not yet published
     _garbage/<table>/<retired at, ms>-<unique>.json         replaced files, deleted after a grace period
     _locks/<table>.json                                     held while a worker compacts the table
 
@@ -20,13 +19,14 @@ after a change, never half of it. Data files get new names on every write and ar
 after :data:`GRACE_SECONDS`, so a query that read the previous manifest still finds its files.
 
 **Exactly once.** A consumer's batch is written in two steps around its fenced checkpoint
-(:class:`engine.lake.Lake`): :meth:`S3Lake.stage` writes a record of the attempt
-(``_staged/<attempt>.json``, naming every file it may leave) and then its data, which no
-manifest lists; :meth:`S3Lake.publish`, after the checkpoint succeeded, writes each table's
-batch manifest (listing, as ``stale``, files an earlier write of the key left), swaps the
-symlinks, retires the stale files and deletes the record; an attempt whose checkpoint was refused
-is discarded unseen. A publish cut short is finished by whoever publishes the attempt next (the
-lease names it), and a publish finished elsewhere stops a late one (``_swap_symlink``).
+(:class:`engine.lake.Lake`): :meth:`S3Lake.stage` writes its data, which no manifest lists, and
+names the attempt with where its files are (the lease keeps that name as ``pending``);
+:meth:`S3Lake.publish`, after the checkpoint succeeded, writes each table's batch manifest
+(listing, as ``stale``, files an earlier write of the key left), swaps the symlinks and retires
+the stale files. An attempt whose checkpoint was refused is discarded unseen. A publish cut
+short is finished by whoever holds the lease next (it publishes ``pending`` again: what is done
+already is skipped), and a publisher that lost its lease stops before its next symlink PUT
+(``_swap_symlink``).
 
 A merge's manifest is written first with the members it replaces (``replaces``), then the merged
 data, then the symlink swap, then the members are retired; a merge cut short is rolled forward
@@ -55,13 +55,12 @@ from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, translated
 from engine.backends.aws._glue import SYMLINKS, GlueCatalog
-from engine.lake import Lake, LakeFile, Merge, concatenate, parquet_options
+from engine.lake import Lake, LakeFile, Merge, attempt_batch_key, concatenate, parquet_options
 from engine.schema import LAKE_TABLES, PARTITION_COLUMN
 
 __all__ = ["GRACE_SECONDS", "S3Lake"]
 
 MANIFESTS = "_manifests"
-STAGED = "_staged"
 GARBAGE = "_garbage"
 LOCKS = "_locks"
 SYMLINK_NAME = "manifest"
@@ -99,25 +98,6 @@ class _Manifest:
                    data.get("replaces", {}))
 
 
-@dataclass
-class _Staged:
-    """A staged attempt: its batch key and, per table, the files it wrote (possibly none)."""
-
-    batch_key: str
-    files: dict[str, dict[str, _File]]
-
-    def to_json(self) -> bytes:
-        return json.dumps({"batch_key": self.batch_key, "files": {
-            table: {k: asdict(f) for k, f in files.items()} for table, files in self.files.items()}},
-            sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> _Staged:
-        data = json.loads(raw)
-        return cls(data["batch_key"], {table: {k: _File(**f) for k, f in files.items()}
-                                       for table, files in data["files"].items()})
-
-
 class S3Lake(Lake):
     """Lake tables in one bucket, catalogued in Glue."""
 
@@ -139,59 +119,59 @@ class S3Lake(Lake):
         return self._read_symlink(_symlink_key(table, partition))[1]
 
     # -- writing --------------------------------------------------------------------
-    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
-        """The attempt's record first (it names every file the attempt may leave), then its data."""
-        files = {table: {self.data_key(table, partition, attempt): _File(partition, rows.num_rows)
-                         for partition, rows in by_day.items()} for table, by_day in parts.items()}
-        record = _Staged(batch_key, files)
-        with translated(self._bucket):
-            self._s3.put_object(Bucket=self._bucket.name, Key=_staged_key(attempt), Body=record.to_json(),
-                                ContentType="application/json")
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> str:
+        """The attempt's data files, listed nowhere; its name carries where they are (``#`` and,
+        per table, each partition and its rows), so whoever publishes it finds them without a
+        request, and staging costs no PUT beyond the data."""
         for table, by_day in parts.items():
             self._catalog.add_partitions(table, by_day)
-            for key, file in files[table].items():
-                self._put_parquet(table, key, by_day[file.partition])
+            for partition, rows in by_day.items():
+                self._put_parquet(table, self.data_key(table, partition, attempt), rows)
+        where = {table: sorted([partition, rows.num_rows] for partition, rows in by_day.items())
+                 for table, by_day in sorted(parts.items())}
+        return f"{attempt}#{json.dumps(where, separators=(',', ':'))}"
 
-    def publish(self, attempt: str) -> None:
-        """Per table: the batch manifest, then the symlink swaps; the attempt's record last.
+    def _staged_files(self, staged: str) -> tuple[str, dict[str, dict[str, _File]]]:
+        attempt, _, where = staged.partition("#")
+        return attempt, {table: {self.data_key(table, partition, attempt): _File(partition, rows)
+                                 for partition, rows in by_day} for table, by_day in json.loads(where).items()}
 
-        Every symlink PUT is conditional on the symlink as read and made only if the record still
-        existed after that read: a process that paused inside a publish another worker since
-        finished cannot list the files again (see ``_swap_symlink``). Symlinks this process read
-        before it read the record need no second look (the record's read is that check).
+    def publish(self, attempt: str, fence: Callable[[], bool] | None = None) -> None:
+        """Per table: the batch manifest (written only when it changes), then the symlink swaps.
+
+        Publishing again finds both done and changes nothing. With a ``fence``, every symlink PUT
+        is conditional on the symlink as read and made only if the fence held after that read:
+        compaction merges a batch only after the shard's next checkpoint, which a stalled
+        publisher's fence sees, so it never lists merged files again (``_swap_symlink``). The
+        fence is asked once at the start; symlinks this process read before that need no second look.
         """
+        name, files = self._staged_files(attempt)
         read_before = dict(self._symlinks)
-        record = self._get_staged(attempt)  # read even by its writer: it may have been published meanwhile
-        if record is None:
-            return  # published (or discarded) already
-        staged_key = _staged_key(attempt)
+        if fence is not None and not fence():
+            return
 
-        def still_staged(symlink: str, etag: str | None) -> bool:
+        def still_entitled(symlink: str, etag: str | None) -> bool:
             known = read_before.get(symlink)
-            return (etag is not None and known is not None and known[0] == etag) or self._exists(staged_key)
+            return fence is None or (etag is not None and known is not None and known[0] == etag) or fence()
 
-        for table, files in sorted(record.files.items()):
-            if not self._replace_batch(table, record.batch_key, files, still_staged):
-                return  # another process finished this publish meanwhile
-        self._delete_object(staged_key)
+        for table, table_files in sorted(files.items()):
+            if not self._replace_batch(table, attempt_batch_key(name), table_files, still_entitled):
+                return
 
     def discard(self, attempt: str) -> None:
-        record = self._get_staged(attempt)
-        if record is not None:
-            self._delete([key for files in record.files.values() for key in files])
-            self._delete_object(_staged_key(attempt))
+        """Delete the files of an attempt never published (no manifest lists them)."""
+        self._delete([key for files in self._staged_files(attempt)[1].values() for key in files])
 
     def _staged_attempts(self) -> list[tuple[str, float]]:
-        prefix = f"{STAGED}/"
-        with translated(self._bucket):
-            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket.name, Prefix=prefix)
-            return [(entry["Key"][len(prefix):-len(".json")], entry["LastModified"].timestamp())
-                    for page in pages for entry in page.get("Contents", [])]
+        """None are recorded: an attempt's files are known from its name, which only its writer
+        and the lease hold. Files of an attempt whose writer died before its checkpoint are in no
+        manifest and are never read; they stay in the bucket (a few KB per such crash)."""
+        return []
 
     def _replace_batch(self, table: str, batch_key: str, files: dict[str, _File],
-                       still_staged: Callable[[str, str | None], bool]) -> bool:
+                       still_entitled: Callable[[str, str | None], bool]) -> bool:
         """Make ``files`` the batch key's files: its manifest (listing the replaced ones as stale),
-        the readers' symlinks, then the replaced files retired; False if ``still_staged`` failed."""
+        the readers' symlinks, then the replaced files retired; False if ``still_entitled`` failed."""
         manifest_key = _manifest_key(table, batch_key)
         previous = self._get_manifest(manifest_key)
         if not files and previous is None:
@@ -199,7 +179,7 @@ class S3Lake(Lake):
         stale = sorted((set(previous.files) | set(previous.stale)) - set(files)) if previous else []
         if previous is None or previous.files != files or previous.stale != stale:
             self._put_manifest(manifest_key, _Manifest(files, stale))
-        if not self._publish(table, add=files, remove=stale, still_staged=still_staged):
+        if not self._publish(table, add=files, remove=stale, still_entitled=still_entitled):
             return False
         if stale:
             self._retire(table, stale)
@@ -211,22 +191,22 @@ class S3Lake(Lake):
 
     # -- what readers see -----------------------------------------------------------
     def _publish(self, table: str, add: dict[str, _File], remove: Iterable[str],
-                 still_staged: Callable[[str, str | None], bool] | None = None) -> bool:
+                 still_entitled: Callable[[str, str | None], bool] | None = None) -> bool:
         """Add and remove data files in their partitions' symlink manifests (one conditional PUT each);
-        False, with nothing more changed, once ``still_staged`` fails."""
+        False, with nothing more changed, once ``still_entitled`` fails."""
         changes: dict[str, tuple[list[str], set[str]]] = defaultdict(lambda: ([], set()))
         for key, file in add.items():
             changes[file.partition][0].append(key)
         for key in remove:
             changes[_partition_of(key)][1].add(key)
-        return all(self._swap_symlink(_symlink_key(table, partition), added, removed, still_staged)
+        return all(self._swap_symlink(_symlink_key(table, partition), added, removed, still_entitled)
                    for partition, (added, removed) in sorted(changes.items()))
 
     def _swap_symlink(self, key: str, added: list[str], removed: set[str],
-                      still_staged: Callable[[str, str | None], bool] | None = None) -> bool:
+                      still_entitled: Callable[[str, str | None], bool] | None = None) -> bool:
         """Compare-and-swap a symlink manifest: read (or take from the cache), change, PUT If-Match.
 
-        ``still_staged`` is asked after the read and before the PUT: if the publish was finished
+        ``still_entitled`` is asked after the read and before the PUT: if the publish was finished
         elsewhere after this read, the PUT fails on the changed ETag and the next round's check
         stops it; if it was finished before the read, the check does. Files are merged away by
         compaction only after their publish finished, so a late publisher never lists them again.
@@ -236,7 +216,7 @@ class S3Lake(Lake):
             wanted = [k for k in live if k not in removed] + [k for k in added if k not in live]
             if wanted == live:
                 return True
-            if still_staged is not None and not still_staged(key, etag):
+            if still_entitled is not None and not still_entitled(key, etag):
                 self._symlinks.pop(key, None)
                 return False
             body = "".join(f"s3://{self._bucket.name}/{k}\n" for k in wanted).encode()
@@ -427,16 +407,6 @@ class S3Lake(Lake):
         self._cache[key] = (response["ETag"], raw)
         return _Manifest.from_json(raw)
 
-    def _get_staged(self, attempt: str) -> _Staged | None:
-        with translated(self._bucket):
-            try:
-                raw = self._s3.get_object(Bucket=self._bucket.name, Key=_staged_key(attempt))["Body"].read()
-            except ClientError as exc:
-                if error_code(exc) in _MISSING:
-                    return None
-                raise
-        return _Staged.from_json(raw)
-
     def _put_manifest(self, key: str, manifest: _Manifest) -> None:
         with translated(self._bucket):
             self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=manifest.to_json(),
@@ -460,11 +430,6 @@ class S3Lake(Lake):
                 raise
         return True
 
-    def _delete_object(self, key: str) -> None:
-        """Delete one object (a DELETE is free; a DeleteObjects call is billed as a PUT)."""
-        with translated(self._bucket):
-            self._s3.delete_object(Bucket=self._bucket.name, Key=key)
-
     def _delete(self, keys: list[str]) -> None:
         """Delete objects one request each; keys already gone are fine.
 
@@ -479,10 +444,6 @@ class S3Lake(Lake):
 
 def _manifest_key(table: str, batch_key: str) -> str:
     return f"{MANIFESTS}/{table}/{batch_key}.json"
-
-
-def _staged_key(attempt: str) -> str:
-    return f"{STAGED}/{attempt}.json"
 
 
 def _symlink_key(table: str, partition: str) -> str:

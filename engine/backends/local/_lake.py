@@ -79,7 +79,7 @@ class LocalLake(Lake):
         for table in LAKE_TABLES:
             shutil.rmtree(self.root / table, ignore_errors=True)
 
-    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> None:
+    def _stage(self, attempt: str, batch_key: str, parts: dict[str, dict[str, pa.Table]]) -> str:
         # One row per file, and one without a file per table: its key is replaced even by no rows.
         now = time.time()
         staged = [(attempt, table, batch_key, partition, self._write_file(table, partition, attempt, rows),
@@ -87,10 +87,11 @@ class LocalLake(Lake):
         staged += [(attempt, table, batch_key, None, None, 0, now) for table in parts]
         with transaction(self._db):
             self._db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?)", staged)
+        return attempt
 
-    def publish(self, attempt: str) -> None:
+    def publish(self, attempt: str, fence: Callable[[], bool] | None = None) -> None:
         """One transaction: the key's earlier files out, the attempt's in, its record gone (so a
-        second publish finds nothing to do)."""
+        second publish finds nothing to do); atomic, so ``fence`` is not needed."""
         with transaction(self._db):
             staged = self._db.execute("SELECT table_name, partition, batch_key, path, rows FROM staged "
                                       "WHERE attempt = ?", (attempt,)).fetchall()

@@ -53,6 +53,9 @@ class LocalLeaseStore(LeaseStore):
         return [Lease(shard_id, owner, counter, expires_at, checkpoint, state_ref, pending=pending)
                 for shard_id, owner, counter, expires_at, checkpoint, state_ref, pending in rows]
 
+    def _read(self, shard_id: str) -> Lease | None:
+        return next((lease for lease in self._read_all() if lease.shard_id == shard_id), None)
+
     def _insert(self, lease: Lease) -> bool:
         with transaction(self._db):
             cursor = self._db.execute(
