@@ -279,7 +279,8 @@ def _labeled_events(well: WellFeatures) -> list[tuple[np.ndarray, np.ndarray]]:
             marks = labels > NORMAL_CLASS
         if marks.any():
             first = start + max(int(np.argmax(marks)) - _BEFORE_ONSET_ROWS, 0)
-            events.append((well.features[first:stop].copy(), well.times[first:stop]))  # a view would keep the well alive
+            # a copy: a view would keep the whole well's features alive
+            events.append((well.features[first:stop].copy(), well.times[first:stop]))
     return events
 
 
