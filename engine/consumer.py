@@ -403,4 +403,4 @@ def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> p
         keep[rows[new]] = True
         if new.any():
             state.last_event_ms = int(running[-1])
-    return observations.filter(pa.array(keep))
+    return observations if keep.all() else observations.filter(pa.array(keep))
