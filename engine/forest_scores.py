@@ -9,8 +9,10 @@ arithmetic in the same order: each tree's term ``decision_path_length + average_
 denominator)``. So the scores are bit-identical to ``score_samples`` (tests check it), and
 each leaf's term is computed once per model instead of gathered twice per row and tree.
 
-It reads the fitted forest's attributes scikit-learn itself scores from; a model is only
-loaded under the scikit-learn minor version it was trained with (:func:`engine.model.load`).
+It reads the fitted forest's attributes scikit-learn itself scores from, and calls each tree's
+compiled ``tree_.apply`` directly (the estimator's ``apply`` only re-checks the input's width,
+checked here once per call); a model is only loaded under the scikit-learn minor version it was
+trained with (:func:`engine.model.load`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class ForestScorer:
     def __init__(self, forest: Any) -> None:
         from sklearn.ensemble._iforest import _average_path_length
 
-        self._trees = list(forest.estimators_)
+        self._trees = [estimator.tree_ for estimator in forest.estimators_]
+        self._width = forest.n_features_in_
         self._features = [np.asarray(f) for f in forest.estimators_features_]
         self._max_features = forest._max_features
         # The same elementwise sum scikit-learn evaluates per gathered leaf, evaluated per node once.
@@ -47,10 +50,12 @@ class ForestScorer:
 
     def _score_chunk(self, features: np.ndarray) -> np.ndarray:
         x = np.asarray(features, dtype=np.float32)  # the trees split float32 inputs, as score_samples casts
+        if x.ndim != 2 or x.shape[1] != self._width:
+            raise ValueError(f"the forest scores rows of {self._width} features, got shape {x.shape}")
         subsample = self._max_features != x.shape[1]
         depths = np.zeros(x.shape[0], order="f")
         for tree, columns, terms in zip(self._trees, self._features, self._leaf_terms, strict=True):
-            leaves = tree.apply(x[:, columns] if subsample else x, check_input=False)
+            leaves = tree.apply(x[:, columns] if subsample else x)
             depths += terms[leaves]
         denominator = self._denominator
         return -(2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)))
