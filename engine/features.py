@@ -165,16 +165,16 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
     model inputs are made of, and what a diagnosis explains an alarm with (which sensor moved,
     which way, how far).
     """
-    features = np.zeros((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     if observations.num_rows == 0:
-        return features
+        return np.zeros((0, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     wells = well_rows(observations["well_id"])
     times = observations["event_time"].cast(pa.int64()).to_numpy()
     values = np.column_stack([
         observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
     ])
-    if len(wells.wells) == 1:  # the usual slice of a record: no copy into the zeros above
+    if len(wells.wells) == 1:  # the usual slice of a record: its rows are the well's, no copy
         return _well_deviations(values, times, states.setdefault(wells.wells[0], WellState()))
+    features = np.empty((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     for well, rows in wells:
         features[rows] = _well_deviations(values[rows], times[rows], states.setdefault(well, WellState()))
     return features

@@ -4,6 +4,7 @@ the feature code against a sensor-by-sensor reference, and the forest's scores a
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def reference_deviations(values: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The features' definition for one well's rows, spelled out a stretch and a sensor at a time."""
     out = np.zeros((len(times), len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     restarts = [0, *np.flatnonzero(np.diff(times) > MAX_GAP_SECONDS * 1000) + 1, len(times)]
-    for start, stop in zip(restarts[:-1], restarts[1:], strict=True):
+    for start, stop in itertools.pairwise(restarts):
         for sensor, name in enumerate(FEATURE_SENSORS):
             column = values[start:stop, sensor].copy()
             for row in range(1, len(column)):  # a gap repeats the last value
@@ -202,7 +203,7 @@ def test_feature_code_gives_the_sensor_by_sensor_reference_bit_for_bit() -> None
 
     states: dict[str, WellState] = {}
     bounds = [0, 1, 333, 2000, 2001, 4100, table.num_rows]  # uneven micro-batches, each continuing the last
-    got = np.concatenate([sensor_deviations(table.slice(a, b - a), states) for a, b in zip(bounds, bounds[1:])])
+    got = np.concatenate([sensor_deviations(table.slice(a, b - a), states) for a, b in itertools.pairwise(bounds)])
 
     for well, (values, times) in wells.items():
         rows = np.flatnonzero(table["well_id"].to_numpy(zero_copy_only=False) == well)
