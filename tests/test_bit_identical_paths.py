@@ -28,8 +28,10 @@ from engine.features import (
     SCALE_SECONDS,
     SPREAD_SECONDS,
     WARMUP_ROWS,
+    StateEncoder,
     WellState,
     _largest_over_sensors,
+    encode_states,
     sensor_deviations,
 )
 from engine.forest_scores import ForestScorer
@@ -208,3 +210,23 @@ def test_feature_code_gives_the_sensor_by_sensor_reference_bit_for_bit() -> None
     for well, (values, times) in wells.items():
         rows = np.flatnonzero(table["well_id"].to_numpy(zero_copy_only=False) == well)
         assert got[rows].tobytes() == reference_deviations(values, times).tobytes(), well
+
+
+def test_state_encoder_gives_encode_states_bytes_batch_after_batch() -> None:
+    rng = np.random.default_rng(2)
+    wells = [f"W-{i:03d}" for i in range(60)] + ["Poço ü"]  # a key JSON escapes
+    states = {well: WellState() for well in wells[:40]}
+    encoder = StateEncoder()
+    for batch in range(12):
+        touched = set(rng.choice(wells, 8).tolist())
+        for well in touched:  # a batch advances (or creates) the states of its wells only ...
+            state = states.setdefault(well, WellState())
+            state.last_event_ms = int(rng.integers(1e12))
+            state.sensors[rng.integers(len(FEATURE_SENSORS)), rng.integers(3)] = rng.standard_normal()
+            state.alarm.last_ms = int(rng.integers(1e12))
+        for well in rng.choice(sorted(states), 2 if batch % 4 == 3 else 0).tolist():
+            del states[well]  # ... and idle wells are forgotten
+        if batch == 6:
+            states = {well: WellState.from_json(state.to_json()) for well, state in states.items()}  # reloaded
+        assert encoder.encode(states, touched) == encode_states(states)
+    assert StateEncoder().encode({}, []) == encode_states({})
