@@ -154,9 +154,12 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
 def split_by_day(rows: pa.Table, time_column: str) -> dict[str, pa.Table]:
     """Rows grouped by the UTC day of ``time_column``, keyed by the Hive partition value ``YYYY-MM-DD``."""
     days = rows[time_column].cast(pa.int64()).to_numpy() // _MILLIS_PER_DAY
+    unique_days = np.unique(days)
+    if len(unique_days) == 1:  # the usual batch: one day, and no filter copying every column
+        return {(_EPOCH + timedelta(days=int(unique_days[0]))).isoformat(): rows}
     return {
         (_EPOCH + timedelta(days=int(day))).isoformat(): rows.filter(pa.array(days == day))
-        for day in np.unique(days)
+        for day in unique_days
     }
 
 
