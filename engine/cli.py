@@ -92,8 +92,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ml.train_model import TrainingOptions, train
 
     line = _ProgressLine()
-    payload, manifest = train(args.data, TrainingOptions(false_alarm_rate=args.false_alarm_rate),
-                              progress=lambda done, total, name: line.show(f"features: {done}/{total} {name}"))
+    options = TrainingOptions(false_alarm_rate=args.false_alarm_rate, prior_cache=settings_from_env().cache)
+    payload, manifest = train(args.data, options,
+                              progress=lambda done, total, what: line.show(f"training: {what} ({done}/{total})"))
     line.show("training done", final=True)
     rows = manifest["training"]["normal_rows_used"]
     checks, prior = manifest["checks"], manifest["prior"]

@@ -65,6 +65,11 @@ class Settings:
     #: Folders a user may point the portal at (besides the home's demo data and uploads).
     data_roots: tuple[Path, ...] = ()
 
+    @property
+    def cache(self) -> Path:
+        """Files kept between runs that can always be made again (removing the folder costs only time)."""
+        return self.home / "cache"
+
     @classmethod
     def from_env(cls) -> Settings:
         home = os.environ.get("PETROSTREAM_HOME")

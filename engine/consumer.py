@@ -33,7 +33,7 @@ from engine import codec
 from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
-from engine.features import WellState, decode_states, encode_states
+from engine.features import StateEncoder, WellState, decode_states
 from engine.lake import attempt_batch_key
 from engine.leases import Lease, LeaseLost
 from engine.model import Model
@@ -157,6 +157,7 @@ class Consumer:
         self._gathering: dict[str, _Gathering] = {}
         #: Shard -> (state ref, per-well states) of the last checkpoint this worker made or loaded.
         self._states: dict[str, tuple[str | None, dict[str, WellState]]] = {}
+        self._encoders: dict[str, StateEncoder] = {}
         #: Shard -> the lake attempt this worker published last (see :meth:`_roll_forward`).
         self._published: dict[str, str] = {}
         self._due = _Due()
@@ -307,8 +308,10 @@ class Consumer:
                                                     (ANOMALY_EVENT_VERSIONS_TABLE, events.num_rows),
                                                     (DEAD_LETTERS_TABLE, len(dead))) if n}
             _forget_idle(states, self.backend.settings.retention_hours * _MILLIS_PER_HOUR)
+            encoded = self._encoders.setdefault(shard_id, StateEncoder()).encode(
+                states, {record.partition_key for record in records})  # a record's rows are its key's well
             self._leases[shard_id] = self.backend.leases.checkpoint(
-                lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id),
+                lease, records[-1].sequence_number, encoded, self.backend.stream.millis_behind(shard_id),
                 pending=attempt)
         except LeaseLost:
             log.info("lost the lease of %s to another worker; dropping it", shard_id)
@@ -333,6 +336,7 @@ class Consumer:
         """Forget a shard's uncommitted records and cached states (it is re-read from its checkpoint)."""
         self._gathering.pop(shard_id, None)
         self._states.pop(shard_id, None)
+        self._encoders.pop(shard_id, None)
         self._next_read.pop(shard_id, None)
 
     def _load_states(self, lease: Lease) -> dict[str, WellState]:
@@ -447,4 +451,4 @@ def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> p
         keep[rows[new]] = True
         if new.any():
             state.last_event_ms = int(running[-1])
-    return observations.filter(pa.array(keep))
+    return observations if keep.all() else observations.filter(pa.array(keep))

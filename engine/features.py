@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,6 +145,31 @@ def encode_states(states: dict[str, WellState]) -> bytes:
     return json.dumps({well: s.to_json() for well, s in sorted(states.items())}).encode()
 
 
+class StateEncoder:
+    """:func:`encode_states` of one shard's states batch after batch, re-encoding only the wells a batch touched.
+
+    A checkpoint carries every well's state, and a shard of thousands of short-lived wells
+    (3W's instances) has thousands of them while a batch moves a few dozen: encoding them all
+    was a fifth of such a consumer's time. Each well's JSON is kept and joined the way
+    ``json.dumps`` joins a dict, so the payload is byte for byte :func:`encode_states`'s.
+    A states dict other than the last one seen (reloaded from a checkpoint) is encoded afresh.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, WellState] | None = None
+        self._encoded: dict[str, str] = {}
+
+    def encode(self, states: dict[str, WellState], touched: Iterable[str]) -> bytes:
+        """The payload of ``states``, whose wells outside ``touched`` are unchanged since the last call."""
+        if states is not self._states:
+            self._states, self._encoded = states, {}
+        for well in self._encoded.keys() - states.keys():
+            del self._encoded[well]
+        for well in {*touched, *(states.keys() - self._encoded.keys())} & states.keys():
+            self._encoded[well] = json.dumps(states[well].to_json())
+        return ("{" + ", ".join(f"{json.dumps(well)}: {self._encoded[well]}" for well in sorted(states)) + "}").encode()
+
+
 def decode_states(payload: bytes | None) -> dict[str, WellState]:
     if not payload:
         return {}
@@ -165,18 +191,18 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
     model inputs are made of, and what a diagnosis explains an alarm with (which sensor moved,
     which way, how far).
     """
-    features = np.zeros((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     if observations.num_rows == 0:
-        return features
+        return np.zeros((0, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     wells = well_rows(observations["well_id"])
     times = observations["event_time"].cast(pa.int64()).to_numpy()
     values = np.column_stack([
         observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
     ])
-    for well, positions in wells:
-        rows = slice(None) if len(wells.wells) == 1 else positions
-        state = states.setdefault(well, WellState())
-        features[rows] = _well_deviations(values[rows], times[rows], state)
+    if len(wells.wells) == 1:  # the usual slice of a record: its rows are the well's, no copy
+        return _well_deviations(values, times, states.setdefault(wells.wells[0], WellState()))
+    features = np.empty((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+    for well, rows in wells:
+        features[rows] = _well_deviations(values[rows], times[rows], states.setdefault(well, WellState()))
     return features
 
 
@@ -195,14 +221,19 @@ def _well_deviations(values: np.ndarray, times: np.ndarray, state: WellState) ->
     """Deviations of consecutive rows of one well, restarting after long silences; advances ``state``."""
     previous = times[0] if state.feature_time_ms is None else state.feature_time_ms
     gaps = np.diff(times, prepend=previous) > _MAX_GAP_MS
-    bounds = [0, *np.flatnonzero(gaps).tolist(), len(times)]
-    per_sensor = np.zeros((len(times), len(FEATURE_SENSORS), len(FEATURE_KINDS)))
-    for start, stop in itertools.pairwise(bounds):
-        if start == stop:
-            continue
-        if gaps[start]:
+    restarts = np.flatnonzero(gaps).tolist()
+    if restarts in ([], [0]):  # no silence inside the rows (the usual case): one segment, no copy
+        if restarts:
             state.sensors = _empty_sensor_state()
-        per_sensor[start:stop] = _segment_features(values[start:stop], state.sensors)
+        per_sensor = _segment_features(values, state.sensors)
+    else:
+        per_sensor = np.zeros((len(times), len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+        for start, stop in itertools.pairwise([0, *restarts, len(times)]):
+            if start == stop:
+                continue
+            if gaps[start]:
+                state.sensors = _empty_sensor_state()
+            per_sensor[start:stop] = _segment_features(values[start:stop], state.sensors)
     state.feature_time_ms = int(times[-1])
     return per_sensor
 
@@ -236,10 +267,12 @@ def _segment_features(values: np.ndarray, sensors: np.ndarray) -> np.ndarray:
     Sensors are processed together from the row where each is first known; that row is 0 for
     every sensor seen before, so usually a single block covers them all.
     """
-    out = np.zeros((values.shape[0], len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     filled = _forward_fill(values, sensors[:, _LAST])
     known = ~np.isnan(filled)
     first = np.where(known.any(axis=0), known.argmax(axis=0), values.shape[0])
+    if not first.any():  # every sensor known from the first row (the usual case): one block, no copy
+        return _block_features(filled, sensors, _FLOORS)
+    out = np.zeros((values.shape[0], len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     for start in np.unique(first[first < values.shape[0]]):
         columns = np.flatnonzero(first == start)
         block_state = sensors[columns]
@@ -267,40 +300,63 @@ def _block_features(x: np.ndarray, state: np.ndarray, floors: np.ndarray) -> np.
     mean_3m, var_3m = _ewm_with_variance(x, _alpha(SPREAD_SECONDS), state, _MEAN_3M, _VAR_3M)
     mean_10m = _ewm(x, _alpha(HORIZONS[2]), state, _MEAN_10M)
     base = _ewm(x, _alpha(BASELINE_SECONDS), state, _BASE)
-    count = before + np.arange(1, x.shape[0] + 1)[:, None]
-    state[:, _COUNT] = count[-1]
+    state[:, _COUNT] = before + x.shape[0]
     state[:, _LAST] = x[-1]
 
-    raw = np.stack([mean_1m - base, mean_3m - base, mean_10m - base, np.sqrt(var_3m), mean_1m - mean_3m], axis=2)
+    # Each step writes into one of two buffers (rows x sensors x kinds) instead of a new array:
+    # the same operations on the same numbers, without a fresh allocation and pass per step.
+    block = np.empty((x.shape[0], x.shape[1], len(FEATURE_KINDS)))
+    for kind, (minuend, subtrahend) in enumerate(((mean_1m, base), (mean_3m, base), (mean_10m, base))):
+        np.subtract(minuend, subtrahend, out=block[:, :, kind])
+    np.sqrt(var_3m, out=block[:, :, _SPREAD_KIND])
+    np.subtract(mean_1m, mean_3m, out=block[:, :, FEATURE_KINDS.index("slope_1m_3m")])
     floor = np.maximum(RELATIVE_SPREAD_FLOOR * np.abs(base), floors)[:, :, None]
-    log_squares = np.log(raw**2 + floor**2)
-    scale = _lagged_log_scale(log_squares, state, before, count)
-    block = raw * np.exp(-0.5 * scale)
-    block[:, :, _SPREAD_KIND] = 0.5 * (log_squares[:, :, _SPREAD_KIND] - scale[:, :, _SPREAD_KIND])
-    block[count <= WARMUP_ROWS] = 0.0
+    log_squares = block**2
+    log_squares += floor**2
+    np.log(log_squares, out=log_squares)
+    scale = _lagged_log_scale(log_squares, state, before)
+    spread = 0.5 * (log_squares[:, :, _SPREAD_KIND] - scale[:, :, _SPREAD_KIND])
+    np.multiply(-0.5, scale, out=scale)
+    np.exp(scale, out=scale)
+    block *= scale
+    block[:, :, _SPREAD_KIND] = spread
+    _zero_warmup(block, before)
     return block
 
 
-def _lagged_log_scale(log_squares: np.ndarray, state: np.ndarray, before: np.ndarray,
-                      count: np.ndarray) -> np.ndarray:
+def _zero_warmup(block: np.ndarray, before: np.ndarray) -> None:
+    """Zero each sensor's rows up to its :data:`WARMUP_ROWS`-th observation (``before`` it had seen)."""
+    for sensor in np.flatnonzero(before < WARMUP_ROWS):
+        block[:int(WARMUP_ROWS - before[sensor]), sensor] = 0.0
+
+
+def _lagged_log_scale(log_squares: np.ndarray, state: np.ndarray, before: np.ndarray) -> np.ndarray:
     """Bias-corrected EWMA of ``log_squares`` (rows x sensors x kinds) as of each previous row.
 
     The state keeps the uncorrected sums (starting at 0); dividing by ``1 - (1-alpha)**n``
     turns them into a proper weighted mean of the ``n`` rows seen, however young the sensor.
+    Sensors that have seen as many rows share that divisor, so it is computed once for them.
     """
     alpha = _alpha(SCALE_SECONDS)
     rows, sensors, kinds = log_squares.shape
     sums, _ = _lfilter([alpha], [1.0, alpha - 1.0], log_squares.reshape(rows, -1), axis=0,
                       zi=((1.0 - alpha) * state[:, _SCALES]).reshape(1, -1))
-    previous = np.vstack([state[:, _SCALES].reshape(1, -1), sums[:-1]]).reshape(rows, sensors, kinds)
-    state[:, _SCALES] = sums[-1].reshape(sensors, kinds)
-    seen = np.vstack([before[None, :], count[:-1]])[:, :, None]
+    sums = sums.reshape(rows, sensors, kinds)
+    seen_before, sensor_group = np.unique(before, return_inverse=True)
+    seen = np.vstack([seen_before[None, :], seen_before + np.arange(1, rows)[:, None]])[:, :, None]
+    divisor = (1.0 - (1.0 - alpha) ** seen)[:, sensor_group]
+    scale = np.empty_like(sums)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return previous / (1.0 - (1.0 - alpha) ** seen)
+        np.divide(state[:, _SCALES], divisor[0], out=scale[0])
+        np.divide(sums[:-1], divisor[1:], out=scale[1:])
+    state[:, _SCALES] = sums[-1]
+    return scale
 
 
 def _forward_fill(x: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Replace gaps by the previous value of the column (the state's last value before the first row)."""
+    if not np.isnan(x).any():
+        return x
     series = np.vstack([last, x])
     index = np.where(~np.isnan(series), np.arange(series.shape[0])[:, None], 0)
     np.maximum.accumulate(index, axis=0, out=index)

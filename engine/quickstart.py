@@ -26,12 +26,12 @@ def ensure_demo_data(folder: Path) -> Path:
 
 def ensure_model(backend: Backend, data: Path) -> str:
     """Train and publish a model on the demo data unless one is active already."""
-    from ml.train_model import train
+    from ml.train_model import TrainingOptions, train
 
     active = backend.models.active_version()
     if active:
         return active
-    payload, manifest = train([data])
+    payload, manifest = train([data], TrainingOptions(prior_cache=backend.settings.cache))
     return backend.models.publish(payload, manifest)
 
 

@@ -17,7 +17,11 @@ gradient-boosted ensemble took minutes on the busy 2-core machine), and names on
 a few milliseconds. How well it names events on wells it never saw is estimated at training time
 by grouped cross-validation (wells held out together, :data:`CV_FOLDS` folds), which also
 sets the confidence below which an alarm's type is unknown; both go into the manifest with
-the confusion matrix, which the portal's Model page shows.
+the confusion matrix, which the portal's Model page shows. The fold models learn from half as
+many rows per well and class (:data:`CV_ROWS_PER_WELL_AND_CLASS`), and every held-out row is
+predicted: rows a second apart say nearly the same, so thinning them costs the estimate little
+(on 5 M rows of demo data, accuracy 0.838 both ways and each class within 3 points) and the
+three folds 40 % of their time.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ ROWS_PER_WELL_AND_CLASS = 600
 N_TREES = 60
 #: Folds of the grouped (by well) cross-validation reported in the manifest.
 CV_FOLDS = 3
+#: A fold model learns from at most this many of a well's rows per class (the final model from all).
+CV_ROWS_PER_WELL_AND_CLASS = ROWS_PER_WELL_AND_CLASS // 2
 #: Reported as "unknown" in the confusion matrix: the classifier was not confident enough.
 UNKNOWN = -1
 #: The confidence below which a type is unknown is the lowest at which held-out wells' named rows
@@ -105,6 +111,7 @@ def grouped_cross_validation(inputs: np.ndarray, classes: np.ndarray, wells: np.
                              seed: int) -> dict[str, Any] | None:
     """Out-of-fold predictions with wells held out together: the unknown cut-off, confusion matrix, precision/recall.
 
+    Fold models learn from :func:`thinned` rows; every held-out row is predicted and counted.
     The cut-off is the lowest on :data:`_CUTOFFS` whose confidently named rows reach
     :data:`TARGET_PRECISION`; the confusion matrix applies it.
     """
@@ -112,17 +119,32 @@ def grouped_cross_validation(inputs: np.ndarray, classes: np.ndarray, wells: np.
     if folds < 2:
         return None
     best, confidence = np.full(len(classes), UNKNOWN), np.zeros(len(classes))
+    learn = thinned(classes, wells, CV_ROWS_PER_WELL_AND_CLASS, seed)
     for train_rows, test_rows in GroupKFold(n_splits=folds).split(inputs, classes, wells):
-        if len(np.unique(classes[train_rows])) < 2:
-            continue
-        fold = new_classifier(seed).fit(inputs[train_rows], classes[train_rows])
-        probabilities = fold.predict_proba(inputs[test_rows])
-        best[test_rows], confidence[test_rows] = fold.classes_[probabilities.argmax(axis=1)], probabilities.max(axis=1)
+        train_rows = train_rows[learn[train_rows]]
+        if len(np.unique(classes[train_rows])) >= 2:
+            fold = new_classifier(seed).fit(inputs[train_rows], classes[train_rows])
+            probabilities = fold.predict_proba(inputs[test_rows])
+            best[test_rows] = fold.classes_[probabilities.argmax(axis=1)]
+            confidence[test_rows] = probabilities.max(axis=1)
     cutoff = next((float(c) for c in _CUTOFFS if (confidence >= c).any()
                    and (best == classes)[confidence >= c].mean() >= TARGET_PRECISION), MIN_PROBABILITY)
     predicted = np.where(confidence >= cutoff, best, UNKNOWN)
     return {"folds": folds, "unit": "rows", "min_probability": cutoff, "target_precision": TARGET_PRECISION,
             **confusion_report(classes, predicted)}
+
+
+def thinned(classes: np.ndarray, wells: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """A mask keeping at most ``cap`` rows, drawn at random, of each well and class."""
+    _, well_codes = np.unique(wells.astype(str), return_inverse=True)
+    _, groups = np.unique(well_codes.astype(np.int64) * (int(classes.max(initial=0)) + 1) + classes,
+                          return_inverse=True)
+    order = np.random.default_rng([seed, cap]).permutation(len(classes))
+    order = order[np.argsort(groups[order], kind="stable")]  # each group's rows together, in random order
+    starts = np.searchsorted(groups[order], groups[order])  # where each row's group begins in ``order``
+    keep = np.zeros(len(classes), dtype=bool)
+    keep[order[np.arange(len(order)) - starts < cap]] = True
+    return keep
 
 
 def confusion_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

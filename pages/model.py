@@ -67,9 +67,10 @@ if st.button("Train", type="primary", key="model-train", disabled=not files):
     bar = st.progress(0.0, text="Computing features…")
     with ui.shielded("Training"):
         options = TrainingOptions(false_alarm_rate=float(false_alarm_rate), n_estimators=int(trees),
-                                  max_training_rows=int(max_rows), seed=int(seed))
-        payload, manifest = train([f.path for f in files], options, progress=lambda done, total, name: bar.progress(
-            done / total, text=f"Features of {done}/{total} files ({name})"))
+                                  max_training_rows=int(max_rows), seed=int(seed),
+                                  prior_cache=backend.settings.cache)
+        payload, manifest = train([f.path for f in files], options, progress=lambda done, total, what: bar.progress(
+            done / total, text=f"Training: {what} ({done}/{total})"))
         bar.progress(1.0, text="Trained")
         st.session_state[CANDIDATE] = (payload, manifest)
 

@@ -1,23 +1,44 @@
 """Faster paths give exactly what the straightforward ones give: per-well work in one pass over a
-batch (the same de-duplication marks, scores bit for bit, rows in the lake) and the feature maxima."""
+batch (the same de-duplication marks, scores bit for bit, rows in the lake), the feature maxima,
+the feature code against a sensor-by-sensor reference, and the forest's scores against scikit-learn's."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from scipy.signal import lfilter
+from sklearn.ensemble import IsolationForest
 
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.consumer import Consumer, ConsumerOptions, _drop_seen
-from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, _largest_over_sensors
+from engine.features import (
+    ABSOLUTE_SPREAD_FLOOR,
+    BASELINE_SECONDS,
+    FEATURE_KINDS,
+    FEATURE_SENSORS,
+    HORIZONS,
+    MAX_GAP_SECONDS,
+    RELATIVE_SPREAD_FLOOR,
+    SCALE_SECONDS,
+    SPREAD_SECONDS,
+    WARMUP_ROWS,
+    StateEncoder,
+    WellState,
+    _largest_over_sensors,
+    encode_states,
+    sensor_deviations,
+)
+from engine.forest_scores import ForestScorer
 from engine.model import Model, load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover, read_instance
-from engine.schema import WELL_DATA_TABLE
+from engine.schema import UNITS, WELL_DATA_TABLE
 from engine.scoring import score_observations
 from engine.well_rows import well_rows
 from ml.train_model import files_by_well, train
@@ -109,3 +130,103 @@ def test_largest_magnitude_per_kind_is_the_straightforward_maximum_bit_for_bit()
     deviations[3, 2, 1] = np.nan  # a NaN wins, as in a reduction
     deviations[7, :, 0] = -0.0
     assert _largest_over_sensors(deviations).tobytes() == np.abs(deviations).max(axis=1).tobytes()
+
+
+def test_forest_scores_are_scikit_learns_score_samples_bit_for_bit(model: Model) -> None:
+    rng = np.random.default_rng(8)
+    rows = np.where(rng.random((3000, 14)) < 0.6, 0.0, rng.standard_normal((3000, 14)) * 3)
+    rows[5, 2] = np.nan  # scikit-learn's trees route a missing value; so must these
+    subsampled = IsolationForest(n_estimators=7, max_features=0.5, bootstrap=True, random_state=1).fit(rows[:500])
+    for forest in (model.estimator, subsampled):
+        assert ForestScorer(forest).score_samples(rows).tobytes() == forest.score_samples(rows).tobytes()
+    assert model.score(rows)[0].tobytes() == (-model.estimator.score_samples(rows)).tobytes()
+
+
+def reference_deviations(values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The features' definition for one well's rows, spelled out a stretch and a sensor at a time."""
+    out = np.zeros((len(times), len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+    restarts = [0, *np.flatnonzero(np.diff(times) > MAX_GAP_SECONDS * 1000) + 1, len(times)]
+    for start, stop in itertools.pairwise(restarts):
+        for sensor, name in enumerate(FEATURE_SENSORS):
+            column = values[start:stop, sensor].copy()
+            for row in range(1, len(column)):  # a gap repeats the last value
+                if np.isnan(column[row]):
+                    column[row] = column[row - 1]
+            known = np.flatnonzero(~np.isnan(column))
+            if len(known):
+                first = start + known[0]
+                out[first:stop, sensor] = reference_sensor(column[known[0]:], ABSOLUTE_SPREAD_FLOOR[UNITS[name]])
+    return out
+
+
+def reference_sensor(x: np.ndarray, absolute_floor: float) -> np.ndarray:
+    """One sensor's deviations (rows x kinds) from its first observation on."""
+    def ewm(series: np.ndarray, alpha: float, start: float) -> np.ndarray:
+        return lfilter([alpha], [1.0, alpha - 1.0], series, zi=[(1.0 - alpha) * start])[0]
+
+    mean_1m, mean_10m, base = (ewm(x, 2.0 / (s + 1.0), x[0]) for s in (HORIZONS[0], HORIZONS[2], BASELINE_SECONDS))
+    alpha = 2.0 / (SPREAD_SECONDS + 1.0)
+    mean_3m = ewm(x, alpha, x[0])
+    squares = (1.0 - alpha) * alpha * (x - np.concatenate([[x[0]], mean_3m[:-1]])) ** 2
+    variance = lfilter([1.0], [1.0, alpha - 1.0], squares, zi=[(1.0 - alpha) * 0.0])[0]
+    floor = np.maximum(RELATIVE_SPREAD_FLOOR * np.abs(base), absolute_floor)
+    alpha = 2.0 / (SCALE_SECONDS + 1.0)
+    divisor = 1.0 - (1.0 - alpha) ** np.arange(len(x), dtype=np.float64)  # rows seen before each row
+    out = np.zeros((len(x), len(FEATURE_KINDS)))
+    raw_kinds = (mean_1m - base, mean_3m - base, mean_10m - base, np.sqrt(variance), mean_1m - mean_3m)
+    for kind, raw in enumerate(raw_kinds):
+        log_square = np.log(raw**2 + floor**2)
+        sums = ewm(log_square, alpha, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.concatenate([[0.0], sums[:-1]]) / divisor
+        out[:, kind] = (0.5 * (log_square - scale) if FEATURE_KINDS[kind] == "spread_3m"
+                        else raw * np.exp(-0.5 * scale))
+    out[:WARMUP_ROWS] = 0.0
+    return out
+
+
+def test_feature_code_gives_the_sensor_by_sensor_reference_bit_for_bit() -> None:
+    rng = np.random.default_rng(4)
+    wells = {}
+    for index, (seconds, silence_at) in enumerate([(2600, 1500), (1900, None)]):
+        times = np.arange(seconds) * 1000
+        if silence_at:  # a silence longer than MAX_GAP_SECONDS restarts the features
+            times[silence_at:] += (MAX_GAP_SECONDS + 5) * 1000
+        values = 1e6 * (index + 1) * (1 + np.cumsum(rng.standard_normal((seconds, len(FEATURE_SENSORS))), axis=0) / 300)
+        values[rng.random(values.shape) < 0.05] = np.nan  # sparse gaps
+        values[:700, 2] = np.nan  # a sensor first seen later
+        values[:, 6] = np.nan  # a sensor never seen
+        values[1200:1260, 0] += 4e5  # an event
+        wells[f"W{index}"] = (values, times)
+    table = interleave([pa.table({"well_id": [well] * len(times),
+                                  "event_time": pa.array(times).cast(pa.timestamp("ms", tz="UTC")),
+                                  **{name: values[:, i] for i, name in enumerate(FEATURE_SENSORS)}})
+                        for well, (values, times) in wells.items()])
+
+    states: dict[str, WellState] = {}
+    bounds = [0, 1, 333, 2000, 2001, 4100, table.num_rows]  # uneven micro-batches, each continuing the last
+    got = np.concatenate([sensor_deviations(table.slice(a, b - a), states) for a, b in itertools.pairwise(bounds)])
+
+    for well, (values, times) in wells.items():
+        rows = np.flatnonzero(table["well_id"].to_numpy(zero_copy_only=False) == well)
+        assert got[rows].tobytes() == reference_deviations(values, times).tobytes(), well
+
+
+def test_state_encoder_gives_encode_states_bytes_batch_after_batch() -> None:
+    rng = np.random.default_rng(2)
+    wells = [f"W-{i:03d}" for i in range(60)] + ["Poço ü"]  # a key JSON escapes
+    states = {well: WellState() for well in wells[:40]}
+    encoder = StateEncoder()
+    for batch in range(12):
+        touched = set(rng.choice(wells, 8).tolist())
+        for well in touched:  # a batch advances (or creates) the states of its wells only ...
+            state = states.setdefault(well, WellState())
+            state.last_event_ms = int(rng.integers(1e12))
+            state.sensors[rng.integers(len(FEATURE_SENSORS)), rng.integers(3)] = rng.standard_normal()
+            state.alarm.last_ms = int(rng.integers(1e12))
+        for well in rng.choice(sorted(states), 2 if batch % 4 == 3 else 0).tolist():
+            del states[well]  # ... and idle wells are forgotten
+        if batch == 6:
+            states = {well: WellState.from_json(state.to_json()) for well, state in states.items()}  # reloaded
+        assert encoder.encode(states, touched) == encode_states(states)
+    assert StateEncoder().encode({}, []) == encode_states({})

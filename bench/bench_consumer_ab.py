@@ -1,0 +1,124 @@
+"""The consumer against the forest, before and after a change, alternating on one filled stream.
+
+Run: ``.venv/bin/python bench/bench_consumer_ab.py --baseline CHECKOUT [--wells 8 --hours 18 --rounds 3]``
+
+``bench_performance.py`` measures each checkout once, back to back; on a machine shared with
+other work one pair of runs moves by a factor of two either way. This repeats the one measure
+issue 14's first target is about, in rounds: per round, the forest's own ``score_samples`` on
+precomputed features (the reference), then ``engine consume --exit-when-idle`` of each checkout
+on its own copy of the same filled stream, in alternating order (A B, then B A). Besides wall
+time it reports the consumer's CPU seconds (user + system, from the operating system), which a
+busy machine inflates far less than wall time, and the ratios to the forest per round (wall to
+wall, CPU to CPU). Both are
+after start-up: a consumer that finds the stream empty (imports, model load, exit) is timed
+each time too and taken off, as ``bench_performance.py`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_performance import IDLE_EXIT_SECONDS, Timed, dataset, fresh_home, run_timed  # noqa: E402
+
+from engine.features import compute_features  # noqa: E402
+from engine.model import load  # noqa: E402
+from engine.producer import count_rows  # noqa: E402
+from engine.readers import discover, read_instance  # noqa: E402
+from ml.train_model import train  # noqa: E402
+
+
+def forest_rates(data: Path, payload: bytes, manifest: dict) -> tuple[float, float]:
+    """scikit-learn's ``score_samples`` in one call on the features of up to 200k rows of ``data``:
+    rows per wall second and per CPU second of this process."""
+    tables = [read_instance(f.path) for f in discover([data])[:20]]
+    features = np.vstack([compute_features(t, {}) for t in tables])
+    estimator = load(payload, manifest, "bench").estimator
+    wall, cpu = time.perf_counter(), time.process_time()
+    estimator.score_samples(features)
+    return features.shape[0] / (time.perf_counter() - wall), features.shape[0] / (time.process_time() - cpu)
+
+
+def cpu_timed(home: Path, args: list[str], repo: Path) -> tuple[Timed, float]:
+    """``run_timed``, and the CPU seconds (user + system) the process used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timed = run_timed(home, args, repo)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if timed.exit_code:
+        sys.exit(f"{repo}: {' '.join(args)} exited with {timed.exit_code}")
+    return timed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def consume(stream_home: Path, repo: Path, root: Path, payload: bytes, manifest: dict) -> dict[str, float]:
+    """One consumer of ``repo``'s code over a copy of the filled stream, and its start-up apart
+    (a consumer that finds the stream empty): wall and CPU seconds after start-up, peak RSS."""
+    empty = fresh_home(root, payload, manifest)
+    start_up, start_up_cpu = cpu_timed(empty, ["consume", "--exit-when-idle", "0"], repo)
+    home = root / f"consume-{time.monotonic_ns()}"
+    shutil.copytree(stream_home, home)
+    timed, cpu = cpu_timed(home, ["consume", "--exit-when-idle", str(IDLE_EXIT_SECONDS)], repo)
+    shutil.rmtree(home)
+    shutil.rmtree(empty)
+    return {"start_up_s": start_up.seconds, "wall_s": timed.seconds - IDLE_EXIT_SECONDS - start_up.seconds,
+            "cpu_s": cpu - start_up_cpu, "peak_rss_mb": timed.peak_rss_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the checkout before the change")
+    parser.add_argument("--wells", type=int, default=8)
+    parser.add_argument("--hours", type=float, default=18.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it in later runs")
+    parser.add_argument("--out", type=Path, help="write the JSON result here too")
+    args = parser.parse_args()
+    engines = {"before": args.baseline.resolve(), "after": REPO}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = dataset(args.data_dir or root, "few", args.wells, args.hours)
+        rows = count_rows(discover([data]))
+        payload, manifest = train([data])
+        stream = fresh_home(root, payload, manifest)
+        cpu_timed(stream, ["replay", "--data", str(data), "--speed", "0"], REPO)
+        rounds = []
+        for index in range(args.rounds):
+            forest, forest_cpu = forest_rates(data, payload, manifest)
+            order = list(engines) if index % 2 == 0 else list(reversed(engines))
+            runs = {label: consume(stream, engines[label], root, payload, manifest) for label in order}
+            rounds.append({"load_average": round(os.getloadavg()[0], 1), "forest_rows_per_s": round(forest),
+                           "forest_rows_per_cpu_s": round(forest_cpu),
+                           **{label: {**{k: round(v, 2) for k, v in run.items()},
+                                      "rows_per_s": round(rows / run["wall_s"]),
+                                      "vs_forest": round(rows / run["wall_s"] / forest, 3),
+                                      "cpu_vs_forest": round(rows / run["cpu_s"] / forest_cpu, 3)}
+                              for label, run in runs.items()}})
+            print(json.dumps(rounds[-1]), flush=True)
+    summary = {label: {key: statistics.median(r[label][key] for r in rounds)
+                       for key in ("start_up_s", "wall_s", "cpu_s", "peak_rss_mb", "vs_forest", "cpu_vs_forest")}
+               for label in engines}
+    result = {"rows": rows, "rounds": rounds, "median": summary,
+              "after_vs_before_wall": round(summary["before"]["wall_s"] / summary["after"]["wall_s"], 2),
+              "after_vs_before_cpu": round(summary["before"]["cpu_s"] / summary["after"]["cpu_s"], 2)}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
