@@ -4,6 +4,9 @@ Readers see only files listed in the manifest, and every change to it (a batch r
 its earlier attempt, a compaction swapping many files for one) is one transaction, so a
 query never sees a half-written batch or a partition counted twice. Replaced files are
 deleted only after a grace period, so a query that listed them a moment ago can finish.
+A consumer's batch is first *staged* (its files written and recorded in ``staged``, listed
+nowhere readers look) and published after its checkpoint, in one transaction that also deletes
+the record, so publishing it again does nothing.
 """
 
 from __future__ import annotations
