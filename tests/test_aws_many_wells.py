@@ -102,7 +102,10 @@ def test_two_thousand_wells_on_one_shard_land_once_with_a_small_constant_lease_i
 
     assert len(decode_states(backend.leases.state(lease))) == WELLS  # all 2,000 wells' state, outside the item
     assert len(lease_writes) > 5 and max(lease_writes) <= WRITE_UNIT_BYTES  # takes, renewals, checkpoints alike
-    assert max(lease_writes) - min(lease_writes) < 200  # the pointer and sequence number, not the wells
+    # what varies is the pointer, the sequence number and the pending lake attempt's name (its batch
+    # key and, per table, the date partitions it wrote): bounded, whatever the wells
+    assert max(lease_writes) - min(lease_writes) < 400
+    assert len(lease.pending or "") < 300
 
 
 def test_wells_idle_longer_than_the_retention_are_forgotten(backend: Backend) -> None:
