@@ -62,7 +62,8 @@ class _WellCursor:
     call: with thousands of wells the producer asks every cursor in every window.
     """
 
-    def __init__(self, files: list[InstanceFile], watermark: int | None) -> None:
+    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None) -> None:
+        self.well = well
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
@@ -120,7 +121,7 @@ class Producer:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
         for instance in self.files:
             by_well[instance.well_id].append(instance)
-        cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
+        cursors = [_WellCursor(well, files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
                   else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))
@@ -137,15 +138,15 @@ class Producer:
             if previous is None or window_start - previous > 2 * window:  # skip gaps with no data
                 anchor = (window_start, time.monotonic())
             previous = window_start
-            rows = [part for c in cursors if (part := c.take_before(window_start + window)) is not None]
-            batch = pa.concat_tables(rows)
-            if budget is not None and batch.num_rows > budget:
-                batch = _earliest(batch, budget)
+            parts = [(c.well, part) for c in cursors if (part := c.take_before(window_start + window)) is not None]
+            rows = sum(part.num_rows for _, part in parts)
+            if budget is not None and rows > budget:
+                parts, rows = _earliest(parts, budget), budget
             assert anchor is not None
             self._pace(anchor, window_start + window, stop)
-            self._send(batch)
-            sent_this_run += batch.num_rows
-            budget = None if budget is None else budget - batch.num_rows
+            self._send(parts, rows)
+            sent_this_run += rows
+            budget = None if budget is None else budget - rows
             self.progress.rate = sent_this_run / max(time.monotonic() - started, 1e-9)
             self._update("running")
         finished = all(c.next_time() is None for c in cursors)
@@ -159,20 +160,17 @@ class Producer:
         due = anchor[1] + (window_end - anchor[0]) / 1000.0 / self.options.speed
         stop.wait(max(0.0, due - time.monotonic()))
 
-    def _send(self, batch: pa.Table) -> None:
+    def _send(self, parts: list[tuple[str, pa.Table]], rows: int) -> None:
+        """Send a window: each well's rows (in time order) as records of at most ``rows_per_record``."""
         records = []
-        wells = well_rows(batch["well_id"])
-        grouped = batch if wells.grouped else batch.take(wells.order)
-        times = grouped["event_time"].cast(pa.int64()).to_numpy()
         size = self.options.rows_per_record
-        for index, well in enumerate(wells.wells):
-            start, stop = wells.bounds[index], wells.bounds[index + 1]
-            for first in range(start, stop, size):
-                records.append(OutgoingRecord(well, codec.encode(grouped.slice(first, min(size, stop - first)))))
-            self.progress.watermarks[well] = int(times[stop - 1])
+        for well, part in parts:
+            records.extend(OutgoingRecord(well, codec.encode(part.slice(first, size)))
+                           for first in range(0, part.num_rows, size))
+            self.progress.watermarks[well] = part["event_time"][-1].value
         for start in range(0, len(records), MAX_RECORDS_PER_PUT):
             self.backend.stream.put_records(records[start:start + MAX_RECORDS_PER_PUT])
-        self.progress.sent_rows += batch.num_rows
+        self.progress.sent_rows += rows
 
     def _update(self, status: str) -> None:
         """Report progress every window; store it when the status changes or every few seconds.
@@ -191,7 +189,9 @@ class Producer:
             self.on_progress(self.progress)
 
 
-def _earliest(batch: pa.Table, count: int) -> pa.Table:
-    """The ``count`` earliest rows of a window, still grouped per well in time order."""
+def _earliest(parts: list[tuple[str, pa.Table]], count: int) -> list[tuple[str, pa.Table]]:
+    """The ``count`` earliest rows of a window, still per well in time order."""
+    batch = pa.concat_tables(part for _, part in parts)
     order = pc.sort_indices(batch, [("event_time", "ascending"), ("well_id", "ascending")])
-    return batch.take(np.sort(order.slice(0, count).to_numpy()))
+    earliest = batch.take(np.sort(order.slice(0, count).to_numpy()))
+    return [(well, earliest.take(positions)) for well, positions in well_rows(earliest["well_id"])]
