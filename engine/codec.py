@@ -25,7 +25,6 @@ declared sizes Arrow would allocate unchecked), the declared rows, and buffers t
 
 from __future__ import annotations
 
-import io
 import struct
 
 import numpy as np

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine import codec
+from engine.arrow_numpy import values
 from engine.backend import Backend
 from engine.readers import InstanceFile, file_rows, iter_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
@@ -79,10 +80,10 @@ class _WellCursor:
                     return
                 self._chunks = iter_instance(self.files.pop(0).path)
                 continue
-            times = table["event_time"].cast(pa.int64()).to_numpy()
-            if self.watermark is not None:
-                later = times > self.watermark
-                table, times = table.filter(later), times[later]
+            times = values(table["event_time"])
+            if self.watermark is not None:  # chunks are in time order: the rows sent already come first
+                sent = int(np.searchsorted(times, self.watermark, side="right"))
+                table, times = table.slice(sent), times[sent:]
             self.pending, self._times = table, times
 
     def next_time(self) -> int | None:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from engine import arrow_numpy
 from engine.config import Settings
 from engine.errors import InputError
 from engine.schema import (
@@ -172,10 +173,10 @@ def iter_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> Iter
         last: int | None = None
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             chunk = _canonical(pa.Table.from_batches([batch]), path)
-            if last is not None:
-                chunk = chunk.filter(pc.greater(chunk["event_time"].cast(pa.int64()), last))
+            if last is not None:  # a chunk is in time order: what is not later than ``last`` comes first
+                chunk = chunk.slice(int(np.searchsorted(arrow_numpy.values(chunk["event_time"]), last, side="right")))
             if chunk.num_rows:
-                last = int(chunk["event_time"].cast(pa.int64())[-1].as_py())
+                last = chunk["event_time"][-1].value
                 yield chunk
 
 
@@ -212,7 +213,7 @@ def _canonical(table: pa.Table, path: Path) -> pa.Table:
     if table.num_rows == 0:
         raise InputError(f"{path}: empty 3W file (no rows)")
     columns = {
-        "well_id": pa.repeat(pa.scalar(well_id_from_name(path)), table.num_rows),
+        "well_id": arrow_numpy.repeated_string(well_id_from_name(path), table.num_rows),
         "event_time": _timestamps(table["timestamp"], path),
         **_sensors(table, known, path),
     }
@@ -230,18 +231,19 @@ def _sensors(table: pa.Table, sources: list[str], path: Path) -> dict[str, pa.Ar
     A short file (the full 3W data set is some 2,000 of them) costs more in per-column Arrow calls
     than in data; a float64 value rounds to the same float32 in NumPy as in an Arrow cast.
     """
-    values = np.empty((len(sources), table.num_rows), dtype=np.float32)
+    matrix = np.empty((len(sources), table.num_rows), dtype=np.float32)
     for row, source in enumerate(sources):
         column = table[source]
         if pa.types.is_null(column.type):
-            values[row] = np.nan
+            matrix[row] = np.nan
             continue
-        if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        if pa.types.is_integer(column.type):
+            column = column.cast(pa.float32(), safe=False)  # one rounding, as a cast to the lake's type
+        elif not pa.types.is_floating(column.type):
             column = _as_float(column, path, source)
-        values[row] = column.to_numpy()  # nulls come as NaN, and NaN becomes null below
-    missing = np.isnan(values)
-    gaps = missing.any(axis=1)
-    return {SOURCE_TO_COLUMN[source]: pa.array(values[row], mask=missing[row] if gaps[row] else None)
+        matrix[row] = arrow_numpy.values(column)  # nulls come as NaN, and NaN becomes null below
+    missing = np.isnan(matrix)
+    return {SOURCE_TO_COLUMN[source]: arrow_numpy.float32_array(matrix[row], missing[row])
             for row, source in enumerate(sources)}
 
 
@@ -265,7 +267,7 @@ def _numeric(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArray:
     if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
         column = _as_float(column, path, name)
     if pa.types.is_floating(column.type):
-        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+        column = pc.if_else(pc.is_nan(column), pa.nulls(len(column), column.type), column)
     return column
 
 
@@ -279,7 +281,7 @@ def _as_float(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArray
 
 def _sorted_unique_times(table: pa.Table) -> pa.Table:
     """Rows in time order; of rows sharing a timestamp, the last in the file wins."""
-    times = table["event_time"].cast(pa.int64()).to_numpy()
+    times = arrow_numpy.values(table["event_time"])
     if np.all(times[1:] > times[:-1]):
         return table  # 3W files are in time order: no copy of every column
     order = np.argsort(times, kind="stable")
