@@ -40,13 +40,18 @@ def valid(array: pa.Array) -> np.ndarray:
     return np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset:].astype(bool)
 
 
-def float32_array(data: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    """A float32 array over ``data`` (no copy), null where ``missing`` is true."""
-    data = np.ascontiguousarray(data, dtype=np.float32)
-    if missing is None or not missing.any():
-        return pa.Array.from_buffers(pa.float32(), len(data), [None, pa.py_buffer(data)], 0)
-    validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
-    return pa.Array.from_buffers(pa.float32(), len(data), [validity, pa.py_buffer(data)], int(missing.sum()))
+def float32_columns(matrix: np.ndarray, missing: np.ndarray) -> list[pa.Array]:
+    """Each row of a float32 matrix as an array, null where ``missing`` is true.
+
+    The rows are slices of one array over the whole matrix: one validity bitmap and one array
+    built for a file's 27 sensors instead of one each.
+    """
+    rows, count = matrix.shape
+    data = np.ascontiguousarray(matrix, dtype=np.float32).ravel()
+    nulls = int(missing.sum())
+    validity = pa.py_buffer(np.packbits(~missing.ravel(), bitorder="little")) if nulls else None
+    whole = pa.Array.from_buffers(pa.float32(), rows * count, [validity, pa.py_buffer(data)], nulls)
+    return [whole.slice(row * count, count) for row in range(rows)]
 
 
 def repeated_string(value: str, count: int) -> pa.Array:

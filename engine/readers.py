@@ -234,7 +234,7 @@ def _sensors(table: pa.Table, sources: list[str], path: Path) -> dict[str, pa.Ar
     matrix = np.empty((len(sources), table.num_rows), dtype=np.float32)
     for row, source in enumerate(sources):
         column = table[source]
-        if pa.types.is_null(column.type):
+        if column.null_count == len(column):  # an empty sensor, common in 3W
             matrix[row] = np.nan
             continue
         if pa.types.is_integer(column.type):
@@ -242,9 +242,8 @@ def _sensors(table: pa.Table, sources: list[str], path: Path) -> dict[str, pa.Ar
         elif not pa.types.is_floating(column.type):
             column = _as_float(column, path, source)
         matrix[row] = arrow_numpy.values(column)  # nulls come as NaN, and NaN becomes null below
-    missing = np.isnan(matrix)
-    return {SOURCE_TO_COLUMN[source]: arrow_numpy.float32_array(matrix[row], missing[row])
-            for row, source in enumerate(sources)}
+    columns = arrow_numpy.float32_columns(matrix, np.isnan(matrix))
+    return {SOURCE_TO_COLUMN[source]: column for source, column in zip(sources, columns, strict=True)}
 
 
 def _timestamps(column: pa.ChunkedArray, path: Path) -> pa.ChunkedArray:

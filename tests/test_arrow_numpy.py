@@ -20,9 +20,10 @@ def test_values_of_sliced_chunked_and_null_columns_match_to_numpy() -> None:
 
 
 def test_built_arrays_equal_pyarrows() -> None:
-    data = np.array([1.0, np.nan, 2.5, 0.0, np.nan, 9.0, 1.0, 2.0, 3.0], dtype=np.float32)
-    missing = np.isnan(data)
-    assert arrow_numpy.float32_array(data, missing).equals(pa.array(data, mask=missing))
-    assert arrow_numpy.float32_array(data[:1], missing[:1]).equals(pa.array(data[:1]))
+    matrix = np.array([[1.0, np.nan, 2.5, 0.0, np.nan], [9.0, 1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    missing = np.isnan(matrix)
+    columns = arrow_numpy.float32_columns(matrix, missing)
+    assert [c.equals(pa.array(row, mask=np.isnan(row))) for c, row in zip(columns, matrix, strict=True)] == [True] * 2
+    assert arrow_numpy.float32_columns(matrix[1:], missing[1:])[0].equals(pa.array(matrix[1]))
     assert arrow_numpy.repeated_string("WELL-00001", 3).equals(pa.array(["WELL-00001"] * 3))
     assert arrow_numpy.repeated_string("x", 0).equals(pa.array([], pa.string()))
