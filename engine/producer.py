@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,7 +123,11 @@ class Producer:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
         for instance in self.files:
             by_well[instance.well_id].append(instance)
-        cursors = [_WellCursor(well, files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
+        # Every cursor reads its first file now; Arrow decodes without the GIL, so on more than one
+        # core the files of many short wells are read side by side.
+        with ThreadPoolExecutor(max_workers=min(len(by_well), os.cpu_count() or 1) or 1) as pool:
+            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0])),
+                                    by_well.items()))
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
                   else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))
