@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # project_up.sh: puts PetroStream on AWS in one go. Terraform creates everything, the image
-# is built (for linux/amd64, the task definitions' architecture) and pushed to ECR, a first
+# is built (for linux/arm64, the task definitions' Graviton architecture) and pushed to ECR, a first
 # model is published, the Power BI views are created in Athena, the services are rolled onto
 # the image and model (a consumer stopped from the portal is started again), the demo
 # producer is started, and the Terraform outputs are saved to .petrostream/aws-outputs.json
@@ -116,8 +116,9 @@ if image_exists; then
 else
   run_as "aws ecr get-login-password --region $AWS_REGION | docker login --username AWS --password-stdin ${repository%%/*}" \
     ecr_login "${repository%%/*}"
-  # Fargate runs the task definitions' X86_64 architecture: build for it on any laptop (ARM too).
-  run docker build --platform linux/amd64 --tag "$repository:$IMAGE_TAG" "$ROOT"
+  # Fargate runs the task definitions' ARM64 (Graviton) architecture: build for it on any machine
+  # (an x86 one emulates it through QEMU/binfmt, as Docker Desktop and buildx set up).
+  run docker build --platform linux/arm64 --tag "$repository:$IMAGE_TAG" "$ROOT"
   run docker push "$repository:$IMAGE_TAG"
 fi
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ApiCallCounter", "item_bytes"]
+__all__ = ["ApiCallCounter", "item_bytes", "s3_key_kind"]
 
 #: Fired once per API call (not per retry), with the call's own parameters.
 _EVENT = "before-parameter-build"
@@ -32,6 +32,8 @@ class ApiCallCounter:
         self.kinesis_record_kb: Counter[int] = Counter()
         #: DynamoDB write request units: one per KB of each item written (on-demand pricing).
         self.dynamodb_write_units = 0
+        #: S3 calls by operation and kind of key (:func:`s3_key_kind`): which objects the requests go to.
+        self.s3_by_kind: Counter[tuple[str, str]] = Counter()
         self._active = active
         self._lock = threading.Lock()
 
@@ -53,6 +55,8 @@ class ApiCallCounter:
                 sizes = [len(r["Data"]) + len(r["PartitionKey"].encode()) for r in records]
                 self.kinesis_bytes += sum(sizes)
                 self.kinesis_record_kb.update(-(-size // 1024) for size in sizes)
+            if service == "s3":
+                self.s3_by_kind[(model.name, s3_key_kind(params))] += 1
             if service == "dynamodb" and "Item" in params:
                 self.dynamodb_write_units += max(1, -(-item_bytes(params["Item"]) // 1024))
             elif service == "dynamodb" and model.name in ("UpdateItem", "DeleteItem"):
@@ -84,3 +88,14 @@ def _value_bytes(value: dict[str, Any]) -> int:
     if kind in ("SS", "NS", "BS"):
         return sum(_value_bytes({kind[0]: element}) for element in data)
     return 1  # BOOL, NULL
+
+
+def s3_key_kind(params: dict[str, Any]) -> str:
+    """What an S3 call touches, without the names that change per call: a key's folders above the
+    object (``_manifests/well_data``; ``well_data`` for a data file, whatever its date), a listing's
+    prefix likewise, ``(batch)`` for a multi-object delete."""
+    if "Delete" in params:
+        return "(batch)"
+    key = params.get("Key", params.get("Prefix", ""))
+    folders = [part for part in key.split("/")[:-1] if "=" not in part]
+    return "/".join(folders[:2]) or key

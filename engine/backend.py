@@ -58,6 +58,12 @@ class Backend:
     #: record is about 3.4 KB), five seconds a record cut that bill fivefold for five seconds more delay;
     #: locally a record costs nothing, so one second keeps a row's way to the lake short.
     min_record_seconds: float = 1.0
+    #: How often a running replay stores its progress, at most (and at every change of status). Where a
+    #: store is billed (two DynamoDB writes on aws: the progress and the latest-replay pointer), every
+    #: 30 s rather than every 5 s cuts that bill sixfold; a replay stopped cleanly (a Spot notice
+    #: included) stores its progress as it stops, and rows a crash makes it send again are dropped by
+    #: the consumer as already landed. Locally a store costs nothing and the portal shows it sooner.
+    progress_save_seconds: float = 5.0
     #: The SQL endpoint BI tools connect to; None where there is none (local: the portal exports files).
     sql_endpoint: SqlEndpoint | None = None
 

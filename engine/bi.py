@@ -64,7 +64,8 @@ def create_views(backend: Backend) -> list[str]:
 
     ``CREATE OR REPLACE VIEW`` makes it safe to run on every deploy, and a view changed in
     :mod:`engine.insights` is updated in place. Each run moves the views' first date partition
-    to the start of the BI look-back, so run it daily to keep Power BI's scans bounded.
+    to the start of the BI look-back; on AWS a daily schedule runs it (``infra/bi_views.tf``), so
+    Power BI's scans stay bounded without a deploy.
     """
     if backend.name != "aws":
         raise InputError("the Power BI views live in Athena: run with PETROSTREAM_BACKEND=aws "

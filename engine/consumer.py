@@ -77,6 +77,11 @@ class ConsumerOptions:
     #: Each pass locks, lists and unlocks every table (on AWS: a dozen S3 requests even with nothing
     #: to merge), so it runs every few minutes: every minute was some 0.5 M S3 requests a month.
     housekeeping_every_seconds: float = 180.0
+    #: A pass compacts the tables this worker landed rows in since its last pass; every table (an
+    #: idle one's garbage, a merge a dead worker cut short) only this often, as its pass costs a
+    #: lock and two listings even when there is nothing to do: at demo load the alarm and dead-letter
+    #: tables are mostly idle, and passing over them every time was some 90,000 S3 requests a month.
+    every_table_housekeeping_seconds: float = 3600.0
 
 
 @dataclass
@@ -119,6 +124,7 @@ class _Due:
     model_check: float = 0.0
     balance: float = 0.0
     housekeeping: float = 0.0
+    every_table_housekeeping: float = 0.0
 
 
 def batch_key(shard_id: str, first_sequence: str) -> str:
@@ -151,6 +157,8 @@ class Consumer:
         #: Shard -> (state ref, per-well states) of the last checkpoint this worker made or loaded.
         self._states: dict[str, tuple[str | None, dict[str, WellState]]] = {}
         self._due = _Due()
+        #: Tables this worker landed rows in since its last housekeeping pass.
+        self._landed: set[str] = set()
         self._outage = Outage(f"consumer {self.worker_id}")
 
     # -- main loop ----------------------------------------------------------------
@@ -204,8 +212,11 @@ class Consumer:
             if time.monotonic() >= self._next_read.get(shard_id, 0.0):
                 worked |= self._consume_shard(shard_id)
         if time.monotonic() >= self._due.housekeeping:
-            self.housekeeping()
+            every_table = time.monotonic() >= self._due.every_table_housekeeping
+            self.housekeeping(None if every_table else self._landed)
             self._due.housekeeping = time.monotonic() + self.options.housekeeping_every_seconds
+            if every_table:
+                self._due.every_table_housekeeping = time.monotonic() + self.options.every_table_housekeeping_seconds
         return worked
 
     def _idle_too_long(self, idle_since: float) -> bool:
@@ -275,8 +286,12 @@ class Consumer:
             key = batch_key(shard_id, records[0].sequence_number)
             self.backend.lake.write(WELL_DATA_TABLE, key, rows)
             policy = AlarmPolicy.from_manifest(self._model.manifest if self._model else None)
-            self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, update_alarms(rows, states, policy, evidence))
+            events = update_alarms(rows, states, policy, evidence)
+            self.backend.lake.write(ANOMALY_EVENT_VERSIONS_TABLE, key, events)
             self.backend.lake.write(DEAD_LETTERS_TABLE, key, pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA))
+            self._landed |= {table for table, n in ((WELL_DATA_TABLE, rows.num_rows),
+                                                    (ANOMALY_EVENT_VERSIONS_TABLE, events.num_rows),
+                                                    (DEAD_LETTERS_TABLE, len(dead))) if n}
             _forget_idle(states, self.backend.settings.retention_hours * _MILLIS_PER_HOUR)
             self._leases[shard_id] = self.backend.leases.checkpoint(
                 lease, records[-1].sequence_number, encode_states(states), self.backend.stream.millis_behind(shard_id))
@@ -342,13 +357,15 @@ class Consumer:
             self._refused = version
             log.error("keeping model %s: %s", self.stats.model_version, exc)
 
-    def housekeeping(self) -> None:
+    def housekeeping(self, tables: set[str] | None = None) -> None:
         """Trim records past the stream's retention; merge small lake files of batches that can
-        no longer be re-written."""
+        no longer be re-written, in ``tables`` (default: every table)."""
         self.backend.stream.trim()
         checkpoints = {lease.shard_id: lease.checkpoint for lease in self.backend.leases.leases()}
         for table in (WELL_DATA_TABLE, DEAD_LETTERS_TABLE, ANOMALY_EVENT_VERSIONS_TABLE):
-            self.backend.lake.compact(table, lambda key: is_final(key, checkpoints))
+            if tables is None or table in tables:
+                self.backend.lake.compact(table, lambda key: is_final(key, checkpoints))
+        self._landed = set()
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:

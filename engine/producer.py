@@ -33,8 +33,6 @@ from engine.well_rows import well_rows
 
 #: Event time one window covers when replaying as fast as possible.
 FAST_WINDOW_MS = 3_600_000
-#: Progress is stored at most this often while a replay runs (and at every change of status).
-SAVE_EVERY_SECONDS = 5.0
 #: Kinesis accepts at most 500 records per PutRecords call.
 MAX_RECORDS_PER_PUT = 500
 
@@ -110,7 +108,7 @@ class Producer:
         self.files = list(files)
         self.options = options
         self.on_progress = on_progress
-        self._stored_at = -SAVE_EVERY_SECONDS
+        self._stored_at = -backend.progress_save_seconds
         replay_id = replay_id_for(f.path for f in self.files)
         stored = None if options.from_start else backend.replays.load(replay_id)
         self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed,
@@ -179,14 +177,15 @@ class Producer:
         self.progress.sent_rows += rows
 
     def _update(self, status: str) -> None:
-        """Report progress every window; store it when the status changes or every few seconds.
+        """Report progress every window; store it when the status changes or every
+        ``backend.progress_save_seconds``.
 
         A store is a write to the backend (a DynamoDB item on aws) carrying the file list, so a
         fast replay does not write one per window; progress lost to a crash since the last store
         is only re-sent, and the consumer drops re-sent rows.
         """
         now = time.monotonic()
-        if status != self.progress.status or now - self._stored_at >= SAVE_EVERY_SECONDS:
+        if status != self.progress.status or now - self._stored_at >= self.backend.progress_save_seconds:
             self.progress.status = status
             self.progress.updated_at = time.time()
             self.backend.replays.save(self.progress)

@@ -11,7 +11,9 @@ window ending at the newest partition the catalog lists for its table (metadata,
 * History's well list: as far back as the alarms (two narrow columns);
 * the executive (Power BI) views: :data:`BI_DAYS_ENV` days (default :data:`DEFAULT_BI_DAYS`),
   for monthly and yearly aggregates of raw rows; the Athena views take the window's first day
-  as a constant, moved forward each time ``python -m engine bi-views`` runs;
+  as a constant, moved forward each time ``python -m engine bi-views`` runs (a daily scheduled
+  task on AWS: a predicate on ``current_date`` would need no refresh but would lose replays of
+  past data, whose newest partition is not today);
 * alarm events: :data:`ALARM_DAYS_ENV` days (default :data:`DEFAULT_ALARM_DAYS`). An event's
   versions live in its *start* date's partition, so an alarm that opened days ago and is still
   active stays visible as long as it opened within this window; versions are tiny (a few rows

@@ -27,7 +27,7 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
 
 resource "aws_cloudwatch_log_group" "tasks" {
   #checkov:skip=CKV_AWS_338:Logs are kept 1 day by product decision (cost); they serve live debugging only.
-  for_each = toset(["consumer", "producer", "portal"])
+  for_each = toset(["consumer", "producer", "portal", "bi-views"])
 
   name              = "${local.log_group_prefix}/ecs/${each.key}"
   retention_in_days = var.log_retention_days
@@ -62,7 +62,7 @@ locals {
   health_probe = "import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1], timeout=4).status != 200)"
 
   log_options = {
-    for role in ["consumer", "producer", "portal"] : role => {
+    for role in ["consumer", "producer", "portal", "bi-views"] : role => {
       logDriver = "awslogs"
       options = {
         awslogs-group         = aws_cloudwatch_log_group.tasks[role].name
@@ -94,6 +94,12 @@ locals {
       environment      = local.environment
       logConfiguration = local.log_options["producer"]
     }
+    bi_views = {
+      name             = "bi-views"
+      command          = ["python", "-m", "engine", "bi-views"]
+      environment      = local.environment
+      logConfiguration = local.log_options["bi-views"]
+    }
     portal = {
       name             = "portal"
       command          = ["streamlit", "run", "control_center/app.py", "--server.port", "8501", "--server.address", "0.0.0.0"]
@@ -120,9 +126,11 @@ resource "aws_ecs_task_definition" "consumer" {
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.consumer.arn
 
+  # Graviton: Fargate's ARM64 vCPU and memory cost 20 % less than x86 (docs/COST.md); Fargate Spot
+  # takes ARM64 tasks on platform 1.4.0 and later (LATEST). The image is built for linux/arm64.
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = "ARM64"
   }
 
   volume {
@@ -143,7 +151,7 @@ resource "aws_ecs_task_definition" "producer" {
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = "ARM64"
   }
 
   volume {
@@ -166,7 +174,7 @@ resource "aws_ecs_task_definition" "portal" {
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = "ARM64"
   }
 
   volume {

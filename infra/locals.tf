@@ -17,6 +17,7 @@ locals {
   consumer_name   = "${local.prefix}-consumer"
   portal_name     = "${local.prefix}-portal"
   producer_family = "${local.prefix}-producer"
+  bi_views_family = "${local.prefix}-bi-views"
 
   # Bucket names carry the account id so the same prefix works in any account.
   data_buckets = {

@@ -115,6 +115,12 @@ variable "consumer_memory" {
   default     = 1024
 }
 
+variable "bi_views_schedule" {
+  description = "When the Power BI views move their look-back forward (EventBridge Scheduler expression, UTC)."
+  type        = string
+  default     = "cron(15 0 * * ? *)"
+}
+
 variable "producer_cpu" {
   description = "CPU units of the producer task."
   type        = number

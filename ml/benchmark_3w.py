@@ -120,10 +120,15 @@ class BenchmarkResult:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per detector: mean and std of the instances' accuracies, the share of windows right per period, the
-        share of first transient windows right, and the mean accuracy per event class.
+        shares of first transient windows, of last normal windows and of both together (the *onset pair*) right,
+        and the mean accuracy per event class.
 
         The first transient window ends on the transient's first labeled row, so it is apart: it tells whether
-        the rest of the transient's misses are slow events or onsets a past-only detector cannot see yet.
+        the rest of the transient's misses are slow events or onsets a past-only detector cannot see yet. It
+        shares most of its rows with the last normal test window (only the unlabeled rows at the transition and
+        the first transient row tell them apart), so a detector that judges a window by its rows gets both right
+        only if the well moves within those few rows, and otherwise in effect one of the two, whatever its
+        threshold.
         """
         table = {}
         for detector in DETECTORS:
@@ -133,9 +138,12 @@ class BenchmarkResult:
                 hits = [hit for i in self.instances for p, hit in zip(i.periods, i.correct[detector], strict=True)
                         if p == period]
                 table[detector][f"{period}_windows_right"] = float(np.mean(hits)) if hits else math.nan
-            first = [i.correct[detector][i.periods.index("transient")] for i in self.instances
-                     if "transient" in i.periods]
-            table[detector]["first_transient_windows_right"] = float(np.mean(first)) if first else math.nan
+            pairs = [i.correct[detector][i.periods.index("transient") - 1:i.periods.index("transient") + 1]
+                     for i in self.instances if "transient" in i.periods]  # [last normal, first transient]
+            for key, hits in (("last_normal_windows_right", [last for last, _ in pairs]),
+                              ("first_transient_windows_right", [first for _, first in pairs]),
+                              ("onset_pairs_right", [last and first for last, first in pairs])):
+                table[detector][key] = float(np.mean(hits)) if hits else math.nan
             for event_class in sorted({i.event_class for i in self.instances}):
                 table[detector][f"class_{event_class}"] = float(np.mean(
                     [i.accuracy[detector] for i in self.instances if i.event_class == event_class]))
@@ -158,11 +166,12 @@ class BenchmarkResult:
         classes = sorted({i.event_class for i in self.instances})
         lines.append("")
         lines.append(f"{'by event class':<46} " + " ".join(f"{c:>6}" for c in classes)
-                     + "   first transient window right")
+                     + "   right: last normal, first transient, both (onset pair)")
         for detector in DETECTORS:
             row = summary[detector]
             lines.append(f"{names[detector]:<46} " + " ".join(f"{row[f'class_{c}']:>6.3f}" for c in classes)
-                         + f"   {row['first_transient_windows_right']:>30.2f}")
+                         + f"   {row['last_normal_windows_right']:>18.2f} {row['first_transient_windows_right']:>15.2f}"
+                         + f" {row['onset_pairs_right']:>20.2f}")
         lines.append("")
         lines.append(f"{'instance':<40} {'class':>5} {'train':>5} {'test':>5} {'reference':>9} {'PetroStream':>11}")
         for i in self.instances:

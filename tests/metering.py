@@ -107,7 +107,8 @@ def measure(work: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             "simulated_seconds": MEASURED_SECONDS, "calls": calls,
             "kinesis_records": counter.kinesis_records, "kinesis_bytes": counter.kinesis_bytes,
             "kinesis_record_kb": {str(kb): n for kb, n in sorted(counter.kinesis_record_kb.items())},
-            "dynamodb_write_units": counter.dynamodb_write_units}
+            "dynamodb_write_units": counter.dynamodb_write_units,
+            "s3_by_key": {f"{operation} {kind}": n for (operation, kind), n in sorted(counter.s3_by_kind.items())}}
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from engine.consumer import Consumer, ConsumerOptions, batch_key, is_final
 from engine.leases import LeaseStore
 from engine.producer import Producer, ReplayOptions, count_rows
 from engine.readers import discover
-from engine.schema import WELL_DATA_TABLE
+from engine.schema import DEAD_LETTERS_TABLE, WELL_DATA_TABLE
 from engine.stream import OutgoingRecord
 from ml.train_model import train
 from tests.polling import wait_for
@@ -173,3 +173,16 @@ def test_a_home_whose_leases_held_the_state_inline_is_upgraded(tmp_path: Path) -
     assert (lease.checkpoint, backend.leases.state(lease)) == ("42", b'{"WELL-1": {}}')
     updated = backend.leases.checkpoint(backend.leases.balance("w", ["shard-0"])[0], "43", b"{}")
     assert backend.leases.state(updated) == b"{}"
+
+
+def test_housekeeping_passes_over_a_table_the_worker_landed_nothing_in_until_every_table_is_due(
+        local: Backend, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass costs a lock and listings per table on S3 even with nothing to merge: an idle table
+    (no dead letters here) is passed over, except by the first, the hourly and the last pass."""
+    compacted: list[str] = []
+    compact = local.lake.compact
+    monkeypatch.setattr(local.lake, "compact", lambda table, final: compacted.append(table) or compact(table, final))
+    replay(local, demo_dir, max_rows=5000)
+    Consumer(local, replace(DRAIN, records_per_read=1, housekeeping_every_seconds=0.0)).run(threading.Event())
+    assert compacted.count(WELL_DATA_TABLE) >= 5  # a pass after every iteration that landed rows (5 records)...
+    assert compacted.count(DEAD_LETTERS_TABLE) == 2  # ...but the idle table only at start and at shutdown

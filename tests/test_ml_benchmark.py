@@ -59,18 +59,22 @@ def test_the_demo_benchmark_runs_both_detectors_on_the_same_windows(demo_dir: Pa
     assert "reference" in table and "PetroStream" in table
 
 
-def test_the_summary_breaks_accuracy_down_by_event_class_and_sets_the_first_transient_window_apart() -> None:
+def test_the_summary_breaks_accuracy_down_by_event_class_and_sets_the_onset_pair_apart() -> None:
     periods = ["normal", "normal", "transient", "transient", "steady", "steady"]
     both = {"reference": [True] * 6}
     first_missed = InstanceScore("a", 2, 9, periods, {**both, "petrostream": [True, True, False, True, True, True]})
     all_right = InstanceScore("b", 2, 9, periods, {**both, "petrostream": [True] * 6})
-    normal_flagged = InstanceScore("c", 7, 9, periods, {**both, "petrostream": [False, True, True, True, True, True]})
-    result = BenchmarkResult("x", [first_missed, all_right, normal_flagged], {})
+    last_normal_flagged = InstanceScore("c", 7, 9, periods,
+                                        {**both, "petrostream": [True, False, True, True, True, True]})
+    result = BenchmarkResult("x", [first_missed, all_right, last_normal_flagged], {})
     ours = result.summary()["petrostream"]
     assert ours["class_2"] == pytest.approx((5 / 6 + 1) / 2) and ours["class_7"] == pytest.approx(5 / 6)
     assert ours["first_transient_windows_right"] == pytest.approx(2 / 3)
+    assert ours["last_normal_windows_right"] == pytest.approx(2 / 3)
+    assert ours["onset_pairs_right"] == pytest.approx(1 / 3)  # only "b" has both windows of its onset right
     assert ours["transient_windows_right"] == pytest.approx(5 / 6)
-    assert "first transient window right" in result.format_table()
+    assert result.summary()["reference"]["onset_pairs_right"] == 1.0
+    assert "first transient, both (onset pair)" in result.format_table()
 
 
 def synthetic_instance(event: str, missing_rows: int) -> tuple[np.ndarray, Windows]:

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 _OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 _VAR_REF = re.compile(r"^\$\{var\.(\w+)\}$")
+#: ECS ``cpu_architecture`` -> Docker's name for it.
+_DOCKER_ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
 
 
 def parse(path: Path) -> dict[str, Any]:
@@ -72,6 +74,16 @@ class Terraform:
 
     def all_of(self, type_name: str) -> dict[str, dict[str, Any]]:
         return self.resources.get(type_name, {})
+
+    def image_platform(self) -> str:
+        """The Docker platform (``linux/arm64``) every task definition runs: the one image they share
+        must be built for it, and they must agree on it."""
+        platforms = {(platform["operating_system_family"], platform["cpu_architecture"])
+                     for task in self.all_of("aws_ecs_task_definition").values()
+                     for platform in blocks(task, "runtime_platform")}
+        assert len(platforms) == 1, f"task definitions disagree on their platform: {platforms}"
+        (system, architecture), = platforms
+        return f"{system.lower()}/{_DOCKER_ARCHITECTURES[architecture]}"
 
 
 def block(body: dict[str, Any], name: str) -> dict[str, Any]:

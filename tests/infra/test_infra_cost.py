@@ -74,3 +74,12 @@ def test_command_line_prints_the_tables(capsys: pytest.CaptureFixture[str]) -> N
     assert cost.render_items(cost.estimate()) in capsys.readouterr().out
     assert cost.main(["--shards", "2", "--consumers", "2"]) == 0
     assert f"**{cost.estimate(cost.Scenario(shards=2, consumers=2)).total:.2f}**" in capsys.readouterr().out
+
+
+def test_the_model_prices_the_architecture_the_tasks_run_on(tf: Terraform) -> None:
+    """Fargate bills ARM64 (Graviton) 20 % below x86: the model's Fargate prices must be those of the
+    architecture every task definition names (and the image is built for)."""
+    prices = cost.load_model()["prices"]
+    assert tf.image_platform() == "linux/arm64"
+    assert all("ARM64" in prices[name]["service"] for name in ("fargate_vcpu_hour", "fargate_gb_hour"))
+    assert "ARM64" in DOC.split("## The default deployment")[0]  # the basis names it before any number

@@ -155,4 +155,7 @@ def test_ci_plan_gets_the_terraform_inputs_from_repository_settings(tmp_path: Pa
 
 def test_ci_builds_the_image_for_the_task_architecture() -> None:
     build = _uses(_workflow("deploy.yml")["jobs"]["image"], "docker/build-push-action")[0]
-    assert build["with"]["platforms"] == "linux/amd64"
+    # Graviton, which docs/COST.md prices (cheaper than x86 on Fargate and Fargate Spot alike)
+    assert build["with"]["platforms"] == Terraform.load().image_platform() == "linux/arm64"
+    (qemu,) = _uses(_workflow("deploy.yml")["jobs"]["image"], "docker/setup-qemu-action")  # an x86 runner builds it
+    assert qemu["with"]["platforms"] == "arm64"

@@ -13,7 +13,7 @@ import pytest
 
 from deploy import aws
 from tests.infra.support import ACCOUNT, moto_environment
-from tests.infra.terraform_model import ROOT
+from tests.infra.terraform_model import ROOT, Terraform
 
 UP, DOWN = ROOT / "project_up.sh", ROOT / "project_down.sh"
 STUBBED = ("terraform", "aws", "docker", "python")
@@ -90,7 +90,7 @@ def test_up_dry_run_prints_every_step_and_runs_nothing(stubs: Path) -> None:
         f"terraform -chdir={infra} init -input=false",
         "-target=aws_ecr_repository.app",
         "docker login --username AWS --password-stdin",
-        "docker build --platform linux/amd64 --tag <ecr_repository_url>:abc123",
+        f"docker build --platform {Terraform.load().image_platform()} --tag <ecr_repository_url>:abc123",
         "docker push <ecr_repository_url>:abc123",
         f"terraform -chdir={infra} apply -input=false -auto-approve -var image_tag=abc123",
         f"terraform -chdir={infra} output -json > {outputs}",
@@ -114,7 +114,7 @@ def test_up_tags_the_image_with_the_commit_as_ci_does(stubs: Path) -> None:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
     build = next(c for c in _commands(result.stdout) if c.startswith("docker build"))
-    assert f"<ecr_repository_url>:{commit}" in build and "--platform linux/amd64" in build
+    assert f"<ecr_repository_url>:{commit}" in build and f"--platform {Terraform.load().image_platform()}" in build
     workflow = (ROOT / ".github" / "workflows" / "deploy.yml").read_text(encoding="utf-8")
     assert "IMAGE_TAG: ${{ github.sha }}" in workflow  # the full SHA, like git rev-parse HEAD
 

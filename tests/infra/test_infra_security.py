@@ -59,11 +59,10 @@ def test_every_role_policy_comes_from_a_checked_document(tf: Terraform) -> None:
 
 
 def test_each_task_has_its_own_role(tf: Terraform) -> None:
-    roles = {role: ref(tf.resource("aws_ecs_task_definition", role)["task_role_arn"])
-             for role in ("consumer", "producer", "portal")}
-    assert len(set(roles.values())) == 3
-    for role in roles:
-        definition = tf.resource("aws_ecs_task_definition", role)
+    definitions = tf.all_of("aws_ecs_task_definition")
+    assert set(definitions) == {"consumer", "producer", "portal", "bi_views"}
+    assert len({ref(definition["task_role_arn"]) for definition in definitions.values()}) == len(definitions)
+    for definition in definitions.values():
         assert definition["execution_role_arn"] != definition["task_role_arn"]
 
 

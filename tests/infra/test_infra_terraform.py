@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,25 @@ def test_services_wait_for_everything_their_tasks_reach_by_name(tf: Terraform, s
     assert needed <= depends, sorted(needed - depends)
     if service == "portal":
         assert "aws_lb_listener.https" in depends, "a target group needs its listener before ECS uses it"
+
+
+def test_the_power_bi_views_move_forward_every_day_without_a_deploy(tf: Terraform) -> None:
+    """The views bake their window's first day (engine/bi.py): a daily task re-creates them, and
+    its schedule's role may run that one task definition and hand ECS its two roles, no more."""
+    schedule = tf.resource("aws_scheduler_schedule", "bi_views")
+    expression = tf.value(schedule["schedule_expression"])
+    assert re.fullmatch(r"cron\(\d+ \d+ \* \* \? \*\)", expression), expression  # once a day
+    target = block(schedule, "target")
+    assert ref(target["arn"]) == "aws_ecs_cluster.main.arn"
+    parameters = block(target, "ecs_parameters")
+    assert ref(parameters["task_definition_arn"]) == "aws_ecs_task_definition.bi_views.arn"
+    assert block(parameters, "network_configuration")["assign_public_ip"] is True  # no NAT: AWS APIs over HTTPS
+    container = tf.locals["containers"]["bi_views"]
+    assert container["command"] == ["python", "-m", "engine", "bi-views"]
+    assert 'local.containers["bi_views"]' in tf.resource("aws_ecs_task_definition", "bi_views")["container_definitions"]
+    statements = {s["sid"]: s for s in blocks(tf.data["aws_iam_policy_document"]["bi_views_schedule"], "statement")}
+    assert statements["RunBiViewsTask"]["actions"] == ["ecs:RunTask"]
+    assert statements["RunBiViewsTask"]["resources"][0].endswith("task-definition/${local.bi_views_family}:*")
+    assert [ref(r) for r in statements["PassTaskRoles"]["resources"]] == \
+        ["aws_iam_role.execution.arn", "aws_iam_role.bi_views.arn"]
+    assert set(statements) == {"RunBiViewsTask", "PassTaskRoles"}

@@ -68,6 +68,7 @@ def open_aws_backend(settings: Settings, session: boto3.session.Session | None =
         scaling=EcsScaler(ecs, client("application-autoscaling"), client("cloudwatch"), names),
         sql_billed_per_query=True,
         min_record_seconds=5.0,
+        progress_save_seconds=30.0,
         sql_endpoint=SqlEndpoint(region=names.region, database=names.glue_database,
                                  workgroup=names.athena_workgroup,
                                  output_location=f"s3://{names.athena_results_bucket}/"),

@@ -32,6 +32,7 @@ Firehose, not this lake, copies the raw stream into the raw bucket.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -232,11 +233,14 @@ class S3Lake(Lake):
         return True
 
     def _downloads(self, keys: Iterable[str]) -> Iterator[Any]:
-        """Each object as a local temporary file, one at a time (memory stays one row group)."""
+        """Each object as a local temporary file, one at a time (memory stays one row group).
+
+        One streamed GET each: the transfer manager's ``download_fileobj`` sends a HEAD first,
+        a second billed request per file for objects this small."""
         for key in keys:
             with tempfile.TemporaryFile() as local:
                 with translated(self._bucket):
-                    self._s3.download_fileobj(self._bucket.name, key, local)
+                    shutil.copyfileobj(self._s3.get_object(Bucket=self._bucket.name, Key=key)["Body"], local)
                 local.seek(0)
                 yield local
 
@@ -345,14 +349,15 @@ class S3Lake(Lake):
         return True
 
     def _delete(self, keys: list[str]) -> None:
-        """Delete objects (1,000 per call, S3's limit); keys already gone are fine."""
+        """Delete objects one request each; keys already gone are fine.
+
+        S3 bills a DELETE nothing, while a multi-object delete (``DeleteObjects``) is a POST billed
+        at the PUT rate: the lake deletes a handful of keys at a time (a merge's members, a batch of
+        garbage), so single deletes cost nothing where one batch call would cost a PUT.
+        """
         with translated(self._bucket):
-            for start in range(0, len(keys), 1000):
-                response = self._s3.delete_objects(Bucket=self._bucket.name, Delete={
-                    "Objects": [{"Key": key} for key in keys[start:start + 1000]], "Quiet": True})
-                if errors := response.get("Errors"):
-                    raise ClientError({"Error": {"Code": errors[0].get("Code", ""),
-                                                 "Message": errors[0].get("Message", "")}}, "DeleteObjects")
+            for key in keys:
+                self._s3.delete_object(Bucket=self._bucket.name, Key=key)
 
 
 def _manifest_key(table: str, batch_key: str) -> str:
