@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine import codec
+from engine.arrow_numpy import values
 from engine.backend import Backend
 from engine.readers import InstanceFile, file_rows, iter_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
@@ -60,7 +62,8 @@ class _WellCursor:
     call: with thousands of wells the producer asks every cursor in every window.
     """
 
-    def __init__(self, files: list[InstanceFile], watermark: int | None) -> None:
+    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None) -> None:
+        self.well = well
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
@@ -76,10 +79,10 @@ class _WellCursor:
                     return
                 self._chunks = iter_instance(self.files.pop(0).path)
                 continue
-            times = table["event_time"].cast(pa.int64()).to_numpy()
-            if self.watermark is not None:
-                later = times > self.watermark
-                table, times = table.filter(later), times[later]
+            times = values(table["event_time"])
+            if self.watermark is not None:  # chunks are in time order: the rows sent already come first
+                sent = int(np.searchsorted(times, self.watermark, side="right"))
+                table, times = table.slice(sent), times[sent:]
             self.pending, self._times = table, times
 
     def next_time(self) -> int | None:
@@ -118,7 +121,11 @@ class Producer:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
         for instance in self.files:
             by_well[instance.well_id].append(instance)
-        cursors = [_WellCursor(files, self.progress.watermarks.get(well)) for well, files in by_well.items()]
+        # Every cursor reads its first file now; Arrow decodes without the GIL, so on more than one
+        # core the files of many short wells are read side by side.
+        with ThreadPoolExecutor(max_workers=min(len(by_well), os.cpu_count() or 1) or 1) as pool:
+            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0])),
+                                    by_well.items()))
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
                   else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))
@@ -135,15 +142,15 @@ class Producer:
             if previous is None or window_start - previous > 2 * window:  # skip gaps with no data
                 anchor = (window_start, time.monotonic())
             previous = window_start
-            rows = [part for c in cursors if (part := c.take_before(window_start + window)) is not None]
-            batch = pa.concat_tables(rows)
-            if budget is not None and batch.num_rows > budget:
-                batch = _earliest(batch, budget)
+            parts = [(c.well, part) for c in cursors if (part := c.take_before(window_start + window)) is not None]
+            rows = sum(part.num_rows for _, part in parts)
+            if budget is not None and rows > budget:
+                parts, rows = _earliest(parts, budget), budget
             assert anchor is not None
             self._pace(anchor, window_start + window, stop)
-            self._send(batch)
-            sent_this_run += batch.num_rows
-            budget = None if budget is None else budget - batch.num_rows
+            self._send(parts, rows)
+            sent_this_run += rows
+            budget = None if budget is None else budget - rows
             self.progress.rate = sent_this_run / max(time.monotonic() - started, 1e-9)
             self._update("running")
         finished = all(c.next_time() is None for c in cursors)
@@ -157,20 +164,17 @@ class Producer:
         due = anchor[1] + (window_end - anchor[0]) / 1000.0 / self.options.speed
         stop.wait(max(0.0, due - time.monotonic()))
 
-    def _send(self, batch: pa.Table) -> None:
+    def _send(self, parts: list[tuple[str, pa.Table]], rows: int) -> None:
+        """Send a window: each well's rows (in time order) as records of at most ``rows_per_record``."""
         records = []
-        wells = well_rows(batch["well_id"])
-        grouped = batch if wells.grouped else batch.take(wells.order)
-        times = grouped["event_time"].cast(pa.int64()).to_numpy()
         size = self.options.rows_per_record
-        for index, well in enumerate(wells.wells):
-            start, stop = wells.bounds[index], wells.bounds[index + 1]
-            for first in range(start, stop, size):
-                records.append(OutgoingRecord(well, codec.encode(grouped.slice(first, min(size, stop - first)))))
-            self.progress.watermarks[well] = int(times[stop - 1])
+        for well, part in parts:
+            records.extend(OutgoingRecord(well, codec.encode(part.slice(first, size)))
+                           for first in range(0, part.num_rows, size))
+            self.progress.watermarks[well] = part["event_time"][-1].value
         for start in range(0, len(records), MAX_RECORDS_PER_PUT):
             self.backend.stream.put_records(records[start:start + MAX_RECORDS_PER_PUT])
-        self.progress.sent_rows += batch.num_rows
+        self.progress.sent_rows += rows
 
     def _update(self, status: str) -> None:
         """Report progress every window; store it when the status changes or every
@@ -190,7 +194,9 @@ class Producer:
             self.on_progress(self.progress)
 
 
-def _earliest(batch: pa.Table, count: int) -> pa.Table:
-    """The ``count`` earliest rows of a window, still grouped per well in time order."""
+def _earliest(parts: list[tuple[str, pa.Table]], count: int) -> list[tuple[str, pa.Table]]:
+    """The ``count`` earliest rows of a window, still per well in time order."""
+    batch = pa.concat_tables(part for _, part in parts)
     order = pc.sort_indices(batch, [("event_time", "ascending"), ("well_id", "ascending")])
-    return batch.take(np.sort(order.slice(0, count).to_numpy()))
+    earliest = batch.take(np.sort(order.slice(0, count).to_numpy()))
+    return [(well, earliest.take(positions)) for well, positions in well_rows(earliest["well_id"])]

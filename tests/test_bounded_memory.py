@@ -40,7 +40,8 @@ def constant_3w_parquet(path: Path, rows: int, block: int = 1_000_000) -> Path:
 
 
 def constant_record(rows: int, block: int = 1_000_000) -> bytes:
-    """A stream record (codec format byte + Parquet) declaring ``rows`` identical observations."""
+    """A version-1 stream record (format byte + Parquet) declaring ``rows`` identical observations: records
+    already in a stream are read in that format, so it must stay bounded."""
     columns = {f.name: pa.nulls(block, f.type) for f in OBSERVATION_SCHEMA}
     columns["well_id"] = pa.array(["WELL-00001"] * block, pa.string())
     columns["event_time"] = pa.array(np.zeros(block, dtype="datetime64[ms]")).cast(OBSERVATION_SCHEMA.field(
@@ -50,7 +51,7 @@ def constant_record(rows: int, block: int = 1_000_000) -> bytes:
     with pq.ParquetWriter(sink, OBSERVATION_SCHEMA, compression="zstd") as writer:
         for _ in range(rows // block):
             writer.write_table(table)
-    return bytes([codec.FORMAT_VERSION]) + sink.getvalue().to_pybytes()
+    return bytes([codec.PARQUET_VERSION]) + sink.getvalue().to_pybytes()
 
 
 def run_measured(code: str, env: dict[str, str] | None = None) -> tuple[dict[str, object], int]:
@@ -106,6 +107,24 @@ def test_a_small_record_that_decodes_to_20_million_rows_is_refused_before_decomp
         f"payload = open({str(tmp_path / 'record')!r}, 'rb').read()\n"
         "try:\n    codec.decode(payload)\nexcept InputError as exc:\n    result = str(exc)")
     assert "declares 20,000,000 rows" in str(result)
+    assert peak < PEAK_LIMIT_MB, f"peak RSS {peak} MB"
+
+
+def test_a_small_record_of_todays_format_that_decompresses_to_a_gigabyte_is_refused(tmp_path: Path) -> None:
+    # 8,192 zstd frames of 128 KiB of zeros, one after another, decompress to 1 GiB from 100 KB or so.
+    frames = pa.Codec("zstd").compress(bytes(128 * 2**10), asbytes=True) * 8_192
+    truthful = bytes([codec.FORMAT_VERSION]) + (20_000_000).to_bytes(4, "little") + (2**30 - 1).to_bytes(4, "little")
+    lying = bytes([codec.FORMAT_VERSION]) + (10).to_bytes(4, "little") + (4_096).to_bytes(4, "little")
+    (tmp_path / "truthful").write_bytes(truthful + frames)
+    (tmp_path / "lying").write_bytes(lying + frames)
+    assert len(frames) < 1_000_000
+    result, peak = run_measured(
+        "from engine import codec\nfrom engine.errors import InputError\nresult = []\n"
+        "for name in ('truthful', 'lying'):\n"
+        f"    payload = open({str(tmp_path)!r} + '/' + name, 'rb').read()\n"
+        "    try:\n        codec.decode(payload)\n    except InputError as exc:\n        result.append(str(exc))")
+    assert "declares 20,000,000 rows" in result[0], result  # refused from the header
+    assert result[1].startswith("corrupt record"), result  # decompressed into the declared 4 KB, which it overflows
     assert peak < PEAK_LIMIT_MB, f"peak RSS {peak} MB"
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -90,3 +93,14 @@ def test_near_real_time_a_record_carries_the_backends_record_seconds_of_a_well(
     rows = [codec.decode(record.data).num_rows for put in sent for record in put]
     assert sum(rows) == wells * 60 and set(rows) == {int(record_seconds)}  # each record: its well's window
     assert all(len(record.data) < 5 * 1024 for put in sent for record in put)
+
+
+def test_a_replay_does_not_import_pandas(tmp_path: Path, demo_dir: Path) -> None:
+    # pyarrow imports pandas on its first pa.array or to_numpy: a third of a short replay's time.
+    code = ("import sys\nfrom engine.cli import main\n"
+            f"assert main(['replay', '--data', {str(demo_dir)!r}, '--speed', '0']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'sklearn', 'duckdb')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PETROSTREAM_HOME": str(tmp_path), "PETROSTREAM_BACKEND": "local"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
