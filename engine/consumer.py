@@ -177,6 +177,7 @@ class Consumer:
         idle_since = time.monotonic()
         self._due = _Due()
         try:
+            self._claim_early()
             while not stop.is_set():
                 try:
                     worked = self._iteration(stop)
@@ -222,6 +223,16 @@ class Consumer:
             if every_table:
                 self._due.every_table_housekeeping = time.monotonic() + self.options.every_table_housekeeping_seconds
         return worked
+
+    def _claim_early(self) -> None:
+        """Heartbeat and take a share of the leases before the first model load (seconds of imports
+        and unpickling), to be balanced again after it: workers started together then see each other
+        before either reads a record, instead of the first taking every shard and losing a scored
+        batch per shard the second steals. An outage now is left to the main loop's first balance."""
+        try:
+            self._balance()
+        except TransientError:
+            pass
 
     def _idle_too_long(self, idle_since: float) -> bool:
         limit = self.options.idle_exit_seconds

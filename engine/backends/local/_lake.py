@@ -11,6 +11,7 @@ the record, so publishing it again does nothing.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import time
 import uuid
@@ -140,20 +141,33 @@ class LocalLake(Lake):
 
     @contextmanager
     def _compaction(self, table: str) -> Iterator[list[LakeFile] | None]:
-        """Any number of workers may compact at once: :meth:`_swap` refuses a merge whose members changed."""
+        """Any number of workers may compact at once: they split the merges (see :meth:`_merge`), and
+        :meth:`_swap` refuses one whose members changed."""
         rows = self._db.execute("SELECT partition, batch_key, path, rows FROM files WHERE table_name = ?",
                                 (table,)).fetchall()
         yield [LakeFile(*row) for row in rows]
         self._collect_garbage()
 
     def _merge(self, table: str, merge: Merge) -> bool:
-        schema = LAKE_TABLES[table].schema
-        sources = [self.root / member.path for member in merge.members]
-        path = self._publish_file(table, merge.partition, merge.batch_key, partial(concatenate, sources, schema))
-        if not self._swap(table, merge, path):
-            (self.root / path).unlink(missing_ok=True)  # another worker compacted it first
-            return False
+        """Merge unless another worker is merging the partition or has merged these members: workers
+        that stop together (each compacts on its way out) split the partitions instead of all reading
+        and rewriting every one, and all but one throwing the result away."""
+        with _partition_lock(self.root / "_locks" / f"{table}-{merge.partition}.lock") as held:
+            if not held or not self._all_live(table, merge):
+                return False
+            schema = LAKE_TABLES[table].schema
+            sources = [self.root / member.path for member in merge.members]
+            path = self._publish_file(table, merge.partition, merge.batch_key,
+                                      partial(concatenate, sources, schema))
+            if not self._swap(table, merge, path):
+                (self.root / path).unlink(missing_ok=True)  # a member changed meanwhile
+                return False
         return True
+
+    def _all_live(self, table: str, merge: Merge) -> bool:
+        live = {path for (path,) in self._db.execute(
+            "SELECT path FROM files WHERE table_name = ? AND partition = ?", (table, merge.partition))}
+        return all(member.path in live for member in merge.members)
 
     def _swap(self, table: str, merge: Merge, path: str) -> bool:
         """Replace the members by one file in one transaction, unless one of them is gone already."""
@@ -183,6 +197,23 @@ class LocalLake(Lake):
             (self.root / path).unlink(missing_ok=True)
         if expired:
             self._db.executemany("DELETE FROM garbage WHERE path = ?", expired)
+
+
+@contextmanager
+def _partition_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` if no one else does (whether it was got is yielded); the
+    operating system frees it when the holder exits, so a crashed worker leaves nothing to expire."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Conflict(Exception):
