@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from engine.backends.local import _lake
 from engine.backends.local._lake import LocalLake
 from engine.lake import COMPACT_MIN_FILES, MAX_COMPACTION_TIER, LakeFile, compaction_tier, plan_compaction
 from engine.schema import WELL_DATA_TABLE
@@ -38,3 +41,34 @@ def test_the_plan_merges_final_batches_and_full_tiers_but_never_the_last_tier() 
     plan = plan_compaction(open_batches + last_tier + tier_one, lambda key: key != "shard@0")
     assert [(m.partition, compaction_tier(m.batch_key), len(m.members)) for m in plan] == [
         ("2024-03-02", 2, COMPACT_MIN_FILES)]  # seven final batches are too few; the last tier stays
+
+
+def test_workers_compacting_at_once_split_the_merges_and_never_redo_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers that stop together each compact on the way out: a partition another worker is
+    merging is left to it, and a merge planned from a listing another worker has merged since
+    is dropped before its members are read again."""
+    merged: list[int] = []
+    concatenate = _lake.concatenate
+
+    def counted(sources: list[Path], schema: object, target: Path) -> int:
+        merged.append(len(sources))
+        return concatenate(sources, schema, target)
+
+    monkeypatch.setattr(_lake, "concatenate", counted)
+    first, second = LocalLake(tmp_path), LocalLake(tmp_path)
+    for day in range(2):
+        for i in range(COMPACT_MIN_FILES):
+            rows = lake_rows("WELL-00001", START + timedelta(days=day, seconds=ROWS * i), ROWS)
+            first.write(WELL_DATA_TABLE, f"shard@{day}{i:03d}", rows)
+    day_one = START.date().isoformat()
+    with _lake._partition_lock(tmp_path / "_locks" / f"{WELL_DATA_TABLE}-{day_one}.lock") as held:
+        assert held
+        assert second.compact(WELL_DATA_TABLE, lambda key: True).files_after == 1  # the other day only
+    assert merged == [COMPACT_MIN_FILES]
+
+    with second._compaction(WELL_DATA_TABLE) as stale:  # lists day one's batches...
+        assert first.compact(WELL_DATA_TABLE, lambda key: True).files_after == 1  # ...merged meanwhile
+        assert not any(second._merge(WELL_DATA_TABLE, merge) for merge in plan_compaction(stale, lambda key: True))
+    assert merged == [COMPACT_MIN_FILES, COMPACT_MIN_FILES]  # each partition read and rewritten once
+    assert first.row_count(WELL_DATA_TABLE) == 2 * COMPACT_MIN_FILES * ROWS
+    assert len(first.files(WELL_DATA_TABLE)) == 2
