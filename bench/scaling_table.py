@@ -45,6 +45,8 @@ WELLS = (6, 20, 200, 2_000)
 #: DynamoDB reads a scan in 4 KB units; a lease or heartbeat item stays under 1 KB
 #: (tests/test_aws_many_wells.py), so this bounds a scan's read units from above.
 ITEMS_PER_READ_UNIT = 4
+#: Kinesis bills a record's PUT in 25 KB payload units (cost_model.json: kinesis_put_payload_units_per_million).
+PUT_PAYLOAD_UNIT_BYTES = 25 * 1024
 
 
 def tf_default(name: str) -> float:
@@ -68,15 +70,13 @@ def s3_per_batch() -> tuple[float, float]:
 def scenario(wells: int, measured: dict[str, Any]) -> dict[str, Any]:
     model = load_model()
     price = {name: p["value"] for name, p in model["prices"].items()}
-    month = model["hours_per_month"] * 3600
+    hours = model["hours_per_month"]
+    month = hours * 3600
     design = measured["aws_backend"]
     record_bytes, record_seconds = measured["record_bytes"], design["min_record_seconds"]
-    records_per_s = wells / record_seconds
-    for_writes = max(math.ceil(records_per_s / (SHARD_RECORDS_PER_SECOND * WRITE_HEADROOM)),
-                     math.ceil(records_per_s * record_bytes / (SHARD_BYTES_PER_SECOND * WRITE_HEADROOM)))
-    task_vcpu, task_gb = tf_default("consumer_cpu") / 1024, tf_default("consumer_memory") / 1024
-    vcpu = wells / measured["consumer_rows_per_cpu_second"]
-    tasks = max(1, math.ceil(vcpu / (task_vcpu * tf_default("consumer_cpu_target_percent") / 100)))
+    limits = capacity(measured)
+    for_writes = math.ceil(wells / min(limits["a shard's records"], limits["a shard's bytes"]))
+    tasks = max(1, math.ceil(wells / limits["a consumer task's CPU"]))
     shards = max(for_writes, tasks)
     # A batch closes batch seconds after its first record; the next opens with the producer's next
     # window (every well's records are sent at once): at demo load a batch every 20 s, as measured.
@@ -88,22 +88,23 @@ def scenario(wells: int, measured: dict[str, Any]) -> dict[str, Any]:
     dynamo_writes = batches + balances * (1 + shards / tasks)  # checkpoints; heartbeats and lease renewals
     dynamo_reads = batches + balances * (math.ceil(shards / ITEMS_PER_READ_UNIT)
                                          + math.ceil(tasks / ITEMS_PER_READ_UNIT))  # fences; two scans
-    records = records_per_s * month
+    records = wells / record_seconds * month
     on_demand = min(tasks, int(tf_default("fargate_on_demand_base")))
+    task_vcpu, task_gb = tf_default("consumer_cpu") / 1024, tf_default("consumer_memory") / 1024
     task_hour = task_vcpu * price["fargate_vcpu_hour"] + task_gb * price["fargate_gb_hour"]
     increment_kb = price["firehose_billing_increment_kb"]
     usd = {
-        "kinesis": shards * month / 3600 * price["kinesis_shard_hour"]
-        + records * math.ceil(record_bytes / 25_600) * price["kinesis_put_payload_units_per_million"] / 1e6,
+        "kinesis": shards * hours * price["kinesis_shard_hour"] + records / 1e6
+        * math.ceil(record_bytes / PUT_PAYLOAD_UNIT_BYTES) * price["kinesis_put_payload_units_per_million"],
         "firehose": records * increment_kb * math.ceil(record_bytes / (increment_kb * 1024)) / 1024 ** 2
         * price["firehose_ingest_per_gb"],
-        "tasks": month / 3600 * (task_hour * (on_demand + (tasks - on_demand) * (1 - price["fargate_spot_discount"]))
+        "tasks": hours * (task_hour * (on_demand + (tasks - on_demand) * (1 - price["fargate_spot_discount"]))
                                  + tasks * price["public_ipv4_hour"]),
         "s3": puts / 1000 * price["s3_put_per_1000"] + gets / 1000 * price["s3_get_per_1000"],
         "dynamodb": dynamo_writes / 1e6 * price["dynamodb_on_demand_write_per_million"]
         + dynamo_reads / 1e6 * price["dynamodb_on_demand_read_per_million"],
     }
-    return {"wells": wells, "shards": shards, "for_writes": for_writes, "vcpu": vcpu, "tasks": tasks,
+    return {"wells": wells, "shards": shards, "vcpu": wells / measured["consumer_rows_per_cpu_second"], "tasks": tasks,
             "on_demand": on_demand, "s3_puts": puts, "s3_gets": gets, "dynamodb_writes": dynamo_writes,
             "usd": usd, "usd_total": sum(usd.values())}
 
