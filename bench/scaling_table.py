@@ -99,7 +99,7 @@ def scenario(wells: int, measured: dict[str, Any]) -> dict[str, Any]:
         "firehose": records * increment_kb * math.ceil(record_bytes / (increment_kb * 1024)) / 1024 ** 2
         * price["firehose_ingest_per_gb"],
         "tasks": hours * (task_hour * (on_demand + (tasks - on_demand) * (1 - price["fargate_spot_discount"]))
-                                 + tasks * price["public_ipv4_hour"]),
+                          + tasks * price["public_ipv4_hour"]),
         "s3": puts / 1000 * price["s3_put_per_1000"] + gets / 1000 * price["s3_get_per_1000"],
         "dynamodb": dynamo_writes / 1e6 * price["dynamodb_on_demand_write_per_million"]
         + dynamo_reads / 1e6 * price["dynamodb_on_demand_read_per_million"],
