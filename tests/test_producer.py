@@ -95,11 +95,14 @@ def test_near_real_time_a_record_carries_the_backends_record_seconds_of_a_well(
     assert all(len(record.data) < 5 * 1024 for put in sent for record in put)
 
 
-def test_a_replay_does_not_import_pandas(tmp_path: Path, demo_dir: Path) -> None:
-    # pyarrow imports pandas on its first pa.array or to_numpy: a third of a short replay's time.
+def test_a_replay_does_not_import_what_it_never_runs(tmp_path: Path, demo_dir: Path) -> None:
+    # pyarrow imports pandas on its first pa.array or to_numpy: a third of a short replay's time; the
+    # model code (features, diagnosis, signature checks) and its libraries cost a tenth of a second more.
+    unused = ("pandas", "sklearn", "scipy", "duckdb", "cryptography", "engine.model", "engine.features",
+              "engine.diagnosis", "engine.model_signing")
     code = ("import sys\nfrom engine.cli import main\n"
             f"assert main(['replay', '--data', {str(demo_dir)!r}, '--speed', '0']) == 0\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'sklearn', 'duckdb')))")
+            f"print(sorted(m for m in sys.modules if m in {unused!r} or m.split('.')[0] in {unused!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PETROSTREAM_HOME": str(tmp_path), "PETROSTREAM_BACKEND": "local"})
     assert done.returncode == 0, done.stderr[-2000:]
