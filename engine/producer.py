@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from engine import codec
 from engine.arrow_numpy import values
 from engine.backend import Backend
-from engine.readers import InstanceFile, file_rows, iter_instance
+from engine.readers import InstanceFile, file_rows, iter_instance, open_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 from engine.well_rows import well_rows
@@ -60,15 +60,19 @@ class _WellCursor:
     The pending rows' event times are kept as a NumPy array beside them (chunks come in time
     order), so asking a cursor for its next time or cutting a window is a lookup, not an Arrow
     call: with thousands of wells the producer asks every cursor in every window.
+
+    With ``count``, the cursor also counts its files' rows (:attr:`total_rows`), the first file's from
+    the footer it opens to read: a well of one short file has its footer parsed once, not twice.
     """
 
-    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None) -> None:
+    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None, count: bool = False) -> None:
         self.well = well
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
         self._times = np.empty(0, dtype=np.int64)
-        self._chunks: Iterator[pa.Table] = iter(())
+        first_rows, self._chunks = open_instance(self.files.pop(0).path)
+        self.total_rows = first_rows + count_rows(self.files) if count else None
         self._advance()
 
     def _advance(self) -> None:
@@ -111,8 +115,9 @@ class Producer:
         self._stored_at = -backend.progress_save_seconds
         replay_id = replay_id_for(f.path for f in self.files)
         stored = None if options.from_start else backend.replays.load(replay_id)
-        self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed,
-                                                 count_rows(self.files))
+        # A new replay's rows are counted by run() as it opens the files, before the first report.
+        self._count = stored is None
+        self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed, 0)
         self.progress.speed = options.speed
         self.progress.stop_at = None if options.max_rows is None else self.progress.sent_rows + options.max_rows
 
@@ -124,8 +129,10 @@ class Producer:
         # Every cursor reads its first file now; Arrow decodes without the GIL, so on more than one
         # core the files of many short wells are read side by side.
         with ThreadPoolExecutor(max_workers=min(len(by_well), os.cpu_count() or 1) or 1) as pool:
-            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0])),
-                                    by_well.items()))
+            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0]),
+                                                             self._count), by_well.items()))
+        if self._count:
+            self.progress.total_rows, self._count = sum(c.total_rows or 0 for c in cursors), False
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
                   else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))

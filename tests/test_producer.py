@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import codec, producer
+from engine import codec, producer, readers
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.producer import Producer, ReplayOptions, count_rows
@@ -41,6 +41,30 @@ def test_a_fast_replay_stores_progress_on_status_changes_not_every_window(
     assert len(reported) > 3  # one report per window (an hour of event time each)...
     assert stored == ["running", "finished"]  # ...but only the status changes were stored
     assert backend.replays.load(result.replay_id).sent_rows == count_rows(files)
+
+
+def test_a_new_replay_shows_every_row_from_its_first_report_and_opens_each_footer_once(
+        tmp_path: Path, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = open_backend(Settings(home=tmp_path))
+    files = discover([demo_dir])
+    assert len({f.well_id for f in files}) < len(files)  # some well has later files, counted before they are read
+    expected = count_rows(files)
+    opened: list[str] = []
+    parquet_file = readers.pq.ParquetFile
+
+    def counting_open(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(str(path))
+        return parquet_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers.pq, "ParquetFile", counting_open)
+    totals: list[int] = []
+    result = Producer(backend, files, ReplayOptions(speed=0),
+                      on_progress=lambda p: totals.append(p.total_rows)).run(threading.Event())
+    assert set(totals) == {expected} and result.sent_rows == expected
+    first_of_each_well = {min((f for f in files if f.well_id == w), key=lambda f: f.path.name).path
+                          for w in {f.well_id for f in files}}
+    assert all(opened.count(str(path)) == 1 for path in first_of_each_well)
+    assert len(opened) == 2 * len(files) - len(first_of_each_well)  # later files: counted, then read
 
 
 def test_a_row_limit_ends_stopped_at_limit_and_resumes_from_there(tmp_path: Path, demo_dir: Path) -> None:
