@@ -55,7 +55,7 @@ class Backend:
     sql_billed_per_query: bool = False
     #: Event time a near-real-time replay packs into one record per well, at least. Where the stream and
     #: its copy bill per record (Kinesis PUT units; Firehose rounds every record up to 5 KB and a one-row
-    #: record is about 3.4 KB), five seconds a record cut that bill fivefold for five seconds more delay;
+    #: record is about 0.5 KB), five seconds a record cut that bill fivefold for five seconds more delay;
     #: locally a record costs nothing, so one second keeps a row's way to the lake short.
     min_record_seconds: float = 1.0
     #: How long a consumer with nothing to read waits before reading again. A Kinesis shard allows five

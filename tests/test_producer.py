@@ -103,7 +103,7 @@ def test_pacing_keeps_its_anchor_across_contiguous_windows(
 def test_near_real_time_a_record_carries_the_backends_record_seconds_of_a_well(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_seconds: float) -> None:
     """Locally one second a record keeps latency low; on aws (5 s) Firehose, which bills each record as at
-    least 5 KB, gets five rows (about 3.7 KB) a record instead of one (about 3.4 KB)."""
+    least 5 KB, gets five rows a record instead of one, each billed as one 5 KB increment."""
     backend = dataclasses.replace(open_backend(Settings(home=tmp_path)), min_record_seconds=record_seconds)
     clock = SimulatedClock(start=0.0, participants=1)
     monkeypatch.setattr(producer, "time", clock.module())
