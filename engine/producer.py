@@ -138,9 +138,13 @@ class Producer:
 
     def run(self, stop: threading.Event) -> ReplayProgress:
         """Send until the files are exhausted, ``max_rows`` are sent, or ``stop`` is set."""
-        # One thread reads ahead (each well's next chunk); Arrow decodes on its own threads too.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as prefetch:
+        # One thread reads ahead (each well's next chunk); Arrow decodes on its own threads too. A stop
+        # drops the reads still queued instead of reading a chunk for every well first.
+        prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        try:
             return self._run(stop, prefetch)
+        finally:
+            prefetch.shutdown(cancel_futures=True)
 
     def _run(self, stop: threading.Event, prefetch: Executor) -> ReplayProgress:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
