@@ -16,10 +16,12 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ModelError
-from engine.model import Model, load, parse_manifest
+
+if TYPE_CHECKING:  # engine.model imports the feature code and a signature check a replay never runs
+    from engine.model import Model
 
 log = logging.getLogger("petrostream.models")
 
@@ -61,6 +63,8 @@ class ModelStore(ABC):
     def publish(self, payload: bytes, manifest: dict[str, Any], activate: bool = True, source: str = "model") -> str:
         """Store a new version (verified first, so an unsigned, tampered or broken model is never
         published); ``source`` names what is published (a file) in the one-line refusal."""
+        from engine.model import load
+
         load(payload, manifest, source)
         stamp = datetime.now(UTC)
         version = f"v{stamp:%Y%m%dT%H%M%S}-{manifest['sha256'][:8]}"
@@ -120,6 +124,8 @@ class ModelStore(ABC):
         payload = self._get(f"{version}/{_ARTIFACT}")
         if payload is None:
             raise ModelError(f"model {version}: artifact missing from the store")
+        from engine.model import load
+
         return load(payload, self._manifest(version), f"model {version}")
 
     def load_active(self) -> Model | None:
@@ -130,6 +136,8 @@ class ModelStore(ABC):
         raw = self._get(f"{version}/{_MANIFEST}")
         if raw is None:
             raise ModelError(f"model {version}: manifest missing from the store")
+        from engine.model import parse_manifest
+
         return parse_manifest(raw, f"model {version}")
 
     def _history(self) -> list[str]:

@@ -15,8 +15,8 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from engine import codec
 from engine.arrow_numpy import values
 from engine.backend import Backend
-from engine.readers import InstanceFile, file_rows, iter_instance
+from engine.readers import STREAM_CHUNK_ROWS, InstanceFile, file_rows, open_instance
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 from engine.well_rows import well_rows
@@ -60,25 +60,44 @@ class _WellCursor:
     The pending rows' event times are kept as a NumPy array beside them (chunks come in time
     order), so asking a cursor for its next time or cutting a window is a lookup, not an Arrow
     call: with thousands of wells the producer asks every cursor in every window.
+
+    With ``count``, the cursor also counts its files' rows (:attr:`total_rows`), the first file's from
+    the footer it opens to read: a well of one short file has its footer parsed once, not twice.
+    With ``prefetch``, the well's next chunk is read there while the producer encodes and sends
+    (Arrow decodes without the GIL): one chunk more per well in memory, none when nothing follows.
     """
 
-    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None) -> None:
+    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None, count: bool = False,
+                 prefetch: Executor | None = None) -> None:
         self.well = well
         self.files = sorted(files, key=lambda f: f.path.name)
         self.watermark = watermark
         self.pending: pa.Table | None = None
         self._times = np.empty(0, dtype=np.int64)
-        self._chunks: Iterator[pa.Table] = iter(())
+        self._file_rows, self._chunks = open_instance(self.files.pop(0).path)
+        self.total_rows = self._file_rows + count_rows(self.files) if count else None
+        self._prefetch = prefetch
+        self._ahead: Future[pa.Table | None] | None = None
         self._advance()
+
+    def _read_chunk(self) -> pa.Table | None:
+        """The well's next chunk across its files, None once they are all read."""
+        while (table := next(self._chunks, None)) is None and self.files:
+            self._file_rows, self._chunks = open_instance(self.files.pop(0).path)
+        return table
+
+    def _take_chunk(self) -> pa.Table | None:
+        table = self._read_chunk() if self._ahead is None else self._ahead.result()
+        more = bool(self.files) or self._file_rows > STREAM_CHUNK_ROWS  # a one-chunk last file has no next
+        self._ahead = (self._prefetch.submit(self._read_chunk)
+                       if table is not None and more and self._prefetch is not None else None)
+        return table
 
     def _advance(self) -> None:
         while len(self._times) == 0:
-            table = next(self._chunks, None)
+            table = self._take_chunk()
             if table is None:
-                if not self.files:
-                    return
-                self._chunks = iter_instance(self.files.pop(0).path)
-                continue
+                return
             times = values(table["event_time"])
             if self.watermark is not None:  # chunks are in time order: the rows sent already come first
                 sent = int(np.searchsorted(times, self.watermark, side="right"))
@@ -111,21 +130,33 @@ class Producer:
         self._stored_at = -backend.progress_save_seconds
         replay_id = replay_id_for(f.path for f in self.files)
         stored = None if options.from_start else backend.replays.load(replay_id)
-        self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed,
-                                                 count_rows(self.files))
+        # A new replay's rows are counted by run() as it opens the files, before the first report.
+        self._count = stored is None
+        self.progress = stored or ReplayProgress(replay_id, [str(f.path) for f in self.files], options.speed, 0)
         self.progress.speed = options.speed
         self.progress.stop_at = None if options.max_rows is None else self.progress.sent_rows + options.max_rows
 
     def run(self, stop: threading.Event) -> ReplayProgress:
         """Send until the files are exhausted, ``max_rows`` are sent, or ``stop`` is set."""
+        # One thread reads ahead (each well's next chunk); Arrow decodes on its own threads too. A stop
+        # drops the reads still queued instead of reading a chunk for every well first.
+        prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        try:
+            return self._run(stop, prefetch)
+        finally:
+            prefetch.shutdown(cancel_futures=True)
+
+    def _run(self, stop: threading.Event, prefetch: Executor) -> ReplayProgress:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
         for instance in self.files:
             by_well[instance.well_id].append(instance)
         # Every cursor reads its first file now; Arrow decodes without the GIL, so on more than one
         # core the files of many short wells are read side by side.
         with ThreadPoolExecutor(max_workers=min(len(by_well), os.cpu_count() or 1) or 1) as pool:
-            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0])),
-                                    by_well.items()))
+            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0]),
+                                                             self._count, prefetch), by_well.items()))
+        if self._count:
+            self.progress.total_rows, self._count = sum(c.total_rows or 0 for c in cursors), False
         budget = self.options.max_rows
         window = (FAST_WINDOW_MS if self.options.speed <= 0
                   else int(max(self.backend.min_record_seconds, self.options.speed) * 1000))

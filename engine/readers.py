@@ -158,13 +158,30 @@ def iter_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> Iter
     chunk's last: 3W files are in time order, and a row out of order in one that is not is
     dropped rather than sent back in time.
     """
+    yield from open_instance(path, chunk_rows)[1]
+
+
+def open_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> tuple[int, Iterator[pa.Table]]:
+    """A file's rows as :func:`file_rows` counts them, and its chunks as :func:`iter_instance` reads them.
+
+    A Parquet footer is parsed once for both: a replay of thousands of short files would otherwise
+    spend a tenth of its time parsing each footer a second time to show its progress.
+    """
     path = Path(path)
     if path.suffix != ".parquet":
-        table = read_instance(path)
-        yield from (table.slice(start, chunk_rows) for start in range(0, table.num_rows, chunk_rows))
-        return
+        return file_rows(path), _csv_chunks(path, chunk_rows)
     with _readable(path):
         parquet = pq.ParquetFile(path)
+    return parquet.metadata.num_rows, _parquet_chunks(parquet, path, chunk_rows)
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    table = read_instance(path)
+    yield from (table.slice(start, chunk_rows) for start in range(0, table.num_rows, chunk_rows))
+
+
+def _parquet_chunks(parquet: pq.ParquetFile, path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    with _readable(path):
         rows = parquet.metadata.num_rows
         if rows == 0:
             raise InputError(f"{path}: empty 3W file (no rows)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import codec, producer
+from engine import codec, producer, readers
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.producer import Producer, ReplayOptions, count_rows
@@ -41,6 +41,30 @@ def test_a_fast_replay_stores_progress_on_status_changes_not_every_window(
     assert len(reported) > 3  # one report per window (an hour of event time each)...
     assert stored == ["running", "finished"]  # ...but only the status changes were stored
     assert backend.replays.load(result.replay_id).sent_rows == count_rows(files)
+
+
+def test_a_new_replay_shows_every_row_from_its_first_report_and_opens_each_footer_once(
+        tmp_path: Path, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = open_backend(Settings(home=tmp_path))
+    files = discover([demo_dir])
+    assert len({f.well_id for f in files}) < len(files)  # some well has later files, counted before they are read
+    expected = count_rows(files)
+    opened: list[str] = []
+    parquet_file = readers.pq.ParquetFile
+
+    def counting_open(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(str(path))
+        return parquet_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers.pq, "ParquetFile", counting_open)
+    totals: list[int] = []
+    result = Producer(backend, files, ReplayOptions(speed=0),
+                      on_progress=lambda p: totals.append(p.total_rows)).run(threading.Event())
+    assert set(totals) == {expected} and result.sent_rows == expected
+    first_of_each_well = {min((f for f in files if f.well_id == w), key=lambda f: f.path.name).path
+                          for w in {f.well_id for f in files}}
+    assert all(opened.count(str(path)) == 1 for path in first_of_each_well)
+    assert len(opened) == 2 * len(files) - len(first_of_each_well)  # later files: counted, then read
 
 
 def test_a_row_limit_ends_stopped_at_limit_and_resumes_from_there(tmp_path: Path, demo_dir: Path) -> None:
@@ -95,11 +119,14 @@ def test_near_real_time_a_record_carries_the_backends_record_seconds_of_a_well(
     assert all(len(record.data) < 5 * 1024 for put in sent for record in put)
 
 
-def test_a_replay_does_not_import_pandas(tmp_path: Path, demo_dir: Path) -> None:
-    # pyarrow imports pandas on its first pa.array or to_numpy: a third of a short replay's time.
+def test_a_replay_does_not_import_what_it_never_runs(tmp_path: Path, demo_dir: Path) -> None:
+    # pyarrow imports pandas on its first pa.array or to_numpy: a third of a short replay's time; the
+    # model code (features, diagnosis, signature checks) and its libraries cost a tenth of a second more.
+    unused = ("pandas", "sklearn", "scipy", "duckdb", "cryptography", "engine.model", "engine.features",
+              "engine.diagnosis", "engine.model_signing")
     code = ("import sys\nfrom engine.cli import main\n"
             f"assert main(['replay', '--data', {str(demo_dir)!r}, '--speed', '0']) == 0\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'sklearn', 'duckdb')))")
+            f"print(sorted(m for m in sys.modules if m in {unused!r} or m.split('.')[0] in {unused!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PETROSTREAM_HOME": str(tmp_path), "PETROSTREAM_BACKEND": "local"})
     assert done.returncode == 0, done.stderr[-2000:]
