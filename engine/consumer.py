@@ -16,6 +16,7 @@ This is the process that runs as the ECS service. Its guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -229,10 +230,8 @@ class Consumer:
         and unpickling), to be balanced again after it: workers started together then see each other
         before either reads a record, instead of the first taking every shard and losing a scored
         batch per shard the second steals. An outage now is left to the main loop's first balance."""
-        try:
+        with contextlib.suppress(TransientError):
             self._balance()
-        except TransientError:
-            pass
 
     def _idle_too_long(self, idle_since: float) -> bool:
         limit = self.options.idle_exit_seconds

@@ -43,7 +43,8 @@ def test_the_plan_merges_final_batches_and_full_tiers_but_never_the_last_tier() 
         ("2024-03-02", 2, COMPACT_MIN_FILES)]  # seven final batches are too few; the last tier stays
 
 
-def test_workers_compacting_at_once_split_the_merges_and_never_redo_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_compacting_at_once_split_the_merges_and_never_redo_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers that stop together each compact on the way out: a partition another worker is
     merging is left to it, and a merge planned from a listing another worker has merged since
     is dropped before its members are read again."""
