@@ -183,14 +183,32 @@ def test_the_map_draws_offline_with_a_marker_per_well(portal: str, browser: obje
     assert box is not None and box["height"] >= 500  # drawn, not collapsed to nothing
     assert frame.locator(".leaflet-tile-pane img.leaflet-tile-loaded").count() == 0  # online tiles were refused
     page.screenshot(path=str(SCREENSHOTS / "well_map-offline.png"), full_page=True)
-    markers.first.click()  # its popup links to the well's History, in a new tab
-    with page.expect_popup() as opened:
-        frame.get_by_text("History of the last hour").click()
-    history = opened.value
+    history = _open_history_from_a_marker(page, frame, markers)
     history.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
     assert parse_qs(urlparse(history.url).query)["well"][0].startswith("WELL-")
     history.close()
     page.close()
+
+
+def _open_history_from_a_marker(page: Page, frame: object, markers: object, attempts: int = 3) -> Page:
+    """Click the first marker, then its popup's History link (a new tab). The map's marker layer is
+    replaced on each refresh (every 10 s), which closes an open popup: a popup closed between the two
+    clicks is opened again, up to ``attempts`` times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    link = frame.get_by_text("History of the last hour")  # type: ignore[attr-defined]
+    for attempt in range(1, attempts + 1):
+        markers.first.click()  # type: ignore[attr-defined]
+        try:
+            link.wait_for(timeout=5_000)
+            with page.expect_popup(timeout=10_000) as opened:
+                link.click(timeout=5_000)
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+            continue
+        return opened.value
+    raise AssertionError("attempts must be at least 1")
 
 
 def test_a_tile_click_opens_history_with_the_alarm_window(portal: str, browser: object) -> None:
