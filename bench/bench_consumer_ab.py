@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_performance import IDLE_EXIT_SECONDS, Timed, dataset, fresh_home, run_timed  # noqa: E402
 
+from bench.report import report  # noqa: E402
 from engine.features import compute_features  # noqa: E402
 from engine.model import load  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
@@ -113,11 +114,7 @@ def main() -> None:
     result = {"rows": rows, "rounds": rounds, "median": summary,
               "after_vs_before_wall": round(summary["before"]["wall_s"] / summary["after"]["wall_s"], 2),
               "after_vs_before_cpu": round(summary["before"]["cpu_s"] / summary["after"]["cpu_s"], 2)}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ come from the same run. ``--quick`` shrinks every size (about 5 minutes instead 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -56,6 +54,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_pipeline import _engine, _peak_rss_mb, scoring_rates  # noqa: E402
 
+from bench.report import machine, report  # noqa: E402
 from engine import codec, model  # noqa: E402
 from engine.backend import open_backend  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -363,18 +362,14 @@ def main() -> None:
         data_root.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         result = {
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": machine(),
             "load_average_at_start": round(os.getloadavg()[0], 1),
             "sizes": asdict(sizes),
             **measure(Run(sizes, engines, Path(tmp), data_root), tuple(args.only)),
             "load_average_at_end": round(os.getloadavg()[0], 1),
             "bench_seconds": round(time.perf_counter() - started),
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

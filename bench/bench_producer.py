@@ -12,7 +12,6 @@ medians over the rounds, and their ratios, are what to compare.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_performance import Sizes, dataset  # noqa: E402
 from bench_pipeline import scoring_rates  # noqa: E402
 
+from bench.report import report  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
 from engine.readers import discover  # noqa: E402
 from ml.train_model import train  # noqa: E402
@@ -77,11 +77,7 @@ def main() -> None:
         "producer_vs_forest": {label: round(median[f"{label}_few"] / median["forest"], 3) for label in engines},
         "many_vs_few": {label: round(median[f"{label}_many"] / median[f"{label}_few"], 3) for label in engines},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -52,6 +51,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import machine, report  # noqa: E402
 from engine import history, insights  # noqa: E402
 from engine.backend import Backend, open_backend  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -223,7 +223,7 @@ def main() -> None:
         backend = open_backend(Settings(backend="local", home=home))
         wells = sorted(history.wells(backend.sql)["well_id"])
         result = {
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": machine(),
             "load_average_at_start": round(os.getloadavg()[0], 1),
             "lake": {**lake_shape(backend), "build_seconds": round(built)},
             "history_24h_one_well": runs(lambda k: history_view(backend, wells[k % len(wells)]), args.runs),
@@ -231,11 +231,7 @@ def main() -> None:
             "targets_ms": {"history_p50": HISTORY_TARGET_S * 1000, "live_p50": LIVE_TARGET_S * 1000},
             "load_average_at_end": round(os.getloadavg()[0], 1),
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

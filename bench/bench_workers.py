@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -46,6 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_performance import dataset, fresh_home, run_timed  # noqa: E402
 from bench_pipeline import _engine  # noqa: E402
 
+from bench.report import machine, report  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
 from engine.readers import discover  # noqa: E402
 from ml.train_model import train  # noqa: E402
@@ -199,13 +198,9 @@ def main() -> None:
         summary[label] = {"one_worker_rows_per_s": round(rows / one), "two_workers_rows_per_s": round(rows / two),
                           "two_vs_one": round(one / two, 2),
                           "two_vs_one_by_cpu": round(one_cpu / two_cpu, 2), "runs": both}
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    result = {"machine": machine(),
               "wells": args.wells, "hours": args.hours, "rows": rows, **summary}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(result, args.out)
 
 
 if __name__ == "__main__":

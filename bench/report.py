@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -13,3 +15,8 @@ def report(result: dict[str, Any], out: Path | None) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
+
+
+def machine() -> str:
+    """What a result was measured on, as every bench records it beside its numbers."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

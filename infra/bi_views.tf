@@ -68,24 +68,9 @@ resource "aws_iam_role_policy" "bi_views" {
 
 # EventBridge Scheduler starts the task; its role may run that task definition and hand ECS
 # the two roles the task uses, nothing else.
-data "aws_iam_policy_document" "scheduler_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["scheduler.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "bi_views_schedule" {
   name               = "${local.bi_views_family}-schedule"
-  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  assume_role_policy = data.aws_iam_policy_document.service_assume["scheduler"].json
 }
 
 data "aws_iam_policy_document" "bi_views_schedule" {

@@ -29,9 +29,9 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
-# Services other than ECS that assume a project role (Firehose, VPC flow logs).
+# Services other than ECS that assume a project role (Firehose, VPC flow logs, EventBridge Scheduler).
 data "aws_iam_policy_document" "service_assume" {
-  for_each = toset(["firehose", "vpc-flow-logs"])
+  for_each = toset(["firehose", "scheduler", "vpc-flow-logs"])
 
   statement {
     actions = ["sts:AssumeRole"]
