@@ -46,6 +46,12 @@ _HEADER = struct.Struct("<BII")  # version, rows, bytes of the uncompressed mess
 _FLOAT_POSITIONS = [i for i, f in enumerate(OBSERVATION_SCHEMA) if pa.types.is_floating(f.type)]
 _FLOAT_WIDTH = 4
 assert all(OBSERVATION_SCHEMA.field(i).type == pa.float32() for i in _FLOAT_POSITIONS)
+# A record-batch message lists each column's buffers in order: validity and data for a fixed-width
+# type; validity, offsets and data for a string.
+assert all(pa.types.is_string(f.type) or f.type.bit_width for f in OBSERVATION_SCHEMA)
+_BUFFERS_BEFORE = np.cumsum([0] + [3 if pa.types.is_string(f.type) else 2 for f in OBSERVATION_SCHEMA])
+_BUFFER_COUNT = int(_BUFFERS_BEFORE[-1])
+_FLOAT_DATA_BUFFERS = _BUFFERS_BEFORE[_FLOAT_POSITIONS] + 1
 _ZSTD = pa.Codec("zstd")
 
 
@@ -53,18 +59,19 @@ def encode(observations: pa.Table) -> bytes:
     """Pack observations (any subset of rows of :data:`OBSERVATION_SCHEMA`) into one payload."""
     batch = _one_batch(conform(observations, OBSERVATION_SCHEMA))
     message = batch.serialize()
-    # Read back (no copy) to find where each float column's data sits in the message.
-    starts = _float_data_starts(pa.ipc.read_record_batch(message, OBSERVATION_SCHEMA), message.address)
     data = np.frombuffer(message, dtype=np.uint8).copy()
-    rows = batch.num_rows
-    for start in starts:
-        block = slice(start, start + rows * _FLOAT_WIDTH)
-        data[block] = data[block].reshape(rows, _FLOAT_WIDTH).T.ravel()
-    return _HEADER.pack(FORMAT_VERSION, rows, message.size) + _ZSTD.compress(data, asbytes=True)
+    _transpose_floats(data, pa.ipc.read_message(message), message.address, batch.num_rows, restore=False)
+    return _HEADER.pack(FORMAT_VERSION, batch.num_rows, message.size) + _ZSTD.compress(data, asbytes=True)
 
 
 def decode(payload: bytes) -> pa.Table:
     """Unpack a payload; anything that is not a valid record raises :class:`InputError`."""
+    return pa.Table.from_batches(decode_batches(payload), OBSERVATION_SCHEMA)
+
+
+def decode_batches(payload: bytes) -> list[pa.RecordBatch]:
+    """:func:`decode`'s rows as record batches, for a caller joining many records into one table
+    (making a table of each small record costs about as much as decoding it)."""
     version = payload[0] if payload else None
     decoders = {FORMAT_VERSION: _decode_ipc, PARQUET_VERSION: _decode_parquet}
     if version not in decoders:
@@ -77,31 +84,29 @@ def decode(payload: bytes) -> pa.Table:
         raise InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}") from exc
 
 
-def _decode_ipc(payload: bytes) -> pa.Table:
+def _decode_ipc(payload: bytes) -> list[pa.RecordBatch]:
     _, rows, size = _HEADER.unpack_from(payload)
     _check_declared_size(rows, size)
-    data = np.frombuffer(_ZSTD.decompress(memoryview(payload)[_HEADER.size:], decompressed_size=size,
-                                          asbytes=True), dtype=np.uint8).copy()
-    buffer = pa.py_buffer(data)
+    # A new, mutable buffer: the float columns are restored in place, under the batch's arrays.
+    buffer = _ZSTD.decompress(memoryview(payload)[_HEADER.size:], decompressed_size=size)
     message = pa.ipc.read_message(buffer)
-    if _has_body_compression(message.metadata.to_pybytes()):
+    metadata = message.metadata.to_pybytes()
+    if _field_position(metadata, _record_batch_header(metadata), 3) is not None:  # RecordBatch.compression
         raise InputError("corrupt record: compressed buffers inside the message")
     batch = pa.ipc.read_record_batch(message, OBSERVATION_SCHEMA)
     batch.validate(full=True)  # every buffer inside the message and large enough for its rows
     if batch.num_rows != rows:
         raise InputError(f"corrupt record: {batch.num_rows:,} rows where the header declares {rows:,}")
-    for start in _float_data_starts(batch, buffer.address):
-        block = slice(start, start + rows * _FLOAT_WIDTH)
-        data[block] = data[block].reshape(_FLOAT_WIDTH, rows).T.ravel()  # the arrays see the bytes restored
-    return pa.Table.from_batches([batch])
+    _transpose_floats(np.frombuffer(buffer, dtype=np.uint8), message, buffer.address, rows, restore=True)
+    return [batch]
 
 
-def _decode_parquet(payload: bytes) -> pa.Table:
+def _decode_parquet(payload: bytes) -> list[pa.RecordBatch]:
     parquet = pq.ParquetFile(pa.BufferReader(memoryview(payload)[1:]))  # no copy of the payload
     metadata = parquet.metadata
     _check_declared_size(metadata.num_rows,
                          sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)))
-    return conform(parquet.read(), OBSERVATION_SCHEMA)
+    return conform(parquet.read(), OBSERVATION_SCHEMA).to_batches()
 
 
 def _check_declared_size(rows: int, declared: int) -> None:
@@ -117,20 +122,35 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([column.combine_chunks() for column in table.columns], schema=table.schema)
 
 
-def _float_data_starts(batch: pa.RecordBatch, base: int) -> list[int]:
-    """Where each float column's values start in the buffer at address ``base`` the batch was read from."""
-    if batch.num_rows == 0:
-        return []  # nothing to transpose, and an empty column may have no data buffer
-    return [batch.column(i).buffers()[1].address - base for i in _FLOAT_POSITIONS]
+def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: int, restore: bool) -> None:
+    """Byte-transpose (or, to ``restore``, transpose back) each float column's values in ``data``,
+    the bytes at address ``base`` of the message of ``rows`` rows read from them without a copy.
+
+    Where the values are is read from the message's own list of its buffers: asking each column
+    of a batch for its buffers costs more than decoding a small record does.
+    """
+    if rows == 0:
+        return  # nothing to transpose, and an empty column may have no data buffer
+    metadata = message.metadata.to_pybytes()
+    vector = _table_field(metadata, _record_batch_header(metadata), 2)  # RecordBatch.buffers
+    if vector is None or struct.unpack_from("<I", metadata, vector)[0] != _BUFFER_COUNT:
+        raise InputError(f"corrupt record: a message without the {_BUFFER_COUNT} buffers of its schema")
+    buffers = np.frombuffer(metadata, dtype="<i8", count=2 * _BUFFER_COUNT, offset=vector + 4)  # offset, length, …
+    starts = buffers[2 * _FLOAT_DATA_BUFFERS] + (message.body.address - base)
+    width = rows * _FLOAT_WIDTH
+    if starts.min() < 0 or starts.max() + width > len(data):
+        raise InputError("corrupt record: a float column outside the message")
+    shape = (_FLOAT_WIDTH, rows) if restore else (rows, _FLOAT_WIDTH)
+    for start in starts.tolist():
+        data[start:start + width] = data[start:start + width].reshape(shape).T.ravel()
 
 
-def _has_body_compression(metadata: bytes) -> bool:
-    """Whether an IPC message's flatbuffer metadata (a ``Message`` whose header is a ``RecordBatch``)
-    declares compressed buffers: the ``RecordBatch.compression`` field (id 3) is present."""
+def _record_batch_header(metadata: bytes) -> int:
+    """Position of the ``RecordBatch`` table in an IPC message's flatbuffer metadata (a ``Message``)."""
     header = _table_field(metadata, struct.unpack_from("<I", metadata, 0)[0], 2)  # Message.header
     if header is None:
         raise InputError("corrupt record: a message without a record batch")
-    return _field_position(metadata, header, 3) is not None
+    return header
 
 
 def _table_field(buffer: bytes, table: int, field: int) -> int | None:

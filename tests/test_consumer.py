@@ -8,14 +8,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from engine import codec
 from engine.backend import Backend, open_backend
+from engine.backends.local import _stream as local_stream
 from engine.config import Settings
 from engine.consumer import Consumer, ConsumerOptions, batch_key, is_final
 from engine.leases import LeaseStore
 from engine.producer import Producer, ReplayOptions, count_rows
-from engine.readers import discover
+from engine.readers import discover, read_instance
 from engine.schema import DEAD_LETTERS_TABLE, WELL_DATA_TABLE
 from engine.stream import OutgoingRecord
 from ml.train_model import train
@@ -186,3 +189,69 @@ def test_housekeeping_passes_over_a_table_the_worker_landed_nothing_in_until_eve
     Consumer(local, replace(DRAIN, records_per_read=1, housekeeping_every_seconds=0.0)).run(threading.Event())
     assert compacted.count(WELL_DATA_TABLE) >= 5  # a pass after every iteration that landed rows (5 records)...
     assert compacted.count(DEAD_LETTERS_TABLE) == 2  # ...but the idle table only at start and at shutdown
+
+
+def test_each_malformed_record_of_a_batch_is_quarantined_alone_with_its_reason(
+        tmp_path: Path, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]]) -> None:
+    """The records of a batch are checked together; each one the check rejects keeps its own reason."""
+    backend = open_backend(Settings(home=tmp_path, shard_count=1))  # one shard: one batch holds them all
+    backend.models.publish(*model_artifact)
+    well = read_instance(discover([demo_dir])[0].path).slice(0, 30)
+    name = well["well_id"][0].as_py()
+    times = well.schema.get_field_index("event_time")
+    no_time = well.slice(0, 3).set_column(times, well.schema.field(times), pa.nulls(3, well.schema.field(times).type))
+    two_wells = pa.concat_tables([well.slice(0, 2), well.slice(2, 2).set_column(
+        0, well.schema.field(0), pa.array(["OTHER-WELL"] * 2))])
+    backend.stream.put_records([
+        OutgoingRecord(name, codec.encode(well.slice(0, 10))),
+        OutgoingRecord("NOT-" + name, codec.encode(well.slice(10, 5))),  # rows of another well
+        OutgoingRecord(name, codec.encode(no_time)),
+        OutgoingRecord(name, b"\x02corrupt"),
+        OutgoingRecord(name, codec.encode(well.slice(0, 0))),
+        OutgoingRecord(name, codec.encode(two_wells)),
+        OutgoingRecord(name, codec.encode(well.slice(10, 20))),
+    ])
+    stats = Consumer(backend, replace(DRAIN, records_per_read=100)).run(threading.Event())
+    assert stats.batches == 1 and stats.dead_letters == 5
+    assert distinct_and_total(backend) == (30, 30)  # the well-formed records' rows, all of them
+    letters = backend.sql.query("SELECT partition_key, reason FROM dead_letters ORDER BY sequence_number")
+    assert letters["partition_key"].tolist() == ["NOT-" + name] + [name] * 4
+    reasons = letters["reason"].tolist()
+    assert reasons[0] == f"record for partition key {'NOT-' + name!r} holds wells [{name!r}]"
+    assert reasons[1] == "record has observations without event_time"
+    assert reasons[2].startswith("corrupt record")
+    assert reasons[3] == "record holds no observations"
+    assert reasons[4] == f"record for partition key {name!r} holds wells [{name!r}, 'OTHER-WELL']"
+
+
+def test_a_read_of_small_records_asks_for_as_many_as_a_read_of_large_ones_carries(
+        tmp_path: Path, demo_dir: Path, model_artifact: tuple[bytes, dict[str, object]]) -> None:
+    """Batches cost the same per observation whether records are large or small (3W's short instances)."""
+    backend = open_backend(Settings(home=tmp_path, shard_count=1))
+    backend.models.publish(*model_artifact)
+    sent = Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, max_rows=6000, rows_per_record=20)).run(
+        threading.Event()).sent_rows
+    (shard,) = backend.stream.shard_ids()
+    records = backend.stream.backlog(shard, None)
+    options = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, read_bytes=records * 10_000)
+    stats = Consumer(backend, options).run(threading.Event())
+    assert stats.rows_landed == sent and records >= 300
+    # the first read asks for what records of 2,000 observations would fill; the next one for all the rest
+    assert stats.batches == 2
+    capped = open_backend(Settings(home=tmp_path / "capped", shard_count=1))
+    capped.models.publish(*model_artifact)
+    few = Consumer(capped, replace(options, records_per_read=40))
+    Producer(capped, discover([demo_dir]), ReplayOptions(speed=0, max_rows=6000, rows_per_record=20)).run(
+        threading.Event())
+    assert few.run(threading.Event()).batches >= records // 40  # never more than records_per_read a read
+
+
+def test_a_local_read_returns_at_most_its_byte_limit_and_always_a_record(
+        local: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    local.stream.put_records([OutgoingRecord("WELL-1", bytes(1000)) for _ in range(5)])
+    shard = next(shard for shard in local.stream.shard_ids() if local.stream.backlog(shard, None))
+    monkeypatch.setattr(local_stream, "MAX_BYTES_PER_READ", 2500)
+    assert len(local.stream.get_records(shard, None, 100)) == 2
+    monkeypatch.setattr(local_stream, "MAX_BYTES_PER_READ", 10)
+    (only,) = local.stream.get_records(shard, None, 100)
+    assert local.stream.get_records(shard, only.sequence_number, 100)[0].sequence_number > only.sequence_number

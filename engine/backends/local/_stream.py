@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from engine.backends.local._sqlite import Database, transaction
 from engine.stream import OutgoingRecord, Stream, StreamRecord, shard_index
 
+#: Bytes one read returns at most (Kinesis's GetRecords: 10 MiB).
+MAX_BYTES_PER_READ = 10 * 1024 * 1024
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     sequence_number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,12 +54,21 @@ class LocalStream(Stream):
             )
 
     def get_records(self, shard_id: str, after: str | None, limit: int) -> list[StreamRecord]:
+        """As Kinesis's GetRecords: up to ``limit`` records, and no more than :data:`MAX_BYTES_PER_READ`
+        of them (at least one), so one read's memory stays bounded whatever the records' sizes."""
         rows = self._db.execute(
             "SELECT sequence_number, partition_key, data FROM records "
             "WHERE shard_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?",
             (shard_id, int(after or 0), limit),
         )
-        return [StreamRecord(shard_id, str(seq), key, bytes(data)) for seq, key, data in rows]
+        records, size = [], 0
+        for seq, key, data in rows:  # rows are fetched as they are iterated: the rest are never read
+            size += len(data)
+            if records and size > MAX_BYTES_PER_READ:
+                break
+            records.append(StreamRecord(shard_id, str(seq), key, bytes(data)))
+        rows.close()  # ends the statement (and its read snapshot) now, not when the cursor is collected
+        return records
 
     def backlog(self, shard_id: str, after: str | None) -> int:
         (count,) = self._db.execute(
