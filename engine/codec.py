@@ -126,8 +126,9 @@ def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: in
     """Byte-transpose (or, to ``restore``, transpose back) each float column's values in ``data``,
     the bytes at address ``base`` of the message of ``rows`` rows read from them without a copy.
 
-    Where the values are is read from the message's own list of its buffers: asking each column
-    of a batch for its buffers costs more than decoding a small record does.
+    Where the values are is read from the message's own list of its buffers (asking each column
+    of a batch for its buffers costs more than decoding a small record does), and all columns are
+    moved at once, a byte plane at a time: column by column cost some 2 µs each, 27 per record.
     """
     if rows == 0:
         return  # nothing to transpose, and an empty column may have no data buffer
@@ -140,9 +141,17 @@ def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: in
     width = rows * _FLOAT_WIDTH
     if starts.min() < 0 or starts.max() + width > len(data):
         raise InputError("corrupt record: a float column outside the message")
-    shape = (_FLOAT_WIDTH, rows) if restore else (rows, _FLOAT_WIDTH)
-    for start in starts.tolist():
-        data[start:start + width] = data[start:start + width].reshape(shape).T.ravel()
+    # Every run of ``width`` bytes of ``data`` (a view, each row inside it), so a column is a row.
+    windows = np.lib.stride_tricks.as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1))
+    source, target = windows[starts], np.empty((len(starts), width), dtype=np.uint8)
+    planes, values = (source, target) if restore else (target, source)
+    planes, values = planes.reshape(-1, _FLOAT_WIDTH, rows), values.reshape(-1, rows, _FLOAT_WIDTH)
+    for byte in range(_FLOAT_WIDTH):
+        if restore:
+            values[:, :, byte] = planes[:, byte]
+        else:
+            planes[:, byte] = values[:, :, byte]
+    windows[starts] = target
 
 
 def _record_batch_header(metadata: bytes) -> int:
