@@ -512,18 +512,31 @@ def _forget_idle(states: dict[str, WellState], retention_ms: int) -> None:
 
 
 def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> pa.Table:
-    """Rows newer than their well's last landed event time, in time order; advances the marks."""
+    """Rows newer than their well's last landed event time, in time order; advances the marks.
+
+    A row is new if it is later than its well's mark and than every earlier row of the well. All
+    wells are done at once (a batch of 3W's short instances holds hundreds of wells, and a few
+    array calls per well cost more than the rest of this).
+    """
     if observations is None or observations.num_rows == 0:
         return OBSERVATION_SCHEMA.empty_table()
-    times = observations["event_time"].cast(pa.int64()).to_numpy()
-    keep = np.zeros(len(times), dtype=bool)
-    for well, rows in well_rows(observations["well_id"]):
-        state = states.setdefault(well, WellState())
-        mark = -np.inf if state.last_event_ms is None else state.last_event_ms
-        # A row is new if it is later than everything before it (the mark, then earlier rows).
-        running = np.maximum.accumulate(np.concatenate(([mark], times[rows])))
-        new = times[rows] > running[:-1]
-        keep[rows[new]] = True
-        if new.any():
-            state.last_event_ms = int(running[-1])
+    groups = well_rows(observations["well_id"])
+    times = observations["event_time"].cast(pa.int64()).to_numpy()[groups.order]  # well after well, in order
+    starts, sizes = np.array(groups.bounds[:-1]), np.diff(groups.bounds)
+    wells = [states.setdefault(well, WellState()) for well in groups.wells]
+    marks = [np.iinfo(np.int64).min if state.last_event_ms is None else state.last_event_ms for state in wells]
+    new = times > np.repeat(np.array(marks, dtype=np.int64), sizes)
+    later = np.diff(times) > 0
+    later[starts[1:] - 1] = True  # a well's first row follows no row of its own
+    if not later.all():  # rows out of order or repeated within a well: compare with the latest before each
+        ranks = np.unique(times, return_inverse=True)[1].reshape(-1)
+        # Increasing from well to well, and in time within one: a running maximum never crosses wells.
+        keys = np.repeat(np.arange(len(sizes)), sizes) * (int(ranks.max()) + 2) + ranks + 1
+        new[1:] &= keys[1:] > np.maximum.accumulate(keys)[:-1]
+    advanced = np.logical_or.reduceat(new, starts).tolist()
+    for state, latest, moved in zip(wells, np.maximum.reduceat(times, starts).tolist(), advanced, strict=True):
+        if moved:
+            state.last_event_ms = latest
+    keep = np.empty(len(new), dtype=bool)
+    keep[groups.order] = new
     return observations if keep.all() else observations.filter(pa.array(keep))
