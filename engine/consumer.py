@@ -301,7 +301,7 @@ class Consumer:
         size = gathering.add(records, now + self.options.batch_seconds)
         caught_up = len(records) < limit
         if records:
-            self._record_bytes = size / len(records)
+            self._record_bytes = max(size / len(records), 1.0)  # an empty record is a dead letter, not a crash
         if not gathering.records:
             if self.options.batch_seconds > 0:  # an idle shard is polled like a gathering one
                 self._next_read[shard_id] = now + self.options.gather_poll_seconds

@@ -255,3 +255,9 @@ def test_a_local_read_returns_at_most_its_byte_limit_and_always_a_record(
     monkeypatch.setattr(local_stream, "MAX_BYTES_PER_READ", 10)
     (only,) = local.stream.get_records(shard, None, 100)
     assert local.stream.get_records(shard, only.sequence_number, 100)[0].sequence_number > only.sequence_number
+
+
+def test_a_read_of_empty_records_only_sizes_the_next_read_without_failing(local: Backend) -> None:
+    local.stream.put_records([OutgoingRecord("WELL-1", b"") for _ in range(3)])
+    stats = Consumer(local, replace(DRAIN, records_per_read=1000)).run(threading.Event())
+    assert stats.dead_letters == 3 and stats.rows_landed == 0
