@@ -123,8 +123,8 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
 
 
 def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: int, restore: bool) -> None:
-    """Byte-transpose (or, to ``restore``, transpose back) each float column's values in ``data``,
-    the bytes at address ``base`` of the message of ``rows`` rows read from them without a copy.
+    """Byte-transpose (or, to ``restore``, transpose back) each float column's values in ``data``:
+    the bytes of ``message`` (of ``rows`` rows), which was read without a copy from address ``base``.
 
     Where the values are is read from the message's own list of its buffers (asking each column
     of a batch for its buffers costs more than decoding a small record does), and all columns are
