@@ -73,8 +73,10 @@ class ConsumerOptions:
     #: few dozen of each of many short-lived wells: every batch costs a lake write per table and a
     #: checkpoint, and 25 records of 3W's 180-row instances made batches ten times smaller.
     records_per_read: int = 1000
-    #: Bytes one read aims at: some 25 records of 2,000 observations (about 50 KB each).
-    read_bytes: int = 1280 * 1024
+    #: Bytes one read aims at: about what the 25 records a read asked for before held of long-lived
+    #: wells (records of up to 2,000 observations, 47 KB on average in the demo data), so a batch of
+    #: them, and the consumer's peak memory, stay the size they were.
+    read_bytes: int = 1024 * 1024
     batch_seconds: float = 0.0
     #: Encoded record bytes after which a gathering batch is committed at once (memory stays
     #: bounded: about 25 bytes per observation on the wire, so 4 MiB is some 160k rows).
