@@ -79,10 +79,9 @@ def test_well_rows_gives_each_wells_positions_in_order_of_first_appearance() -> 
 def test_drop_seen_keeps_exactly_the_rows_a_row_by_row_pass_keeps(in_order: bool) -> None:
     rng = np.random.default_rng(3)
     wells = rng.choice([f"W{i}" for i in range(40)], 5000)
-    if in_order:  # each well's rows later and later (the usual batch), some before their well's mark
-        times = np.sort(rng.choice(10_000, 5000, replace=False)) * 1000
-    else:  # duplicates and rows out of order
-        times = rng.integers(0, 3000, 5000) * 1000
+    # Each well's rows later and later (the usual batch; some before their well's mark), or with
+    # duplicates and rows out of order.
+    times = (np.sort(rng.choice(10_000, 5000, replace=False)) if in_order else rng.integers(0, 3000, 5000)) * 1000
     observations = pa.table({"well_id": wells, "event_time": pa.array(times).cast(pa.timestamp("ms", tz="UTC"))})
     marks = {f"W{i}": 1_000_000 for i in range(0, 40, 3)}
     states = {well: WellState(last_event_ms=mark) for well, mark in marks.items()}
