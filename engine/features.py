@@ -187,11 +187,11 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
     if observations.num_rows == 0:
         return np.zeros((0, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     # Imported on first use: every command imports this module (for the feature names), and
-    # importing numba costs a producer or a query time it never needs.
+    # loading (or, the first time, building) the kernel is work a producer or a query never needs.
     from engine.feature_kernel import batch_deviations
 
     wells = well_rows(observations["well_id"])
-    times = observations["event_time"].cast(pa.int64()).to_numpy().copy()  # writable: one compiled variant
+    times = observations["event_time"].cast(pa.int64()).to_numpy()
     values = np.column_stack([
         observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
     ])
