@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,28 @@ def _load() -> ctypes.CDLL:
 
 _KERNEL = _load()
 _NOTHING_INT, _NOTHING_FLOAT = np.empty(0, np.int64), np.empty(0)  # the output of a call that only counts
+#: Batches up to this many rows reuse their thread's scratch arrays (a consumer's slices do).
+SCRATCH_ROWS = 16384
+_scratch = threading.local()
+
+
+def _scratch_arrays(rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The log squares (set to 1: log 1 = 0 where a sensor is unknown) and the scored flags of a batch.
+
+    Fresh arrays of a few MB per slice came from fresh pages, whose first touch cost as much
+    as the kernel's arithmetic; a slice's scratch is reused by the thread's next slice instead.
+    """
+    if rows > SCRATCH_ROWS:
+        return np.ones((rows, width, KINDS)), np.zeros((rows, width), np.uint8)
+    if getattr(_scratch, "width", None) != width:
+        _scratch.width = width
+        _scratch.log_squares = np.empty(SCRATCH_ROWS * width * KINDS)
+        _scratch.scored = np.empty(SCRATCH_ROWS * width, np.uint8)
+    log_squares = _scratch.log_squares[:rows * width * KINDS].reshape(rows, width, KINDS)
+    scored = _scratch.scored[:rows * width].reshape(rows, width)
+    log_squares.fill(1.0)
+    scored.fill(0)
+    return log_squares, scored
 
 
 def batch_deviations(values: np.ndarray, times: np.ndarray, order: np.ndarray, bounds: np.ndarray,
@@ -129,8 +152,7 @@ def batch_deviations(values: np.ndarray, times: np.ndarray, order: np.ndarray, b
     segments = np.empty((count, 4), np.int64)
     _KERNEL.feature_segments(times, order, bounds, wells, previous, max_gap_ms, segments, 1)
     deviations = np.zeros((rows, width, KINDS))
-    log_squares = np.ones((rows, width, KINDS))  # rows a sensor is unknown on: log 1 = 0
-    scored = np.zeros((rows, width), np.uint8)
+    log_squares, scored = _scratch_arrays(rows, width)
     blocks = np.empty((count, width, 2), np.int64)
     start_scales = np.empty((count, width, KINDS))
     _KERNEL.feature_means(values, width, order, segments, count, sensors, floors, alphas, relative_floor,
