@@ -25,8 +25,8 @@ Everything is a first-order recurrence carried in a small per-well state, so:
 * a micro-batch continues exactly where the previous one stopped (the state is saved with the
   stream checkpoint, so restarts continue exactly too), and scoring a file in one go gives
   bit-identical numbers to streaming it in pieces;
-* the work is vectorised: one ``scipy.signal.lfilter`` call per horizon runs the recurrence
-  for all sensors of a well in C.
+* the work is one compiled pass per batch (:mod:`engine.feature_kernel`) over all its wells,
+  running every recurrence of a row together.
 
 Missing sensors are normal: a gap in a sensor repeats its last value; a sensor never seen
 yields zeros, so a well without P-PDG is scored on what it has. A well silent for longer than
