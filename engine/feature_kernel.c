@@ -199,3 +199,47 @@ void feature_apply_scales(double *deviations, const double *factors, const uint8
             for (int k = 0; k < KINDS; k++)
                 if (k != SPREAD) deviations[i * KINDS + k] *= factors[i * KINDS + k];
 }
+
+/* np.maximum's choice: a NaN on either side wins, a tie gives the second argument. */
+static double numpy_maximum(double a, double b) {
+    if (isnan(a)) return a;
+    if (isnan(b)) return b;
+    return a > b ? a : b;
+}
+
+/* np.sign's: 1, -1, 0 for either zero, NaN as it is. */
+static double numpy_sign(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x; }
+
+/* Model inputs, first pass: per row, each sensor's |fastest level| and each kind's largest
+ * magnitude over the sensors (the first sensor's, then np.maximum with each next one), into
+ * `inputs` (rows x (sensors + KINDS)); the raw spread is kept apart, as it takes no log1p. */
+void feature_inputs_magnitudes(const double *deviations, int64_t rows, int64_t sensors_count, double *inputs,
+                               double *spread) {
+    const int64_t width = sensors_count + KINDS;
+    for (int64_t r = 0; r < rows; r++) {
+        const double *row = deviations + r * sensors_count * KINDS;
+        double *out = inputs + r * width;
+        for (int64_t c = 0; c < sensors_count; c++) out[c] = fabs(row[c * KINDS + PER_SENSOR]);
+        for (int k = 0; k < KINDS; k++) {
+            double largest = fabs(row[k]);
+            for (int64_t c = 1; c < sensors_count; c++) largest = numpy_maximum(largest, fabs(row[c * KINDS + k]));
+            out[sensors_count + k] = largest;
+        }
+        spread[r] = out[sensors_count + SPREAD];
+    }
+}
+
+/* Second pass, after numpy's log1p over `inputs`: the signed levels, the raw spread back, and
+ * the dead band (sign(v) * max(|v| - dead_band, 0)) on all. */
+void feature_inputs_finish(const double *deviations, int64_t rows, int64_t sensors_count, double *inputs,
+                           const double *spread, double dead_band) {
+    const int64_t width = sensors_count + KINDS;
+    for (int64_t r = 0; r < rows; r++) {
+        double *out = inputs + r * width;
+        for (int64_t c = 0; c < sensors_count; c++)
+            out[c] = numpy_sign(deviations[(r * sensors_count + c) * KINDS + PER_SENSOR]) * out[c];
+        out[sensors_count + SPREAD] = spread[r];
+        for (int64_t i = 0; i < width; i++)
+            out[i] = numpy_sign(out[i]) * numpy_maximum(fabs(out[i]) - dead_band, 0.0);
+    }
+}

@@ -44,6 +44,7 @@ from engine.features import (
     _MEAN_1M,
     _MEAN_3M,
     _MEAN_10M,
+    _PER_SENSOR,
     _SCALE_START,
     _SPREAD_KIND,
     _VAR_3M,
@@ -54,7 +55,8 @@ KINDS = len(FEATURE_KINDS)
 SOURCE = Path(__file__).with_name("feature_kernel.c")
 #: The state layout is the features' (part of FEATURE_VERSION); the C code gets it at compile time.
 _LAYOUT = {"LAST": _LAST, "COUNT": _COUNT, "MEAN_1M": _MEAN_1M, "MEAN_3M": _MEAN_3M, "MEAN_10M": _MEAN_10M,
-           "VAR_3M": _VAR_3M, "BASE": _BASE, "SCALES": _SCALE_START, "KINDS": KINDS, "SPREAD": _SPREAD_KIND}
+           "VAR_3M": _VAR_3M, "BASE": _BASE, "SCALES": _SCALE_START, "KINDS": KINDS, "SPREAD": _SPREAD_KIND,
+           "PER_SENSOR": _PER_SENSOR}
 _FLAGS = ["-O2", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math",
           *(f"-D{name}={value}" for name, value in _LAYOUT.items())]
 
@@ -103,6 +105,8 @@ def _load() -> ctypes.CDLL:
                                   array(np.int64), array(np.float64), array(np.int64), array(np.float64),
                                   array(np.float64), array(np.float64), array(np.uint8)]),
         "feature_apply_scales": (None, [array(np.float64), array(np.float64), array(np.uint8), i64]),
+        "feature_inputs_magnitudes": (None, [array(np.float64), i64, i64, array(np.float64), array(np.float64)]),
+        "feature_inputs_finish": (None, [array(np.float64), i64, i64, array(np.float64), array(np.float64), f64]),
     }
     for name, (result, arguments) in signatures.items():
         function = getattr(library, name)
@@ -167,6 +171,17 @@ def batch_deviations(values: np.ndarray, times: np.ndarray, order: np.ndarray, b
     np.exp(log_squares, out=log_squares)
     _KERNEL.feature_apply_scales(deviations, log_squares, scored, rows * width)
     return deviations
+
+
+def model_inputs(deviations: np.ndarray, dead_band: float) -> np.ndarray:
+    """:func:`engine.features.model_inputs` in two passes around numpy's ``log1p`` (for its rounding)."""
+    deviations = np.ascontiguousarray(deviations, dtype=np.float64)
+    rows, width = deviations.shape[:2]
+    inputs, spread = np.empty((rows, width + KINDS)), np.empty(rows)
+    _KERNEL.feature_inputs_magnitudes(deviations, rows, width, inputs, spread)
+    np.log1p(inputs, out=inputs)
+    _KERNEL.feature_inputs_finish(deviations, rows, width, inputs, spread, dead_band)
+    return inputs
 
 
 if __name__ == "__main__":  # the image's build step: compile now, where a compiler is

@@ -86,7 +86,6 @@ _SCALE_START = 7
 _STATE_WIDTH = _SCALE_START + len(FEATURE_KINDS)
 _SPREAD_KIND = FEATURE_KINDS.index("spread_3m")
 _PER_SENSOR = FEATURE_KINDS.index(PER_SENSOR_KIND)
-_LOG_KINDS = [k for k in range(len(FEATURE_KINDS)) if k != _SPREAD_KIND]
 _FLOORS = np.array([ABSOLUTE_SPREAD_FLOOR[UNITS[sensor]] for sensor in FEATURE_SENSORS])
 _MAX_GAP_MS = MAX_GAP_SECONDS * 1000
 
@@ -225,19 +224,8 @@ def model_inputs(deviations: np.ndarray) -> np.ndarray:
 
     Levels and slopes get a signed ``log1p`` (the spread already is a log ratio); the largest
     magnitude per kind is taken before compressing, which is the same since both are monotone.
+    Then the dead band. The kernel (:mod:`engine.feature_kernel`) does it in two passes a row.
     """
-    level = deviations[:, :, _PER_SENSOR]
-    largest = _largest_over_sensors(deviations)
-    largest[:, _LOG_KINDS] = np.log1p(largest[:, _LOG_KINDS])
-    features = np.concatenate([np.sign(level) * np.log1p(np.abs(level)), largest], axis=1)
-    return np.sign(features) * np.maximum(np.abs(features) - DEAD_BAND, 0.0)
+    from engine.feature_kernel import model_inputs as kernel_model_inputs
 
-
-def _largest_over_sensors(deviations: np.ndarray) -> np.ndarray:
-    """``np.abs(deviations).max(axis=1)`` a sensor at a time: a reduction over the middle axis walks
-    memory with a stride and took half of training's feature time; the maximum is exact, so the
-    result is bit-identical."""
-    largest = np.abs(deviations[:, 0, :])
-    for sensor in range(1, deviations.shape[1]):
-        np.maximum(largest, np.abs(deviations[:, sensor, :]), out=largest)
-    return largest
+    return kernel_model_inputs(deviations, DEAD_BAND)

@@ -21,11 +21,13 @@ from engine.features import (
     _MEAN_1M,
     _MEAN_3M,
     _MEAN_10M,
+    _PER_SENSOR,
     _SCALE_START,
     _SPREAD_KIND,
     _STATE_WIDTH,
     _VAR_3M,
     BASELINE_SECONDS,
+    DEAD_BAND,
     FEATURE_KINDS,
     FEATURE_SENSORS,
     HORIZONS,
@@ -40,6 +42,7 @@ from engine.features import (
 from engine.well_rows import well_rows
 
 _SCALES = slice(_SCALE_START, _STATE_WIDTH)
+_LOG_KINDS = [k for k in range(len(FEATURE_KINDS)) if k != _SPREAD_KIND]
 
 
 def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> np.ndarray:
@@ -209,3 +212,26 @@ def _ewm_with_variance(x: np.ndarray, alpha: float, state: np.ndarray, mean_slot
                           zi=((1.0 - alpha) * state[:, var_slot])[None, :])
     state[:, var_slot] = variance[-1]
     return mean, variance
+
+
+def model_inputs(deviations: np.ndarray) -> np.ndarray:
+    """The detector's feature rows (:data:`FEATURE_NAMES`) from per-sensor deviations (rows x sensors x kinds).
+
+    Levels and slopes get a signed ``log1p`` (the spread already is a log ratio); the largest
+    magnitude per kind is taken before compressing, which is the same since both are monotone.
+    """
+    level = deviations[:, :, _PER_SENSOR]
+    largest = _largest_over_sensors(deviations)
+    largest[:, _LOG_KINDS] = np.log1p(largest[:, _LOG_KINDS])
+    features = np.concatenate([np.sign(level) * np.log1p(np.abs(level)), largest], axis=1)
+    return np.sign(features) * np.maximum(np.abs(features) - DEAD_BAND, 0.0)
+
+
+def _largest_over_sensors(deviations: np.ndarray) -> np.ndarray:
+    """``np.abs(deviations).max(axis=1)`` a sensor at a time: a reduction over the middle axis walks
+    memory with a stride and took half of training's feature time; the maximum is exact, so the
+    result is bit-identical."""
+    largest = np.abs(deviations[:, 0, :])
+    for sensor in range(1, deviations.shape[1]):
+        np.maximum(largest, np.abs(deviations[:, sensor, :]), out=largest)
+    return largest

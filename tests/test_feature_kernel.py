@@ -17,7 +17,15 @@ import numpy as np
 import pyarrow as pa
 
 from engine import feature_kernel
-from engine.features import FEATURE_SENSORS, MAX_GAP_SECONDS, WellState, decode_states, encode_states, sensor_deviations
+from engine.features import (
+    FEATURE_SENSORS,
+    MAX_GAP_SECONDS,
+    WellState,
+    decode_states,
+    encode_states,
+    model_inputs,
+    sensor_deviations,
+)
 from engine.readers import discover, read_instance
 from tests import numpy_features
 
@@ -56,6 +64,7 @@ def assert_same_in_batches(table: pa.Table, cuts: list[int], states: dict[str, W
         got = sensor_deviations(piece, kernel_states)
         expected = numpy_features.sensor_deviations(piece, numpy_states)
         assert got.tobytes() == expected.tobytes(), (start, stop)
+        assert model_inputs(got).tobytes() == numpy_features.model_inputs(expected).tobytes(), (start, stop)
         assert encode_states(kernel_states) == encode_states(numpy_states), (start, stop)
         kernel_states = decode_states(encode_states(kernel_states))  # a checkpoint between batches
         numpy_states = decode_states(encode_states(numpy_states))
