@@ -11,17 +11,18 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
-# The feature kernel (engine/feature_kernel.c) is compiled here, for the image's platform, and
-# only the shared library goes to the runtime image: the runtime has no compiler, and its root
-# file system is read-only, so nothing may be built there. Its file name carries a hash of the
-# source and flags, which the runtime's engine/ recomputes, so a stale build is never loaded.
+# The C kernels (engine/*.c, e.g. the features') are compiled here, for the image's platform,
+# and only their shared libraries go to the runtime image: the runtime has no compiler, and its
+# root file system is read-only, so nothing may be built there. A library's file name carries a
+# hash of its source and flags, which the runtime's engine/ recomputes (engine/native.py), so a
+# stale build is never loaded.
 # C through ctypes rather than numba: no JIT cache to keep warm in a read-only image, and no
 # ~1 s import and ~140 MB of LLVM in every consumer (docs/BENCHMARKS.md, issue 14).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY engine/ /build/engine/
-RUN cd /build && /opt/venv/bin/python -m engine.feature_kernel
+RUN cd /build && /opt/venv/bin/python -m engine.native
 
 # --- runtime: the virtualenv and the application code, run as an unprivileged user ---
 FROM python:3.11-slim AS runtime
@@ -50,7 +51,7 @@ RUN groupadd --system --gid 10001 petrostream \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY engine/ engine/
-COPY --from=build /build/engine/_feature_kernel-*.so engine/
+COPY --from=build /build/engine/_*.so engine/
 COPY ml/ ml/
 COPY control_center/ control_center/
 COPY pages/ pages/

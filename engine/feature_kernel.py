@@ -20,23 +20,19 @@ Why C through ``ctypes`` and not numba: numba gave the same speed once compiled,
 it and loading its cached code took ~1 s and ~140 MB in every consumer, more than the features
 of a 500k-row run cost and past issue 14's memory bound. The shared library is built from the
 source with the system C compiler the first time it is needed (the image builds it at build
-time, ``python -m engine.feature_kernel``); its name carries a hash of the source and flags,
-so an edited kernel is rebuilt rather than a stale one loaded.
+time, ``python -m engine.native``); its name carries a hash of the source and flags,
+so an edited kernel is rebuilt rather than a stale one loaded (:mod:`engine.native`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from engine import native
 from engine.features import (
     _BASE,
     _COUNT,
@@ -57,64 +53,26 @@ SOURCE = Path(__file__).with_name("feature_kernel.c")
 _LAYOUT = {"LAST": _LAST, "COUNT": _COUNT, "MEAN_1M": _MEAN_1M, "MEAN_3M": _MEAN_3M, "MEAN_10M": _MEAN_10M,
            "VAR_3M": _VAR_3M, "BASE": _BASE, "SCALES": _SCALE_START, "KINDS": KINDS, "SPREAD": _SPREAD_KIND,
            "PER_SENSOR": _PER_SENSOR}
-_FLAGS = ["-O2", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math",
-          *(f"-D{name}={value}" for name, value in _LAYOUT.items())]
 
 
-def library_path() -> Path:
-    """Where the built kernel lives: next to its source, named by a hash of the source and flags."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode()).hexdigest()[:16]
-    return SOURCE.with_name(f"_feature_kernel-{digest}.so")
+def _array(dtype: type) -> type:
+    return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
 
 
-def build() -> Path:
-    """Compile the kernel (``$CC``, else ``cc``) unless it is built; atomic, so concurrent builds are safe."""
-    path = library_path()
-    if path.exists():
-        return path
-    compiler = os.environ.get("CC", "cc")
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        built = Path(scratch) / path.name
-        try:
-            subprocess.run([compiler, *_FLAGS, "-o", str(built), str(SOURCE), "-lm"],
-                           check=True, capture_output=True, text=True)
-        except FileNotFoundError as error:
-            raise RuntimeError(f"the feature kernel {path.name} is not built and there is no C compiler "
-                               f"({compiler}); build it with `python -m engine.feature_kernel`") from error
-        except subprocess.CalledProcessError as error:
-            raise RuntimeError(f"building the feature kernel failed:\n{error.stderr}") from error
-        os.replace(built, path)
-    return path
-
-
-def _load() -> ctypes.CDLL:
-    library = ctypes.CDLL(str(build()))
-    i64, f64, flag = ctypes.c_int64, ctypes.c_double, ctypes.c_int
-
-    def array(dtype: type) -> type:
-        return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
-
-    signatures = {
-        "feature_segments": (i64, [array(np.int64)] * 3 + [i64, array(np.int64), i64, array(np.int64), flag]),
-        "feature_means": (None, [array(np.float64), i64, array(np.int64), array(np.int64), i64, array(np.float64),
-                                 array(np.float64), array(np.float64), f64, f64, array(np.float64),
-                                 array(np.float64), array(np.uint8), array(np.int64), array(np.float64)]),
-        "feature_divisor_runs": (i64, [array(np.int64), i64, i64, array(np.int64), array(np.int64),
-                                       array(np.float64), flag]),
-        "feature_scales": (None, [array(np.int64), array(np.int64), i64, i64, array(np.float64), f64,
-                                  array(np.int64), array(np.float64), array(np.int64), array(np.float64),
-                                  array(np.float64), array(np.float64), array(np.uint8)]),
-        "feature_apply_scales": (None, [array(np.float64), array(np.float64), array(np.uint8), i64]),
-        "feature_inputs_magnitudes": (None, [array(np.float64), i64, i64, array(np.float64), array(np.float64)]),
-        "feature_inputs_finish": (None, [array(np.float64), i64, i64, array(np.float64), array(np.float64), f64]),
-    }
-    for name, (result, arguments) in signatures.items():
-        function = getattr(library, name)
-        function.restype, function.argtypes = result, arguments
-    return library
-
-
-_KERNEL = _load()
+_I64, _F64, _FLAG = ctypes.c_int64, ctypes.c_double, ctypes.c_int
+_INTS, _FLOATS, _BYTES = _array(np.int64), _array(np.float64), _array(np.uint8)
+_SIGNATURES = {
+    "feature_segments": (_I64, [_INTS, _INTS, _INTS, _I64, _INTS, _I64, _INTS, _FLAG]),
+    "feature_means": (None, [_FLOATS, _I64, _INTS, _INTS, _I64, _FLOATS, _FLOATS, _FLOATS, _F64, _F64, _FLOATS,
+                             _FLOATS, _BYTES, _INTS, _FLOATS]),
+    "feature_divisor_runs": (_I64, [_INTS, _I64, _I64, _INTS, _INTS, _FLOATS, _FLAG]),
+    "feature_scales": (None, [_INTS, _INTS, _I64, _I64, _FLOATS, _F64, _INTS, _FLOATS, _INTS, _FLOATS, _FLOATS,
+                              _FLOATS, _BYTES]),
+    "feature_apply_scales": (None, [_FLOATS, _FLOATS, _BYTES, _I64]),
+    "feature_inputs_magnitudes": (None, [_FLOATS, _I64, _I64, _FLOATS, _FLOATS]),
+    "feature_inputs_finish": (None, [_FLOATS, _I64, _I64, _FLOATS, _FLOATS, _F64]),
+}
+_KERNEL = native.load(SOURCE, _SIGNATURES, _LAYOUT)
 _NOTHING_INT, _NOTHING_FLOAT = np.empty(0, np.int64), np.empty(0)  # the output of a call that only counts
 #: Batches up to this many rows reuse their thread's scratch arrays (a consumer's slices do).
 SCRATCH_ROWS = 16384
@@ -183,6 +141,3 @@ def model_inputs(deviations: np.ndarray, dead_band: float) -> np.ndarray:
     _KERNEL.feature_inputs_finish(deviations, rows, width, inputs, spread, dead_band)
     return inputs
 
-
-if __name__ == "__main__":  # the image's build step: compile now, where a compiler is
-    sys.stdout.write(f"{library_path().name}\n")
