@@ -18,11 +18,15 @@ RUN python -m venv /opt/venv \
 # stale build is never loaded.
 # C through ctypes rather than numba: no JIT cache to keep warm in a read-only image, and no
 # ~1 s import and ~140 MB of LLVM in every consumer (docs/BENCHMARKS.md, issue 14).
+# The compiler is not pinned: it never reaches the runtime image, and the kernels' numbers do
+# not depend on its version (exact IEEE flags, no fast math; tests/test_feature_kernel.py).
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-COPY engine/ /build/engine/
-RUN cd /build && /opt/venv/bin/python -m engine.native
+WORKDIR /build
+COPY engine/ engine/
+RUN /opt/venv/bin/python -m engine.native
 
 # --- runtime: the virtualenv and the application code, run as an unprivileged user ---
 FROM python:3.11-slim AS runtime
