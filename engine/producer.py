@@ -111,12 +111,16 @@ class _WellCursor:
     def take_before(self, end_ms: int) -> pa.Table | None:
         """Rows with event time before ``end_ms`` (possibly spanning files)."""
         taken = []
-        while (start := self.next_time()) is not None and start < end_ms:
+        while len(self._times) and self._times[0] < end_ms:
             cut = int(np.searchsorted(self._times, end_ms))
-            taken.append(self.pending.slice(0, cut))
-            self.pending, self._times = self.pending.slice(cut), self._times[cut:]
+            if cut == len(self._times):  # all pending rows (a short well's whole file): no slicing
+                taken.append(self.pending)
+                self.pending, self._times = None, self._times[:0]
+            else:
+                taken.append(self.pending.slice(0, cut))
+                self.pending, self._times = self.pending.slice(cut), self._times[cut:]
             self._advance()
-        return pa.concat_tables(taken) if taken else None
+        return None if not taken else taken[0] if len(taken) == 1 else pa.concat_tables(taken)
 
 
 class Producer:
