@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +57,6 @@ THREADED_READ_ROWS = 4_096
 #: Rows of short Parquet files converted together (:func:`open_instances`): one group's tables, read
 #: and converted, is what the group adds to memory at a time.
 GROUP_ROWS = STREAM_CHUNK_ROWS
-#: Threads that open and read short files ahead of their conversion, and how many files ahead at most.
-READ_AHEAD_THREADS = 2
-READ_AHEAD_FILES = 64
-#: A path, its Parquet reader (None for CSV), and a short file's table as stored (None if not read).
-_Opened = tuple[Path, "pq.ParquetFile | None", "pa.Table | None"]
 #: Entries (files and folders) a folder walk looks at before it gives up.
 MAX_WALK_ENTRIES = 100_000
 
@@ -199,8 +192,10 @@ def open_instances(paths: Sequence[Path], chunk_rows: int = STREAM_CHUNK_ROWS,
     short_rows = min(THREADED_READ_ROWS - 1, chunk_rows)
     group: list[tuple[Path, pa.Table]] = []
     grouped = 0
-    for path, parquet, table in _read_ahead(paths, short_rows):
+    for path in map(Path, paths):
+        parquet = _open_parquet(path) if path.suffix == ".parquet" else None
         rows = parquet.metadata.num_rows if parquet is not None else 0
+        table = _read_whole(parquet, path) if parquet is not None and 0 < rows <= short_rows else None
         if group and (table is None or grouped + rows > group_rows or not table.schema.equals(group[0][1].schema)):
             yield from _convert_group(group)
             group, grouped = [], 0
@@ -213,31 +208,6 @@ def open_instances(paths: Sequence[Path], chunk_rows: int = STREAM_CHUNK_ROWS,
             yield open_instance(path, chunk_rows)
     if group:
         yield from _convert_group(group)
-
-
-def _read_ahead(paths: Sequence[Path], short_rows: int) -> Iterator[_Opened]:
-    """Each path with its Parquet reader (None for CSV) and, for a file of at most ``short_rows`` rows, its
-    table as stored (None if it cannot be read); in order, opened and read on :data:`READ_AHEAD_THREADS`
-    threads (Arrow reads without the GIL) while the caller converts, :data:`READ_AHEAD_FILES` files ahead
-    at most. A file that cannot be opened raises in its turn."""
-
-    def read(path: Path) -> _Opened:
-        if path.suffix != ".parquet":
-            return path, None, None
-        parquet = _open_parquet(path)
-        return path, parquet, _read_whole(parquet, path) if 0 < parquet.metadata.num_rows <= short_rows else None
-
-    pool = ThreadPoolExecutor(max_workers=READ_AHEAD_THREADS, thread_name_prefix="read-short")
-    try:
-        ahead: deque[Future[_Opened]] = deque()
-        for path in map(Path, paths):
-            ahead.append(pool.submit(read, path))
-            if len(ahead) > READ_AHEAD_FILES:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-    finally:
-        pool.shutdown(cancel_futures=True)
 
 
 def _read_whole(parquet: pq.ParquetFile, path: Path) -> pa.Table | None:
