@@ -25,7 +25,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     STREAMLIT_SERVER_ENABLE_STATIC_SERVING=true \
     PETROSTREAM_HEALTH_PORT=8080 \
-    HEALTHCHECK_URL=http://127.0.0.1:8080/health
+    HEALTHCHECK_URL=http://127.0.0.1:8080/health \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    NUMBA_CPU_NAME=generic
 
 # /tmp becomes the task's bind-mount volume (VOLUME below): Fargate copies this directory's
 # owner and mode into it, where it would otherwise be root-owned 0755 and unwritable to us.
@@ -44,6 +46,12 @@ COPY pages/ pages/
 COPY deploy/ deploy/
 
 USER 10001:10001
+# The consumer walks the model's trees with a numba kernel (engine/tree_walk.py). Compiling it
+# costs about a second of CPU, four at a Fargate task's 0.25 vCPU, so it is compiled here, into
+# numba's cache under /tmp, which ECS copies into the task's /tmp volume (the VOLUME below) with
+# the rest of the directory. NUMBA_CPU_NAME=generic makes that machine code valid on whatever
+# x86-64 host runs the task (numba otherwise keys its cache on the build host's CPU model).
+RUN python -c "__import__('engine.tree_walk').tree_walk.warm_up()"
 VOLUME ["/tmp"]
 EXPOSE 8080 8501
 
