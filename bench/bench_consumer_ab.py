@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_performance import IDLE_EXIT_SECONDS, Timed, dataset, fresh_home, run_timed  # noqa: E402
+from bench_performance import IDLE_EXIT_SECONDS, Timed, dataset, fresh_home, publish_for, run_timed  # noqa: E402
 
 from bench.report import report  # noqa: E402
 from engine.features import compute_features  # noqa: E402
@@ -67,10 +67,11 @@ def cpu_timed(home: Path, args: list[str], repo: Path) -> tuple[Timed, float]:
 def consume(stream_home: Path, repo: Path, root: Path, payload: bytes, manifest: dict) -> dict[str, float]:
     """One consumer of ``repo``'s code over a copy of the filled stream, and its start-up apart
     (a consumer that finds the stream empty): wall and CPU seconds after start-up, peak RSS."""
-    empty = fresh_home(root, payload, manifest)
+    empty = fresh_home(root, payload, manifest, repo)
     start_up, start_up_cpu = cpu_timed(empty, ["consume", "--exit-when-idle", "0"], repo)
     home = root / f"consume-{time.monotonic_ns()}"
     shutil.copytree(stream_home, home)
+    publish_for(home, repo, payload, manifest)
     timed, cpu = cpu_timed(home, ["consume", "--exit-when-idle", str(IDLE_EXIT_SECONDS)], repo)
     shutil.rmtree(home)
     shutil.rmtree(empty)

@@ -167,6 +167,15 @@ def load(payload: bytes, manifest: dict[str, Any], source: str) -> Model:
         raise ModelError(f"{source}: {exc}") from None
 
 
+def pickle_only(payload: bytes, manifest: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The same model as releases before tree arrays wrote it (its joblib pickle alone, a manifest
+    without ``format``), signed again: what an A/B benchmark publishes for a checkout of such a release."""
+    pickled = _read_archive(payload, "model")[1]
+    earlier = {k: v for k, v in manifest.items()
+               if k not in ("format", model_signing.SIGNATURE_FIELD, *model_signing.STORE_LABELS)}
+    return pickled, model_signing.sign(pickled, {**earlier, "sha256": hashlib.sha256(pickled).hexdigest()})
+
+
 def _read_archive(payload: bytes, source: str) -> tuple[dict[str, np.ndarray], bytes]:
     """The tree arrays and the pickle's bytes of a ``tree-arrays`` artifact, read without unpickling."""
     try:

@@ -31,7 +31,7 @@ from engine.config import Settings
 from engine.diagnosis import classifier_inputs
 from engine.errors import ModelError
 from engine.features import FEATURE_KINDS, FEATURE_NAMES, FEATURE_SENSORS
-from engine.model import ARRAYS_FORMAT, dump, load
+from engine.model import ARRAYS_FORMAT, dump, load, pickle_only
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
 
@@ -75,26 +75,18 @@ def test_scores_and_class_probabilities_from_the_arrays_are_scikit_learns_bit_fo
         model.score(x[:, :5])
 
 
-def legacy(forest: Any, classifier: Any, threshold: float) -> tuple[bytes, dict[str, Any]]:
-    """An artifact as trained before the arrays: a bare joblib pickle and a manifest without ``format``."""
-    manifest = dump(forest, threshold, {"training": {"rows": 300}}, classifier)[1]
-    buffer = io.BytesIO()
-    joblib.dump({"estimator": forest, "threshold": threshold, "classifier": classifier}, buffer, compress=3)
-    old = {k: v for k, v in manifest.items() if k not in ("format", "signature")}
-    old["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
-    return buffer.getvalue(), model_signing.sign(buffer.getvalue(), old)
-
-
 def test_an_artifact_from_before_the_arrays_loads_by_unpickling_and_says_so(caplog, artifact) -> None:
-    forest, classifier = fitted()
+    old_payload, old_manifest = pickle_only(*artifact)
+    content = joblib.load(io.BytesIO(old_payload))  # a bare joblib pickle, as releases before the arrays wrote
+    assert set(content) == {"estimator", "threshold", "classifier"} and "format" not in old_manifest
     with caplog.at_level(logging.WARNING, logger="petrostream.models"):
-        old = load(*legacy(forest, classifier, 0.25), "old model")
+        old = load(old_payload, old_manifest, "old model")
     assert "old model: an artifact from before tree arrays; unpickling it" in caplog.text
     new = load(*artifact, "new model")
     x, inputs = rows(len(FEATURE_NAMES)), rows(CLASSIFIER_WIDTH, 100)
-    assert old.score(x)[0].tobytes() == new.score(x)[0].tobytes() and old.threshold == 0.25
+    assert old.score(x)[0].tobytes() == new.score(x)[0].tobytes() and old.threshold == new.threshold
     assert old.classifier.predict_proba(inputs).tobytes() == new.classifier.predict_proba(inputs).tobytes()
-    assert old.estimator.n_estimators == 12  # the scikit-learn objects are still there for the Model page
+    assert old.estimator.n_estimators == new.estimator.n_estimators == 12  # scikit-learn objects for the Model page
 
 
 def _members(payload: bytes) -> dict[str, np.ndarray]:
