@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine.schema import SENSOR_COLUMNS
+from ml import benchmark_3w
 from ml.benchmark_3w import (
     DETECTORS,
     MIN_NORMAL_ROWS,
@@ -111,6 +112,37 @@ def test_petrostream_does_not_flag_a_well_that_stays_normal() -> None:
     assert petrostream_predictions(values, windows).sum() == 0
 
 
+def calm_well(wander_pa: float) -> tuple[np.ndarray, Windows]:
+    """A real-like calm well: two pressures at 10 MPa with 1 kPa noise, far below their resolution floor (0.1 % of
+    the level, 10 kPa), that wander up by ``wander_pa`` over the normal test windows before a 0.5 MPa drop."""
+    rng = np.random.default_rng(5)
+    lab = labels(3000, 1000, 4000)
+    windows = protocol_windows(lab, 2)
+    test_start = windows.test[0]
+    wander = np.clip((np.arange(len(lab)) - test_start) / (3000 - test_start), 0.0, 1.0) * wander_pa
+    ramp = np.concatenate([np.zeros(3000), np.linspace(0.0, 1.0, 1000), np.ones(4000)])
+    values = np.full((len(lab), len(SENSOR_COLUMNS)), np.nan)
+    for column in ("p_tpt", "p_mon_ckp"):
+        values[:, SENSOR_COLUMNS.index(column)] = 1e7 + wander - 5e5 * ramp + rng.normal(0.0, 1e3, len(lab))
+    return values, windows
+
+
+def test_petrostream_does_not_flag_a_calm_wells_sub_resolution_wander_but_still_its_event(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    values, windows = calm_well(wander_pa=5e3)  # 0.05 % of the level, half the sensors' resolution floor
+    verdicts = petrostream_predictions(values, windows).tolist()
+    assert verdicts[:6] == [0] * 6
+    assert verdicts[8:] == [1] * 4
+    # Without the floor, training windows that agree to a few hundred pascals set a threshold of about 1 kPa.
+    monkeypatch.setattr(benchmark_3w, "MIN_TRAINING_DEVIATION", 0.0)
+    assert sum(petrostream_predictions(values, windows).tolist()[:6]) >= 3
+
+
+def test_petrostream_flags_a_calm_wells_shift_above_its_resolution() -> None:
+    values, windows = calm_well(wander_pa=5e4)  # 0.5 % of the level: five resolution floors
+    assert petrostream_predictions(values, windows).tolist()[3:6] == [1] * 3
+
+
 @pytest.mark.shared
 def test_the_real_sample_has_nine_eligible_dhsv_instances(sample_dir: Path) -> None:
     progress: list[tuple[int, int, str]] = []
@@ -120,5 +152,5 @@ def test_the_real_sample_has_nine_eligible_dhsv_instances(sample_dir: Path) -> N
     assert all(Path(i.path).name.startswith("WELL-00011") for i in result.instances)
     assert progress[-1][:2] == (progress[-1][1], progress[-1][1])
     assert 0.5 <= result.summary()["reference"]["mean"] <= 0.9
-    assert result.summary()["petrostream"]["mean"] >= 0.9  # 0.926 when recorded in the model card
+    assert result.summary()["petrostream"]["mean"] >= 0.95  # 0.963 when recorded in the model card
     assert result.to_json()["summary"] == result.summary()
