@@ -11,6 +11,20 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
+# The tree walk the consumer scores with (engine/tree_walk.c) is compiled here, for the image's
+# platform, and only the shared library goes to the runtime image: the runtime has no compiler,
+# and its root file system is read-only. Its file name carries a hash of the source and flags,
+# which the runtime's engine/ recomputes, so a stale build is never loaded (engine/native.py).
+# The compiler is the base image's Debian release's, not pinned: it stays in this stage, and the
+# tests check the kernel's numbers bit for bit against scikit-learn's.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY engine/ engine/
+RUN /opt/venv/bin/python -m engine.tree_walk
+
 # --- runtime: the virtualenv and the application code, run as an unprivileged user ---
 FROM python:3.11-slim AS runtime
 
@@ -25,9 +39,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     STREAMLIT_SERVER_ENABLE_STATIC_SERVING=true \
     PETROSTREAM_HEALTH_PORT=8080 \
-    HEALTHCHECK_URL=http://127.0.0.1:8080/health \
-    NUMBA_CACHE_DIR=/tmp/numba-cache \
-    NUMBA_CPU_NAME=generic
+    HEALTHCHECK_URL=http://127.0.0.1:8080/health
 
 # /tmp becomes the task's bind-mount volume (VOLUME below): Fargate copies this directory's
 # owner and mode into it, where it would otherwise be root-owned 0755 and unwritable to us.
@@ -40,18 +52,13 @@ RUN groupadd --system --gid 10001 petrostream \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY engine/ engine/
+COPY --from=build /build/engine/_tree_walk-*.so engine/
 COPY ml/ ml/
 COPY control_center/ control_center/
 COPY pages/ pages/
 COPY deploy/ deploy/
 
 USER 10001:10001
-# The consumer walks the model's trees with a numba kernel (engine/tree_walk.py). Compiling it
-# costs about a second of CPU, four at a Fargate task's 0.25 vCPU, so it is compiled here, into
-# numba's cache under /tmp, which ECS copies into the task's /tmp volume (the VOLUME below) with
-# the rest of the directory. NUMBA_CPU_NAME=generic makes that machine code valid on whatever
-# x86-64 host runs the task (numba otherwise keys its cache on the build host's CPU model).
-RUN python -c "__import__('engine.tree_walk').tree_walk.warm_up()"
 VOLUME ["/tmp"]
 EXPOSE 8080 8501
 

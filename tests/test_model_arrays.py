@@ -169,8 +169,7 @@ def test_a_consumer_loads_the_model_without_importing_scikit_learn_or_scipy(tmp_
     modules, log = consume_in_a_fresh_process(tmp_path)
     assert "scoring with model v" in log  # the model was loaded (and verified) ...
     assert not {m for m in modules if m.split(".")[0] in ("sklearn", "joblib")}  # ... from its arrays alone
-    assert "scipy.stats" not in modules and "scipy.signal" not in modules
-    assert "scipy" not in modules or "numba" in modules  # numba's own import touches scipy's top package only
+    assert not {m for m in modules if m.split(".")[0] == "scipy"}
 
 
 def test_a_consumer_scores_and_diagnoses_without_scikit_learn(tmp_path: Path, demo_dir: Path, artifact) -> None:

@@ -159,3 +159,12 @@ def test_ci_builds_the_image_for_the_task_architecture() -> None:
     assert build["with"]["platforms"] == Terraform.load().image_platform() == "linux/arm64"
     (qemu,) = _uses(_workflow("deploy.yml")["jobs"]["image"], "docker/setup-qemu-action")  # an x86 runner builds it
     assert qemu["with"]["platforms"] == "arm64"
+
+
+def test_image_compiles_the_tree_walk_at_build_time_and_ships_only_the_library() -> None:
+    build, runtime = re.split(r"^FROM \S+ AS runtime$", DOCKERFILE, flags=re.M)
+    assert "gcc" in build and "python -m engine.tree_walk" in build  # compiled where a compiler is
+    assert "gcc" not in runtime and "COPY --from=build /build/engine/_tree_walk-*.so engine/" in runtime
+    assert runtime.index("COPY engine/ engine/") < runtime.index("_tree_walk-*.so engine/")
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "**/_tree_walk-*.so" in ignored  # a library built on the developer's machine stays out
