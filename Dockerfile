@@ -11,19 +11,19 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
-# The tree walk the consumer scores with (engine/tree_walk.c) is compiled here, for the image's
-# platform, and only the shared library goes to the runtime image: the runtime has no compiler,
-# and its root file system is read-only. Its file name carries a hash of the source and flags,
-# which the runtime's engine/ recomputes, so a stale build is never loaded (engine/native.py).
-# The compiler is the base image's Debian release's, not pinned: it stays in this stage, and the
-# tests check the kernel's numbers bit for bit against scikit-learn's.
+# The C kernels (engine/*.c, e.g. the model's tree walk) are compiled here, for the image's
+# platform, and only their shared libraries go to the runtime image: the runtime has no
+# compiler, and its root file system is read-only, so nothing may be built there. A library's
+# file name carries a hash of its source and flags, which the runtime's engine/ recomputes
+# (engine/native.py), so a stale build is never loaded. The compiler is the base image's Debian
+# release's, not pinned: it stays in this stage, and the tests check the kernels' numbers.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY engine/ engine/
-RUN /opt/venv/bin/python -m engine.tree_walk
+RUN /opt/venv/bin/python -m engine.native
 
 # --- runtime: the virtualenv and the application code, run as an unprivileged user ---
 FROM python:3.11-slim AS runtime
@@ -52,7 +52,7 @@ RUN groupadd --system --gid 10001 petrostream \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY engine/ engine/
-COPY --from=build /build/engine/_tree_walk-*.so engine/
+COPY --from=build /build/engine/_*.so engine/
 COPY ml/ ml/
 COPY control_center/ control_center/
 COPY pages/ pages/

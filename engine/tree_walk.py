@@ -4,7 +4,7 @@ A consumer scores with the trees scikit-learn fitted at training, but importing 
 (and the scipy it pulls in) to unpickle them cost most of a worker's start-up. So the trainer
 writes each tree ensemble as a handful of arrays (:class:`TreeArrays`, stored in the signed
 artifact by :mod:`engine.model`) and the consumer walks them with a small C kernel
-(``tree_walk.c``, built and loaded by :mod:`engine.native`):
+(``tree_walk.c``, built and loaded through ``ctypes`` by :mod:`engine.native`):
 
 * the trees of an ensemble are laid end to end; ``roots`` says where each one starts;
 * nodes are in pre-order, as scikit-learn's depth-first builder stores them, so a node's left
@@ -18,19 +18,15 @@ artifact by :mod:`engine.model`) and the consumer walks them with a small C kern
 
 The walk goes tree by tree and, within a tree, row by row with real branches: consecutive rows
 of a well mostly take the same path, which the processor predicts. On a consumer's 8,192-row
-slices it took half the time of scikit-learn's ``score_samples`` here (and of a numba version
-of the same loop, which also cost ~0.6 s and ~150 MB to import and load in every consumer).
-The library is loaded on the first walk; ``python -m engine.tree_walk`` builds it (the image
-does, at build time).
+slices it took half the time of scikit-learn's ``score_samples`` here, and of a numba version
+of the same loop, which also cost ~0.6 s of CPU and ~150 MB to import and load in every consumer.
 """
 
 from __future__ import annotations
 
 import ctypes
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +35,15 @@ import numpy as np
 from engine import native
 from engine.errors import ModelError
 
-SOURCE = Path(__file__).with_name("tree_walk.c")
+
+def _array(dtype: type) -> type:
+    return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
+
+
+_I64 = ctypes.c_int64
+_KERNEL = native.load(Path(__file__).with_name("tree_walk.c"), {"tree_walk_sum": (None, [
+    _array(np.float32), _I64, _I64, _array(np.int64), _I64, _array(np.int64), _array(np.int64),
+    _array(np.float64), _array(np.uint8), _array(np.float64), _I64, _array(np.float64)])})
 
 #: The arrays of one ensemble, by name, as :meth:`TreeArrays.to_arrays` writes them.
 FIELDS = ("roots", "right", "feature", "threshold", "missing_left", "values")
@@ -134,26 +138,6 @@ class TreeArrays:
         x = np.ascontiguousarray(rows, dtype=np.float32)  # the trees split float32 inputs, as scikit-learn casts
         outputs = self.values.shape[1]
         out = np.zeros((x.shape[0], outputs))
-        _kernel().tree_walk_sum(x, x.shape[0], self.width, self.roots, len(self.roots), self.right, self.feature,
-                                self.threshold, self.missing_left.view(np.uint8), self.values, outputs, out)
+        _KERNEL.tree_walk_sum(x, x.shape[0], self.width, self.roots, len(self.roots), self.right, self.feature,
+                              self.threshold, self.missing_left.view(np.uint8), self.values, outputs, out)
         return out
-
-
-@cache
-def _kernel() -> ctypes.CDLL:
-    """The compiled walk (built first if it is not: needs a C compiler)."""
-    library = ctypes.CDLL(str(native.build(SOURCE)))
-
-    def array(dtype: type) -> type:
-        return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
-
-    i64 = ctypes.c_int64
-    library.tree_walk_sum.restype = None
-    library.tree_walk_sum.argtypes = [array(np.float32), i64, i64, array(np.int64), i64, array(np.int64),
-                                      array(np.int64), array(np.float64), array(np.uint8), array(np.float64),
-                                      i64, array(np.float64)]
-    return library
-
-
-if __name__ == "__main__":  # the image's build step: compile now, where a compiler is
-    sys.stdout.write(f"{native.build(SOURCE).name}\n")
