@@ -4,8 +4,8 @@ The artifact (manifest ``"format": "tree-arrays-1"``) is a NumPy ``.npz`` archiv
 the forest and of the classifier as plain arrays (:mod:`engine.tree_walk`), which is all a
 consumer scores and diagnoses from, read without pickle, scikit-learn or scipy (importing
 those cost most of a worker's start-up); and, as one more array of bytes, the joblib pickle of
-the fitted scikit-learn objects, unpickled only when something asks for them (the portal's
-Model page, evaluation, the benches). Artifacts from before the arrays (no ``format``: a joblib
+the fitted scikit-learn objects, unpickled only when something asks for them (tests and
+benches comparing with scikit-learn, analysis in a notebook). Artifacts from before the arrays (no ``format``: a joblib
 file) still load, by unpickling, with a log line.
 
 Loading a pickle runs code, and wrong arrays would score wrongly, so the trainer signs the
@@ -46,8 +46,8 @@ ARRAYS_FORMAT = "tree-arrays-1"
 #: The member of the archive holding the joblib pickle of the fitted scikit-learn objects.
 _PICKLE = "sklearn.joblib"
 
-# scikit-learn and joblib are imported where a model is built, loaded or scored, not with this
-# module: every command opens a backend (whose model store imports this), and importing
+# scikit-learn and joblib are imported where a model is built or unpickled, not with this
+# module (a consumer scores from the arrays and never imports them): every command opens a backend (whose model store imports this), and importing
 # scikit-learn costs seconds of start-up that a producer or a query never needs.
 
 

@@ -86,7 +86,7 @@ def test_an_artifact_from_before_the_arrays_loads_by_unpickling_and_says_so(capl
     x, inputs = rows(len(FEATURE_NAMES)), rows(CLASSIFIER_WIDTH, 100)
     assert old.score(x)[0].tobytes() == new.score(x)[0].tobytes() and old.threshold == new.threshold
     assert old.classifier.predict_proba(inputs).tobytes() == new.classifier.predict_proba(inputs).tobytes()
-    assert old.estimator.n_estimators == new.estimator.n_estimators == 12  # scikit-learn objects for the Model page
+    assert old.estimator.n_estimators == new.estimator.n_estimators == 12  # the fitted objects, on demand
 
 
 def _members(payload: bytes) -> dict[str, np.ndarray]:
