@@ -47,8 +47,8 @@ ARRAYS_FORMAT = "tree-arrays-1"
 _PICKLE = "sklearn.joblib"
 
 # scikit-learn and joblib are imported where a model is built or unpickled, not with this
-# module (a consumer scores from the arrays and never imports them): every command opens a backend (whose model store imports this), and importing
-# scikit-learn costs seconds of start-up that a producer or a query never needs.
+# module: every command opens a backend (whose model store imports this), importing
+# scikit-learn costs seconds of start-up, and a consumer scores from the arrays without it.
 
 
 def library_versions() -> dict[str, str]:
