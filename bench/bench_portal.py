@@ -194,7 +194,7 @@ def main() -> int:
             view = insights.live_view(backend, now)
             snapshots = {s.well_id: s for s in view.wells.snapshots}
             well_map.markers([demo_location(w) for w in registry_wells], snapshots, well_colours(list(snapshots)),
-                             view.threshold)
+                             view.threshold, now)
 
         map_times = timed(map_refresh, args.runs * 2)
         results["live_refresh"] = {"median_s": statistics.median(live), "max_s": max(live)}

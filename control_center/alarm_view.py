@@ -12,6 +12,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
+from control_center.ui import arrow_times
 from engine.alarm_acks import MAX_COMMENT_CHARS, MAX_NAME_CHARS, Action, text_problem
 from engine.alarm_board import AlarmStatus
 
@@ -45,14 +46,14 @@ COLUMN_CONFIG = {
 
 def headline_table(top: pd.DataFrame) -> pd.DataFrame:
     """The Overview's few alarms, with durations in words."""
-    return top.assign(duration=[_duration(s) for s in top["duration_seconds"]])[
-        ["status", "well_id", "start_time", "duration", "peak_score", "history"]]
+    return arrow_times(top.assign(duration=[_duration(s) for s in top["duration_seconds"]])[
+        ["status", "well_id", "start_time", "duration", "peak_score", "history"]])
 
 
 def board_table(board: pd.DataFrame, statuses: tuple[AlarmStatus, ...]) -> pd.DataFrame:
     """The board's rows of the chosen statuses, with the columns an operator reads."""
     shown = board[board["status"].isin([s.value for s in statuses])]
-    return shown.assign(duration=[_duration(s) for s in shown["duration_seconds"]])[list(COLUMNS)]
+    return arrow_times(shown.assign(duration=[_duration(s) for s in shown["duration_seconds"]])[list(COLUMNS)])
 
 
 def describe(alarm: pd.Series) -> str:

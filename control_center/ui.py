@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from engine.backend import Backend, open_backend
@@ -149,6 +151,18 @@ def empty_state(message: str, hint: str | None = None) -> None:
 def page_link(page: str, label: str) -> None:
     """A link to another page of the portal by its file name (``"model"`` for pages/model.py)."""
     st.page_link(PAGES / f"{page}.py", label=label, icon=":material/arrow_forward:")
+
+
+def arrow_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its time-zoned columns held as Arrow timestamps, for ``st.dataframe``.
+
+    Streamlit hands a frame to pyarrow, which reads a NumPy-backed time-zoned column through
+    ``Series.values``: deprecated in pandas 3.1 (``Pandas4Warning``), as it drops the zone. An
+    Arrow-backed column is taken as it is, to the same Arrow type, so the table shows the same.
+    """
+    zoned = {name: pd.ArrowDtype(pa.timestamp(dtype.unit, tz=str(dtype.tz)))
+             for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.DatetimeTZDtype)}
+    return frame.astype(zoned) if zoned else frame
 
 
 def now() -> datetime:

@@ -8,7 +8,10 @@ first failed tile, so an air-gapped control room sees the vector base map instea
 
 streamlit-folium keeps a map mounted as long as its base script is unchanged and only swaps
 a ``feature_group_to_add`` layer, so live refreshes recolour markers without redrawing the
-map (the user's zoom and pan stay where they were).
+map (the user's zoom and pan stay where they were). It swaps the layer only when the layer's
+script differs from the last one it drew, so the script is a function of what it shows (no
+random element ids): a refresh with nothing new leaves the markers, and an open popup, alone.
+Swapping the layer closes its open popup; the new layer opens it again (:class:`_KeepPopupOpen`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -108,20 +112,87 @@ def base_map(locations: Sequence[WellLocation], base_path: str = "") -> folium.M
     return figure
 
 
+class _KeepPopupOpen(MacroElement):
+    """Opens, on a new marker layer, the popup of the well whose popup the layer it replaces had open.
+
+    Removing a layer closes its open popup (streamlit-folium issue 257), so an operator reading a
+    popup lost it at the next refresh that changed a marker. The map remembers the well of the open
+    popup (the popup's ``wellId`` option): a popup the operator closed (its marker still on the map)
+    is forgotten, one closed by its layer's removal is not, and the next layer added opens that
+    well's popup with its new content (panning the map, as a first opening does, only if the new
+    content no longer fits). The old popup goes and the new one comes without Leaflet's fades, so
+    the operator sees the content change in place rather than the popup blink.
+
+    It also empties streamlit-folium's list of drawn layers (``window.feature_group``), which it
+    only ever appends to: the layers it holds were removed from the map before this script runs,
+    and a page left open in a control room would otherwise keep every replaced layer in memory.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.feature_group = [];
+        (function (layer) {
+            layer.once("add", function () {
+                var map = layer._map, open = map.petrostreamOpenWell;
+                if (!open) {
+                    open = map.petrostreamOpenWell = {well: null};
+                    map.on("popupopen", function (e) { open.well = e.popup.options.wellId || null; });
+                    map.on("popupclose", function (e) {
+                        if (!e.popup._source || map.hasLayer(e.popup._source)) {
+                            open.well = null;
+                        } else {
+                            L.DomUtil.remove(e.popup.getElement());  // now, not after a fade-out
+                        }
+                    });
+                }
+                var well = open.well;
+                open.well = null;
+                layer.eachLayer(function (marker) {
+                    var popup = marker.getPopup();
+                    if (well !== null && popup && popup.options.wellId === well) {
+                        var fade = map._fadeAnimated;
+                        map._fadeAnimated = false;  // in place of the old one, not faded in
+                        marker.openPopup();
+                        map._fadeAnimated = fade;
+                    }
+                });
+            });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
 def markers(locations: Sequence[WellLocation], snapshots: Mapping[str, WellSnapshot], colours: Mapping[str, str],
-            threshold: float | None, base_path: str = "") -> folium.FeatureGroup:
-    """One circle per well: filled with its status colour, rimmed with the well's own colour."""
+            threshold: float | None, now: datetime, base_path: str = "") -> folium.FeatureGroup:
+    """One circle per well: filled with its status colour, rimmed with the well's own colour.
+
+    Ages in the popups are counted to ``now`` (the refresh's time), so the layer is the same for
+    the same data and moment, and streamlit-folium leaves an unchanged layer on the map.
+    """
     layer = folium.FeatureGroup(name="wells")
-    for location in locations:
+    for index, location in enumerate(locations):
         snapshot = snapshots.get(location.well_id, WellSnapshot(location.well_id, WellStatus.NO_DATA))
+        content = folium.Html(popup_html(location, snapshot, threshold, now, base_path), script=True)
+        content._id = f"well{index}"  # folium names it by a random id, which would change the layer every time
         folium.CircleMarker(
             location=(location.latitude, location.longitude), radius=9, weight=3,
             color=colours.get(location.well_id, "#424242"), fill=True, fill_color=STATUS_COLOURS[snapshot.status],
             fill_opacity=0.9,
-            popup=folium.Popup(popup_html(location, snapshot, threshold, base_path), max_width=340),
-            tooltip=html.escape(f"{location.well_id} · {snapshot.status.value}"),
+            popup=folium.Popup(content, max_width=340, well_id=location.well_id),
+            tooltip=_inert(html.escape(f"{location.well_id} · {snapshot.status.value}")),
         ).add_to(layer)
+    _KeepPopupOpen().add_to(layer)
     return layer
+
+
+def _inert(markup: str) -> str:
+    """HTML that stays text inside the JavaScript template literal folium wraps popups and tooltips in.
+
+    ``html.escape`` leaves `` ` ``, ``$`` and ``\\`` alone, and in a template literal they end the
+    string, start a ``${...}`` expression or an escape: a registry's well named ``${...}`` would
+    run script in the map, or break its marker layer. As character references they are plain text.
+    """
+    return markup.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
 
 
 def well_table(locations: Sequence[WellLocation], snapshots: Mapping[str, WellSnapshot]) -> pd.DataFrame:
@@ -138,13 +209,15 @@ def well_table(locations: Sequence[WellLocation], snapshots: Mapping[str, WellSn
     })
 
 
-def popup_html(location: WellLocation, snapshot: WellSnapshot, threshold: float | None, base_path: str = "") -> str:
-    """The popup of one well, with a link to its History; every value is escaped (registry files are user input)."""
+def popup_html(location: WellLocation, snapshot: WellSnapshot, threshold: float | None, now: datetime,
+               base_path: str = "") -> str:
+    """The popup of one well at ``now``, with a link to its History; every value is escaped (registry files
+    are user input), for HTML and for the script that carries it (:func:`_inert`)."""
     lines = [
         f"<b>{html.escape(location.name)}</b> ({html.escape(location.well_id)})",
         f"status: <b>{html.escape(snapshot.status.value)}</b>: {html.escape(explain(snapshot, threshold))}",
         f"latest reading: {html.escape(when(snapshot.last_event))}",
-        f"landed: {html.escape(age(snapshot.last_ingest))}",
+        f"landed: {html.escape(age(snapshot.last_ingest, now))}",
         f"score: {number(snapshot.last_score, 3)} · pressure {number(snapshot.pressure_bar, 1, 'bar')} · "
         f"temperature {number(snapshot.temperature_c, 1, '°C')}",
         f"anomalous rows: {number(snapshot.anomalies)} of {number(snapshot.observations)}",
@@ -156,4 +229,4 @@ def popup_html(location: WellLocation, snapshot: WellSnapshot, threshold: float 
         query = urlencode(history_params(location.well_id, quick_range("1 h", through(snapshot.last_event))))
         href = html.escape(f"{prefix}/history?{query}")  # a new tab: the map's frame may not navigate the page
         lines.append(f'<a href="{href}" target="_blank" rel="noopener">History of the last hour ↗</a>')
-    return "<br>".join(lines)
+    return _inert("<br>".join(lines))

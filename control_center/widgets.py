@@ -115,7 +115,7 @@ def alarm_table(alarms: pd.DataFrame) -> pd.DataFrame:
     The likely type reads "2 · spurious closure of DHSV (0.82)", or "unknown (0.41)" when the
     classifier was not confident; the top sensors and the explanation say what moved.
     """
-    table = alarms.assign(label=[_class_name(v) for v in alarms["label"]])
+    table = ui.arrow_times(alarms.assign(label=[_class_name(v) for v in alarms["label"]]))
     if "likely_class" not in table:
         return table
     likely = [likely_type(c, p) for c, p in zip(table["likely_class"], table["likely_class_probability"],

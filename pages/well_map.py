@@ -27,7 +27,8 @@ with ui.shielded("Reading the well registry"):
 
 @st.fragment(run_every=refresh)
 def live_map() -> None:
-    """Only the marker layer changes between refreshes; the map itself is not redrawn."""
+    """Only the marker layer changes between refreshes (and only when a marker does); the map itself is
+    not redrawn, and a popup the operator has open stays open."""
     if registry is None:
         return
     now = ui.now()
@@ -49,7 +50,8 @@ def live_map() -> None:
             base = st.get_option("server.baseUrlPath") or ""
             colours = ui.well_colours(list(snapshots))
             st_folium(well_map.base_map(located, base), key="well-map", height=520, use_container_width=True,
-                      feature_group_to_add=well_map.markers(located, snapshots, colours, view.threshold, base),
+                      feature_group_to_add=well_map.markers(located, snapshots, colours, view.threshold, now,
+                                                                     base),
                       returned_objects=[])
             st.caption("A marker's fill is the well's status, its rim the well's own colour (as on the tiles and "
                        "charts). Offline base map (coast and basin outlines, approximate); street tiles appear on "

@@ -150,20 +150,28 @@ def test_a_crash_between_the_lake_write_and_the_checkpoint_duplicates_nothing(
 
 
 def test_two_consumers_share_the_shards_and_land_every_row_once(
-        account: AwsNames, files: list[InstanceFile], tmp_path: Path) -> None:
-    backend = open_aws(tmp_path, lease_seconds=2.0)
-    Producer(backend, files, ReplayOptions(speed=0, rows_per_record=500)).run(NEVER)
-    workers = [Consumer(open_aws(tmp_path, lease_seconds=2.0), ConsumerOptions(
-        idle_exit_seconds=4.0, poll_seconds=0.05, records_per_read=5)) for _ in range(2)]
-    threads = [threading.Thread(target=worker.run, args=(NEVER,)) for worker in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    landed = [worker.stats.rows_landed for worker in workers]
-    assert all(n > 0 for n in landed), landed
-    assert sum(landed) == total_rows(files)
-    assert_exactly_once(backend, account, total_rows(files))
+        files: list[InstanceFile], tmp_path: Path) -> None:
+    """Leases split the *shards* evenly, whatever rows they carry (as the KCL does). The demo's three
+    wells hash to two of four shards, so two workers could split four shards two each with one
+    holding only the empty two when both claimed at the same moment and their conditional takes
+    interleaved (forcing that order: 32,400 rows and 0). With two shards, each carrying rows, every
+    split gives each worker rows to land."""
+    with aws_account(shard_count=2) as names:
+        backend = open_aws(tmp_path, lease_seconds=2.0)
+        Producer(backend, files, ReplayOptions(speed=0, rows_per_record=500)).run(NEVER)
+        assert all(backend.stream.backlog(shard, None) > 0 for shard in backend.stream.shard_ids())
+        workers = [Consumer(open_aws(tmp_path, lease_seconds=2.0), ConsumerOptions(
+            idle_exit_seconds=4.0, poll_seconds=0.05, records_per_read=5)) for _ in range(2)]
+        threads = [threading.Thread(target=worker.run, args=(NEVER,)) for worker in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)  # seconds when the machine is idle; generous for a loaded one
+        assert not any(thread.is_alive() for thread in threads), "a worker did not drain the stream and exit"
+        landed = [worker.stats.rows_landed for worker in workers]
+        assert all(n > 0 for n in landed), landed
+        assert sum(landed) == total_rows(files)
+        assert_exactly_once(backend, names, total_rows(files))
 
 
 def test_a_shard_split_in_the_middle_of_a_replay_loses_and_duplicates_nothing(

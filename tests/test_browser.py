@@ -2,8 +2,9 @@
 
 Visits every page of a home the real pipeline filled (plus one well with a known alarm), checks
 what it shows and that no exception box appears, draws the well map with every request off this
-machine refused (an air-gapped control room), follows a tile to History, clicks the Overview's
-start/stop, and saves a screenshot per page under test-output/screenshots/.
+machine refused (an air-gapped control room), keeps a map popup open across live refreshes, follows
+a tile and a popup to History, clicks the Overview's start/stop, and saves a screenshot per page
+under test-output/screenshots/.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from control_center.ui import STATUS_COLOURS
 from engine.backend import Backend
+from engine.insights import WellSnapshot, WellStatus, live_wells
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
 from tests.local_ports import free_port
-from tests.portal_homes import APP, event_version, event_versions, observations, populate, stop_workers
+from tests.portal_homes import APP, event_version, event_versions, observations, open_home, populate, stop_workers
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Frame, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
@@ -58,12 +61,18 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The portal served by `streamlit run` over a filled home; stopped (with its workers) afterwards."""
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The portal's home: filled by the real pipeline, plus a well with a known alarm."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/install_system_deps.sh)")
     home = tmp_path_factory.mktemp("browser-home")
     with_known_alarm(populate(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def portal(home: Path) -> Iterator[str]:
+    """The portal served by `streamlit run` over ``home``; stopped (with its workers) afterwards."""
     port = free_port()
     env = {**os.environ, "PETROSTREAM_BACKEND": "local", "PETROSTREAM_HOME": str(home)}
     log = (home / "streamlit.log").open("wb")
@@ -183,32 +192,95 @@ def test_the_map_draws_offline_with_a_marker_per_well(portal: str, browser: obje
     assert box is not None and box["height"] >= 500  # drawn, not collapsed to nothing
     assert frame.locator(".leaflet-tile-pane img.leaflet-tile-loaded").count() == 0  # online tiles were refused
     page.screenshot(path=str(SCREENSHOTS / "well_map-offline.png"), full_page=True)
-    history = _open_history_from_a_marker(page, frame, markers)
-    history.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
-    assert parse_qs(urlparse(history.url).query)["well"][0].startswith("WELL-")
-    history.close()
     page.close()
 
 
-def _open_history_from_a_marker(page: Page, frame: object, markers: object, attempts: int = 3) -> Page:
-    """Click the first marker, then its popup's History link (a new tab). The map's marker layer is
-    replaced on each refresh (every 10 s), which closes an open popup: a popup closed between the two
-    clicks is opened again, up to ``attempts`` times."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+def test_an_open_popup_stays_open_and_current_across_refreshes_then_leads_to_history(
+        portal: str, home: Path, browser: object) -> None:
+    """The map's marker layer is replaced when a marker changes, which closes an open popup unless the
+    new layer opens it again. Strict: no re-click. The popup stays open through a refresh in which
+    another well changes status (and shows its own well's new reading), then through a refresh with
+    nothing new, and its History link opens that well's History; once the operator closes it, it stays
+    closed."""
+    from playwright.sync_api import expect
 
-    link = frame.get_by_text("History of the last hour")  # type: ignore[attr-defined]
-    for attempt in range(1, attempts + 1):
-        markers.first.click()  # type: ignore[attr-defined]
-        try:
-            link.wait_for(timeout=5_000)
-            with page.expect_popup(timeout=10_000) as opened:
-                link.click(timeout=5_000)
-        except PlaywrightTimeout:
-            if attempt == attempts:
-                raise
-            continue
-        return opened.value
-    raise AssertionError("attempts must be at least 1")
+    page = offline(browser.new_page(viewport={"width": 1400, "height": 1000}))  # type: ignore[attr-defined]
+    page.goto(f"{portal}/well_map")
+    frame = page.frame_locator("iframe").first
+    frame.locator("path.leaflet-interactive").first.click(timeout=30_000)
+    popup = frame.locator(".leaflet-popup-content")
+    match = re.search(r"\((WELL-[^)]+)\)", popup.inner_text(timeout=5_000))
+    assert match, popup.inner_text()
+    well = match.group(1)
+
+    backend = open_home(home)
+    other, status = _change_another_wells_status(backend, well)
+    _land(backend, well, 5, pressure_pa=4.321e7)  # after the other well's change: seen with it or later
+    current = frame.locator(".leaflet-popup-content", has_text="pressure 432.1 bar")
+    current.wait_for(timeout=45_000)  # a refresh re-drew the markers and the popup, still open, shows it
+    assert _marker_fills(page)[other] == STATUS_COLOURS[status]  # the same refresh recoloured the other well
+    assert frame.locator(".leaflet-popup").count() == 1 and f"({well})" in popup.inner_text()
+
+    refreshed = page.get_by_text(re.compile(r"^Refreshes every \d+ s · "))
+    expect(refreshed).not_to_have_text(refreshed.inner_text(), timeout=30_000)  # a refresh with nothing new
+    assert frame.locator(".leaflet-popup").count() == 1 and current.count() == 1 and f"({well})" in popup.inner_text()
+
+    with page.expect_popup(timeout=10_000) as opened:
+        frame.get_by_text("History of the last hour").click(timeout=5_000)
+    history = opened.value
+    history.get_by_role("heading", name="History").first.wait_for(timeout=30_000)
+    assert parse_qs(urlparse(history.url).query)["well"] == [well]
+    history.close()
+
+    frame.locator(".leaflet-popup-close-button").click()  # a popup the operator closed stays closed
+    _land(backend, well, 5, pressure_pa=4.111e7)
+    _map_frame(page).wait_for_function("""() => { let drawn = false; window.map.eachLayer((layer) => {
+        const popup = layer.getPopup && layer.getPopup();
+        drawn = drawn || (popup && popup.getContent().innerText.includes("pressure 411.1 bar")); });
+        return drawn; }""", timeout=45_000)
+    assert frame.locator(".leaflet-popup").count() == 0
+    page.close()
+
+
+def _latest(backend: Backend) -> dict[str, WellSnapshot]:
+    return {s.well_id: s for s in live_wells(backend.sql, datetime.now(UTC)).snapshots}
+
+
+def _change_another_wells_status(backend: Backend, well: str) -> tuple[str, WellStatus]:
+    """Land rows that turn a well other than ``well`` anomalous (or, if it is already, normal again:
+    unflagged rows longer than the alarm window); return it and its new status."""
+    latest = _latest(backend)
+    other = next(w for w in sorted(latest) if w != well and latest[w].last_event is not None)
+    status = WellStatus.NORMAL if latest[other].status == WellStatus.ANOMALY else WellStatus.ANOMALY
+    _land(backend, other, 300, flagged=range(300) if status == WellStatus.ANOMALY else range(0))
+    return other, status
+
+
+def _land(backend: Backend, well: str, rows: int, *, pressure_pa: float = 1.1e7, flagged: range = range(0)) -> None:
+    """``rows`` new rows of ``well`` (after its latest), landed now."""
+    last = _latest(backend)[well].last_event
+    assert last is not None
+    backend.lake.write(WELL_DATA_TABLE, f"browser-{well}-{last:%H%M%S}", observations(
+        well, last + timedelta(seconds=1), rows, ingest=datetime.now(UTC), pressure_pa=pressure_pa,
+        temperature=70.0, flagged=flagged))
+
+
+def _marker_fills(page: Page) -> dict[str, str]:
+    """Each well's marker fill colour, read from the Leaflet map in the component's frame."""
+    return _map_frame(page).evaluate("""() => {
+        const fills = {};
+        window.map.eachLayer((layer) => {
+            const popup = layer.getPopup && layer.getPopup();
+            if (popup && popup.options.wellId) { fills[popup.options.wellId] = layer.options.fillColor; }
+        });
+        return fills;
+    }""")
+
+
+def _map_frame(page: Page) -> Frame:
+    frame = page.locator("iframe").first.element_handle().content_frame()
+    assert frame is not None
+    return frame
 
 
 def test_a_tile_click_opens_history_with_the_alarm_window(portal: str, browser: object) -> None:

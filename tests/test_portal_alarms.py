@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from control_center import widgets
+from engine import insights
 from engine.alarm_acks import Action
 from engine.alarm_board import alarm_board
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE
@@ -15,6 +19,8 @@ from tests.portal_homes import APP, event_version, event_versions, open_home, op
 from tests.test_portal_pages import clean, metrics, texts
 
 START = datetime(2024, 5, 1, 6, tzinfo=UTC)
+#: The alarm tables' times reach Streamlit in a form pyarrow converts without pandas 3.1's deprecation.
+pytestmark = pytest.mark.filterwarnings("error::pandas.errors.Pandas4Warning")
 
 
 @pytest.fixture
@@ -121,3 +127,12 @@ def test_overview_lists_the_alarms_needing_action_first_with_links_to_history(ho
         ("active", "WELL-A"), ("acknowledged", "WELL-B"), ("cleared", "WELL-C")]
     assert top["history"].str.startswith("history?well=WELL-").all()
     assert list(top["duration"]) == ["40 min", "45 s", "20 min"]
+
+
+def test_the_live_pages_alarm_table_reaches_arrow_without_a_deprecation_and_keeps_its_times(home: Path) -> None:
+    alarms = insights.alarms(open_home(home).sql)
+    assert isinstance(alarms["start_time"].dtype, pd.DatetimeTZDtype)  # as the lake's SQL returns it
+    table = pa.Table.from_pandas(widgets.alarm_table(alarms))  # what st.dataframe does (warnings are errors here)
+    zoned = alarms["start_time"].dtype
+    assert table.schema.field("start_time").type == pa.timestamp(zoned.unit, tz=str(zoned.tz))  # the same type
+    assert table["start_time"].to_pylist() == list(alarms["start_time"])

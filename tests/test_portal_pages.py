@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from control_center import well_map
 from control_center.ui import STATUS_COLOURS, plain
 from engine.backend import Backend
 from engine.insights import EXECUTIVE_VIEWS, WellStatus
 from engine.schema import ANOMALY_EVENT_VERSIONS_TABLE, WELL_DATA_TABLE
+from engine.well_registry import WellLocation
 from tests.portal_homes import PAGES, event_version, event_versions, observations, open_home, open_page, populate
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -209,6 +211,33 @@ def test_a_refresh_recolours_markers_but_keeps_the_mounted_map(on_empty: Path) -
     assert STATUS_COLOURS[WellStatus.ANOMALY] in after["feature_group"]
     assert STATUS_COLOURS[WellStatus.NORMAL] not in after["feature_group"]
     assert after["key"] == before["key"] and after["script"] == before["script"]
+
+
+def test_a_refresh_with_nothing_new_sends_the_same_marker_layer(on_empty: Path) -> None:
+    """streamlit-folium replaces the marker layer (closing an open popup) only when its script changed:
+    the same data must give the same script, whatever random ids folium would give its elements."""
+    backend = open_home(on_empty)
+    landed = datetime.now(UTC) - timedelta(days=2)  # "2 days ago" reads the same on the next refresh
+    backend.lake.write(WELL_DATA_TABLE, "quiet", observations("WELL-A", datetime(2024, 5, 1, tzinfo=UTC), 300,
+                                                              ingest=landed, pressure_pa=1e7, temperature=80.0))
+    at = clean(open_page("well_map"))
+    (before,) = [json.loads(c.proto.json_args)["feature_group"] for c in at.get("component_instance")]
+    (after,) = [json.loads(c.proto.json_args)["feature_group"] for c in clean(at.run()).get("component_instance")]
+    assert '"wellId": "WELL-A"' in before and "landed: 2 days ago" in before
+    assert after == before
+
+
+def test_registry_text_cannot_run_script_in_the_map() -> None:
+    """folium puts popups and tooltips in JavaScript template literals, where `${...}` is code."""
+    hostile = WellLocation("W`${document.title}\\", -22.0, -40.0, "${alert(1)}`", "${x}", illustrative=False)
+    figure = well_map.base_map([hostile])
+    well_map.markers([hostile], {}, {}, None, datetime.now(UTC)).add_to(figure)
+    rendered = figure.get_root().render()
+    option = f'"wellId": {json.dumps(hostile.well_id)},'  # a JSON string: plain data in a script
+    assert rendered.count(option) == 1
+    literals = rendered.replace(option, "")  # the rest: popup and tooltip template literals, and markup
+    assert "${" not in literals and "W`" not in literals
+    assert "&#36;{alert(1)}&#96;" in rendered and "W&#96;&#36;{document.title}&#92;" in rendered
 
 
 def test_live_page_lists_alarm_events_by_class_name(on_empty: Path) -> None:
