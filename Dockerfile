@@ -11,7 +11,7 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
-# The C kernels (engine/*.c, e.g. the features') are compiled here, for the image's platform,
+# The C kernels (engine/*.c: the features' and the model's tree walk) are compiled here, for the image's platform,
 # and only their shared libraries go to the runtime image: the runtime has no compiler, and its
 # root file system is read-only, so nothing may be built there. A library's file name carries a
 # hash of its source and flags, which the runtime's engine/ recomputes (engine/native.py), so a

@@ -26,7 +26,7 @@ from pathlib import Path
 
 FLAGS = ("-O2", "-std=c11", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math")
 #: Modules that load a kernel at import; ``python -m engine.native`` builds each of them.
-KERNEL_MODULES = ("engine.feature_kernel",)
+KERNEL_MODULES = ("engine.feature_kernel", "engine.tree_walk")
 
 
 def library_path(source: Path, defines: Mapping[str, int] | None = None) -> Path:

@@ -36,7 +36,7 @@ from engine.features import (
     model_inputs,
     sensor_deviations,
 )
-from engine.forest_scores import ForestScorer
+from engine.forest_scores import ForestScorer, forest_arrays
 from engine.model import Model, load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover, read_instance
@@ -149,7 +149,8 @@ def test_forest_scores_are_scikit_learns_score_samples_bit_for_bit(model: Model)
     rows[5, 2] = np.nan  # scikit-learn's trees route a missing value; so must these
     subsampled = IsolationForest(n_estimators=7, max_features=0.5, bootstrap=True, random_state=1).fit(rows[:500])
     for forest in (model.estimator, subsampled):
-        assert ForestScorer(forest).score_samples(rows).tobytes() == forest.score_samples(rows).tobytes()
+        scorer = ForestScorer.from_arrays(forest_arrays(forest))
+        assert scorer.score_samples(rows).tobytes() == forest.score_samples(rows).tobytes()
     assert model.score(rows)[0].tobytes() == (-model.estimator.score_samples(rows)).tobytes()
 
 
