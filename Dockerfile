@@ -11,6 +11,23 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
+# The C kernels (engine/*.c: the features' and the model's tree walk) are compiled here, for the image's platform,
+# and only their shared libraries go to the runtime image: the runtime has no compiler, and its
+# root file system is read-only, so nothing may be built there. A library's file name carries a
+# hash of its source and flags, which the runtime's engine/ recomputes (engine/native.py), so a
+# stale build is never loaded.
+# C through ctypes rather than numba: no JIT cache to keep warm in a read-only image, and no
+# ~1 s import and ~140 MB of LLVM in every consumer (docs/BENCHMARKS.md, issue 14).
+# The compiler is not pinned: it never reaches the runtime image, and the kernels' numbers do
+# not depend on its version (exact IEEE flags, no fast math; tests/test_feature_kernel.py).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY engine/ engine/
+RUN /opt/venv/bin/python -m engine.native
+
 # --- runtime: the virtualenv and the application code, run as an unprivileged user ---
 FROM python:3.11-slim AS runtime
 
@@ -38,6 +55,7 @@ RUN groupadd --system --gid 10001 petrostream \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY engine/ engine/
+COPY --from=build /build/engine/_*.so engine/
 COPY ml/ ml/
 COPY control_center/ control_center/
 COPY pages/ pages/

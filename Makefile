@@ -10,7 +10,7 @@ export PETROSTREAM_HOME ?= $(CURDIR)/.petrostream
 TEST_PREREQS := deps system-deps
 -include infra.mk
 
-.PHONY: run test deps system-deps lint bench clean
+.PHONY: run test deps system-deps kernels lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ deps: $(STAMP)
 system-deps:
 	bash scripts/install_system_deps.sh
 
+# The engine's C kernels (engine/native.py), built now rather than on first use; a compiler is
+# installed first when there is none.
+kernels: deps
+	command -v $${CC:-cc} >/dev/null 2>&1 || bash scripts/install_system_deps.sh gcc libc6-dev
+	$(BIN)/python -m engine.native
+
 test: $(TEST_PREREQS)
 	$(BIN)/python -m pytest
 
@@ -34,7 +40,7 @@ lint: deps
 # otherwise (README, "The portal": how to open it to a network deliberately).
 PORTAL_PORT ?= 8501
 PORTAL_ADDRESS ?= 127.0.0.1
-run: deps
+run: deps kernels
 	PETROSTREAM_BACKEND=local $(BIN)/python -m control_center.bootstrap
 	@echo "PetroStream portal: http://$(PORTAL_ADDRESS):$(PORTAL_PORT)  (Ctrl-C stops the portal, not replays or consumers)"
 	PETROSTREAM_BACKEND=local $(BIN)/python -m streamlit run control_center/app.py \

@@ -114,15 +114,29 @@ def dataset(root: Path, name: str, wells: int, hours: float) -> Path:
     return folder / "data"
 
 
-def fresh_home(root: Path, payload: bytes, manifest: dict) -> Path:
+def readable_by(repo: Path, payload: bytes, manifest: dict) -> tuple[bytes, dict]:
+    """The artifact in the form ``repo``'s code reads: a checkout from before the model's tree arrays
+    (it has no ``engine/tree_walk.py``) gets the same model as a bare pickle."""
+    if (repo / "engine" / "tree_walk.py").is_file() or "format" not in manifest:
+        return payload, manifest
+    return model.pickle_only(payload, manifest)
+
+
+def publish_for(home: Path, repo: Path, payload: bytes, manifest: dict) -> None:
+    """Publish (and activate) the model in ``home`` in the form ``repo``'s code reads."""
+    open_backend(Settings(home=home)).models.publish(*readable_by(repo, payload, manifest))
+
+
+def fresh_home(root: Path, payload: bytes, manifest: dict, repo: Path = REPO) -> Path:
+    """A new local home with the model published for ``repo``'s code."""
     home = Path(tempfile.mkdtemp(dir=root, prefix="home-"))
-    open_backend(Settings(home=home)).models.publish(payload, manifest)
+    publish_for(home, repo, payload, manifest)
     return home
 
 
 def start_up_seconds(repo: Path, root: Path, payload: bytes, manifest: dict) -> float:
     """A consumer's fixed cost: start, import, load the model, find the stream empty and exit."""
-    home = fresh_home(root, payload, manifest)
+    home = fresh_home(root, payload, manifest, repo)
     timed = run_timed(home, ["consume", "--exit-when-idle", "0"], repo)
     shutil.rmtree(home)
     return timed.seconds
@@ -132,7 +146,7 @@ def pipeline(data: Path, repo: Path, root: Path, payload: bytes, manifest: dict)
     """Producer alone, then one consumer, then two workers on a copy of the same stream."""
     rows = count_rows(discover([data]))
     start_up = start_up_seconds(repo, root, payload, manifest)
-    home = fresh_home(root, payload, manifest)
+    home = fresh_home(root, payload, manifest, repo)
     produce = run_timed(home, ["replay", "--data", str(data), "--speed", "0"], repo)
     twin = root / f"{home.name}-twin"
     shutil.copytree(home, twin)
@@ -241,7 +255,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def latency(data: Path, repo: Path, root: Path, payload: bytes, manifest: dict) -> dict[str, object]:
     """Replay at 1 Hz beside a running consumer; per row and per alarm, arrival -> listed in the lake."""
-    home = fresh_home(root, *_alarm_everything(payload, manifest))
+    home = fresh_home(root, *_alarm_everything(payload, manifest), repo)
     backend = open_backend(Settings(home=home))
     consumer = _engine(home, "consume", repo=repo)
     while not any(lease.owner for lease in backend.leases.leases()):  # started: it holds its shards

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_performance import dataset, fresh_home, run_timed  # noqa: E402
+from bench_performance import dataset, fresh_home, publish_for, run_timed  # noqa: E402
 from bench_pipeline import _engine  # noqa: E402
 
 from bench.report import machine, report  # noqa: E402
@@ -127,9 +127,10 @@ def watch_cpu(pid: int, stop: threading.Event, cpu: dict[int, float]) -> None:
         stop.wait(0.1)
 
 
-def consume(stream_home: Path, root: Path, repo: Path, workers: int) -> dict[str, object]:
+def consume(stream_home: Path, root: Path, repo: Path, workers: int, model: tuple[bytes, dict]) -> dict[str, object]:
     home = root / f"run-{time.monotonic_ns()}"
     shutil.copytree(stream_home, home)
+    publish_for(home, repo, *model)
     log, stop, cpu = LeaseLog(), threading.Event(), {}
     watcher = threading.Thread(target=log.watch, args=(home / "stream.sqlite", stop))
     watcher.start()
@@ -186,8 +187,8 @@ def main() -> None:
         runs: dict[str, dict[str, list[dict[str, object]]]] = {e: {"one": [], "two": []} for e in engines}
         for _ in range(args.rounds):
             for label, repo in engines.items():
-                runs[label]["one"].append(consume(stream_home, root, repo, 1))
-                runs[label]["two"].append(consume(stream_home, root, repo, 2))
+                runs[label]["one"].append(consume(stream_home, root, repo, 1, (payload, manifest)))
+                runs[label]["two"].append(consume(stream_home, root, repo, 2, (payload, manifest)))
     summary = {}
     for label, both in runs.items():
         one = statistics.median(r["seconds"] for r in both["one"])

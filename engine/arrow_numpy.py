@@ -54,8 +54,11 @@ def float32_columns(matrix: np.ndarray, missing: np.ndarray) -> list[pa.Array]:
     return [whole.slice(row * count, count) for row in range(rows)]
 
 
-def repeated_string(value: str, count: int) -> pa.Array:
-    """``value`` ``count`` times as a string array, built as its offsets and bytes."""
-    encoded = value.encode()
-    offsets = np.arange(count + 1, dtype=np.int32) * len(encoded)
-    return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * count)], 0)
+def repeated_strings(strings: list[str], counts: list[int]) -> pa.Array:
+    """Each string repeated its count of times, in order, as a string array built as its offsets and
+    bytes: the well ids of a group of files read together (one run per file), or of one file."""
+    encoded = [string.encode() for string in strings]
+    offsets = np.zeros(sum(counts) + 1, dtype=np.int32)
+    np.cumsum(np.repeat(np.array([len(e) for e in encoded], dtype=np.int32), counts), out=offsets[1:])
+    data = b"".join(e * count for e, count in zip(encoded, counts, strict=True))
+    return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)], 0)

@@ -45,13 +45,12 @@ MAX_RECORD_BYTES = 64 * 2**20
 _HEADER = struct.Struct("<BII")  # version, rows, bytes of the uncompressed message
 _FLOAT_POSITIONS = [i for i, f in enumerate(OBSERVATION_SCHEMA) if pa.types.is_floating(f.type)]
 _FLOAT_WIDTH = 4
+#: Each float column's values buffer among a record batch's buffers (a column's buffers: validity, then
+#: offsets if it has them, then values; every column of the schema lists its validity buffer).
+_FLOAT_BUFFERS = np.array([sum(OBSERVATION_SCHEMA.field(j).type.num_buffers for j in range(i)) + 1
+                           for i in _FLOAT_POSITIONS])
+_BUFFER_COUNT = sum(field.type.num_buffers for field in OBSERVATION_SCHEMA)
 assert all(OBSERVATION_SCHEMA.field(i).type == pa.float32() for i in _FLOAT_POSITIONS)
-# A record-batch message lists each column's buffers in order: validity and data for a fixed-width
-# type; validity, offsets and data for a string.
-assert all(pa.types.is_string(f.type) or f.type.bit_width for f in OBSERVATION_SCHEMA)
-_BUFFERS_BEFORE = np.cumsum([0] + [3 if pa.types.is_string(f.type) else 2 for f in OBSERVATION_SCHEMA])
-_BUFFER_COUNT = int(_BUFFERS_BEFORE[-1])
-_FLOAT_DATA_BUFFERS = _BUFFERS_BEFORE[_FLOAT_POSITIONS] + 1
 _ZSTD = pa.Codec("zstd")
 
 
@@ -137,7 +136,7 @@ def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: in
     if vector is None or struct.unpack_from("<I", metadata, vector)[0] != _BUFFER_COUNT:
         raise InputError(f"corrupt record: a message without the {_BUFFER_COUNT} buffers of its schema")
     buffers = np.frombuffer(metadata, dtype="<i8", count=2 * _BUFFER_COUNT, offset=vector + 4)  # offset, length, …
-    starts = buffers[2 * _FLOAT_DATA_BUFFERS] + (message.body.address - base)
+    starts = buffers[2 * _FLOAT_BUFFERS] + (message.body.address - base)
     width = rows * _FLOAT_WIDTH
     if starts.min() < 0 or starts.max() + width > len(data):
         raise InputError("corrupt record: a float column outside the message")

@@ -15,7 +15,9 @@ well's own typical sizes) give two things:
   direction and size, e.g. ``P-TPT ↓ 4.1 typical, T-TPT ↑ 2.3``. It needs no classifier, so
   every alarm has one, whatever model raised it.
 
-Both cost one small classifier call per alarm piece, not per row (see docs/MODEL_CARD.md).
+Both cost one small classifier call per alarm piece, not per row (see docs/MODEL_CARD.md): the
+classifier a loaded model carries walks its trees as arrays (:mod:`engine.tree_classifier`), one
+compiled call, where scikit-learn's ``predict_proba`` dispatched every tree through joblib.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ def strength(deviations: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Diagnoser:
-    """Turns the deviations of an alarm's peak row into a :class:`Diagnosis`; ``classifier`` may be None."""
+    """Turns the deviations of an alarm's peak row into a :class:`Diagnosis`; ``classifier`` may be None.
+
+    ``classifier`` is anything with scikit-learn's ``classes_`` and ``predict_proba``: a loaded
+    model's :class:`~engine.tree_classifier.TreeClassifier`, or a fitted estimator."""
 
     classifier: Any | None
     min_probability: float = MIN_PROBABILITY
@@ -85,30 +90,12 @@ class Diagnoser:
     def _likely(self, deviations: np.ndarray) -> tuple[int | None, float | None]:
         if self.classifier is None:
             return None, None
-        probabilities = class_probabilities(self.classifier, classifier_inputs(deviations[None]))[0]
+        probabilities = self.classifier.predict_proba(classifier_inputs(deviations[None]))[0]
         best = int(np.argmax(probabilities))
         probability = round(float(probabilities[best]), 4)
         if probability < self.min_probability:
             return None, probability
         return int(self.classifier.classes_[best]), probability
-
-
-def class_probabilities(classifier: Any, inputs: np.ndarray) -> np.ndarray:
-    """``classifier.predict_proba(inputs)``; a tree forest is averaged tree by tree, same numbers, 8x faster.
-
-    A forest's ``predict_proba`` dispatches every tree through joblib, about 0.1 ms each, which
-    for the one row of an alarm's peak is nearly all of its 6 ms; each tree's own array
-    lookup takes microseconds.
-    """
-    trees = getattr(classifier, "estimators_", None)
-    if trees is None or not all(hasattr(tree, "tree_") for tree in trees):
-        return classifier.predict_proba(inputs)
-    rows = np.ascontiguousarray(inputs, dtype=np.float32)
-    total = np.zeros((len(inputs), len(classifier.classes_)))
-    for tree in trees:
-        leaf_values = tree.tree_.predict(rows)
-        total += leaf_values / leaf_values.sum(axis=1, keepdims=True)
-    return total / len(trees)
 
 
 def explain(deviations: np.ndarray) -> tuple[str | None, str | None]:

@@ -1,18 +1,14 @@
-"""A fitted Isolation Forest's ``score_samples`` without scikit-learn's per-call machinery.
+"""A fitted Isolation Forest's ``score_samples``, from its trees as arrays, without scikit-learn.
 
-``IsolationForest.score_samples`` validates its input, cuts it into chunks, and dispatches
-each of its trees through joblib (sequentially, in tree order); on a consumer's slices of a
-few thousand rows that machinery cost as much as the trees themselves. This walks the same
-trees with the same ``apply`` (scikit-learn's compiled traversal) and does the same float
-arithmetic in the same order: each tree's term ``decision_path_length + average_path_length
-- 1.0`` per leaf, added to the depths tree by tree starting from 0, then ``2 ** -(depths /
-denominator)``. So the scores are bit-identical to ``score_samples`` (tests check it), and
-each leaf's term is computed once per model instead of gathered twice per row and tree.
-
-It reads the fitted forest's attributes scikit-learn itself scores from, and calls each tree's
-compiled ``tree_.apply`` directly (the estimator's ``apply`` only re-checks the input's width,
-checked here once per call); a model is only loaded under the scikit-learn minor version it was
-trained with (:func:`engine.model.load`).
+``IsolationForest.score_samples`` sums, per row and tree in tree order starting from 0, the
+term ``decision_path_length + average_path_length - 1.0`` of the leaf the row reaches, then
+returns ``-(2 ** -(depths / denominator))`` with ``denominator = n_trees *
+average_path_length(max_samples)``. Both the per-leaf terms and the denominator depend only on
+the fitted forest, so the trainer computes them once with scikit-learn's own functions
+(:func:`forest_arrays`) and stores them with the trees; scoring walks the trees
+(:mod:`engine.tree_walk`) and does the same float arithmetic in the same order, so the scores
+are bit-identical to ``score_samples`` (tests check it) and scoring needs neither
+scikit-learn nor its ``_average_path_length``.
 """
 
 from __future__ import annotations
@@ -21,25 +17,45 @@ from typing import Any
 
 import numpy as np
 
-#: Rows walked through the trees at a time: bounds the float32 copy and the leaf indices whatever
-#: the caller passes (a whole training set, say); every row's score is computed on its own.
+from engine.errors import ModelError
+from engine.tree_walk import TreeArrays
+
+#: Rows walked through the trees at a time: bounds the float32 copy whatever the caller passes
+#: (a whole training set, say); every row's score is computed on its own.
 CHUNK_ROWS = 65536
+PREFIX = "forest"
+
+
+def forest_arrays(forest: Any) -> dict[str, np.ndarray]:
+    """A fitted ``IsolationForest`` as the arrays :meth:`ForestScorer.from_arrays` reads (training time)."""
+    from sklearn.ensemble._iforest import _average_path_length
+
+    terms = [(paths + averages - 1.0)[:, None] for paths, averages in
+             zip(forest._decision_path_lengths, forest._average_path_length_per_tree, strict=True)]
+    subsampled = forest._max_features != forest.n_features_in_
+    trees = TreeArrays.from_fitted([e.tree_ for e in forest.estimators_],
+                                   forest.estimators_features_ if subsampled else None, terms, forest.n_features_in_)
+    denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
+    return {**trees.to_arrays(PREFIX), f"{PREFIX}.denominator": np.asarray(denominator, dtype=np.float64).reshape(1)}
 
 
 class ForestScorer:
-    """``score_samples`` of one fitted ``IsolationForest``, prepared once per loaded model."""
+    """``score_samples`` of one fitted ``IsolationForest``, from its arrays."""
 
-    def __init__(self, forest: Any) -> None:
-        from sklearn.ensemble._iforest import _average_path_length
+    def __init__(self, trees: TreeArrays, denominator: float) -> None:
+        if trees.values.shape[1] != 1:
+            raise ModelError("the forest tree arrays hold more than one term per leaf")
+        self._trees = trees
+        self._denominator = np.float64(denominator)
 
-        self._trees = [estimator.tree_ for estimator in forest.estimators_]
-        self._width = forest.n_features_in_
-        self._features = [np.asarray(f) for f in forest.estimators_features_]
-        self._max_features = forest._max_features
-        # The same elementwise sum scikit-learn evaluates per gathered leaf, evaluated per node once.
-        self._leaf_terms = [paths + averages - 1.0 for paths, averages in
-                            zip(forest._decision_path_lengths, forest._average_path_length_per_tree, strict=True)]
-        self._denominator = len(self._trees) * _average_path_length([forest._max_samples])
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ForestScorer:
+        """The scorer of :func:`forest_arrays`' output (checked: :class:`~engine.errors.ModelError` if inconsistent)."""
+        try:
+            denominator = float(arrays[f"{PREFIX}.denominator"].reshape(()))
+        except (KeyError, ValueError):
+            raise ModelError("the forest's denominator is missing or not one number") from None
+        return cls(TreeArrays.from_arrays(arrays, PREFIX), denominator)
 
     def score_samples(self, features: np.ndarray) -> np.ndarray:
         """``forest.score_samples(features)``, bit for bit (lower = more abnormal)."""
@@ -49,13 +65,6 @@ class ForestScorer:
                                for start in range(0, features.shape[0], CHUNK_ROWS)])
 
     def _score_chunk(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float32)  # the trees split float32 inputs, as score_samples casts
-        if x.ndim != 2 or x.shape[1] != self._width:
-            raise ValueError(f"the forest scores rows of {self._width} features, got shape {x.shape}")
-        subsample = self._max_features != x.shape[1]
-        depths = np.zeros(x.shape[0], order="f")
-        for tree, columns, terms in zip(self._trees, self._features, self._leaf_terms, strict=True):
-            leaves = tree.apply(x[:, columns] if subsample else x)
-            depths += terms[leaves]
+        depths = self._trees.leaf_sums(features)[:, 0]
         denominator = self._denominator
         return -(2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)))

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from engine import codec
 from engine.arrow_numpy import values
 from engine.backend import Backend
-from engine.readers import STREAM_CHUNK_ROWS, InstanceFile, file_rows, open_instance
+from engine.readers import STREAM_CHUNK_ROWS, InstanceFile, file_rows, open_instance, open_instances
 from engine.replay_log import AT_LIMIT, FINISHED, STOPPED, ReplayProgress, replay_id_for
 from engine.stream import OutgoingRecord
 from engine.well_rows import well_rows
@@ -61,20 +61,21 @@ class _WellCursor:
     order), so asking a cursor for its next time or cutting a window is a lookup, not an Arrow
     call: with thousands of wells the producer asks every cursor in every window.
 
+    ``files`` are the well's files in name order, ``first`` the first one opened (:func:`open_instance`).
     With ``count``, the cursor also counts its files' rows (:attr:`total_rows`), the first file's from
-    the footer it opens to read: a well of one short file has its footer parsed once, not twice.
+    its opened footer: a well of one short file has its footer parsed once, not twice.
     With ``prefetch``, the well's next chunk is read there while the producer encodes and sends
     (Arrow decodes without the GIL): one chunk more per well in memory, none when nothing follows.
     """
 
-    def __init__(self, well: str, files: list[InstanceFile], watermark: int | None, count: bool = False,
-                 prefetch: Executor | None = None) -> None:
+    def __init__(self, well: str, files: list[InstanceFile], first: tuple[int, Iterator[pa.Table]],
+                 watermark: int | None, count: bool = False, prefetch: Executor | None = None) -> None:
         self.well = well
-        self.files = sorted(files, key=lambda f: f.path.name)
+        self.files = files[1:]
         self.watermark = watermark
         self.pending: pa.Table | None = None
         self._times = np.empty(0, dtype=np.int64)
-        self._file_rows, self._chunks = open_instance(self.files.pop(0).path)
+        self._file_rows, self._chunks = first
         self.total_rows = self._file_rows + count_rows(self.files) if count else None
         self._prefetch = prefetch
         self._ahead: Future[pa.Table | None] | None = None
@@ -110,12 +111,16 @@ class _WellCursor:
     def take_before(self, end_ms: int) -> pa.Table | None:
         """Rows with event time before ``end_ms`` (possibly spanning files)."""
         taken = []
-        while (start := self.next_time()) is not None and start < end_ms:
+        while len(self._times) and self._times[0] < end_ms:
             cut = int(np.searchsorted(self._times, end_ms))
-            taken.append(self.pending.slice(0, cut))
-            self.pending, self._times = self.pending.slice(cut), self._times[cut:]
+            if cut == len(self._times):  # all pending rows (a short well's whole file): no slicing
+                taken.append(self.pending)
+                self.pending, self._times = None, self._times[:0]
+            else:
+                taken.append(self.pending.slice(0, cut))
+                self.pending, self._times = self.pending.slice(cut), self._times[cut:]
             self._advance()
-        return pa.concat_tables(taken) if taken else None
+        return None if not taken else taken[0] if len(taken) == 1 else pa.concat_tables(taken)
 
 
 class Producer:
@@ -150,11 +155,14 @@ class Producer:
         by_well: dict[str, list[InstanceFile]] = defaultdict(list)
         for instance in self.files:
             by_well[instance.well_id].append(instance)
-        # Every cursor reads its first file now; Arrow decodes without the GIL, so on more than one
-        # core the files of many short wells are read side by side.
-        with ThreadPoolExecutor(max_workers=min(len(by_well), os.cpu_count() or 1) or 1) as pool:
-            cursors = list(pool.map(lambda item: _WellCursor(item[0], item[1], self.progress.watermarks.get(item[0]),
-                                                             self._count, prefetch), by_well.items()))
+        wells = [(well, sorted(files, key=lambda f: f.path.name)) for well, files in by_well.items()]
+        # Every cursor reads its first file now: short ones in groups here (open_instances), longer ones
+        # in the cursors; Arrow decodes without the GIL, so on more than one core those are read side by side.
+        firsts = open_instances([files[0].path for _, files in wells])
+        with ThreadPoolExecutor(max_workers=min(len(wells), os.cpu_count() or 1) or 1) as pool:
+            cursors = list(pool.map(lambda well, files, first: _WellCursor(
+                well, files, first, self.progress.watermarks.get(well), self._count, prefetch),
+                [well for well, _ in wells], [files for _, files in wells], firsts))
         if self._count:
             self.progress.total_rows, self._count = sum(c.total_rows or 0 for c in cursors), False
         budget = self.options.max_rows

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,9 @@ STREAM_CHUNK_ROWS = 65_536
 #: Rows from which a file's columns are decoded on several threads: below, starting the threads
 #: costs more than they save (a 180-row file reads in 0.5 ms on one thread, 0.8 ms on several).
 THREADED_READ_ROWS = 4_096
+#: Rows of short Parquet files converted together (:func:`open_instances`): one group's tables, read
+#: and converted, is what the group adds to memory at a time.
+GROUP_ROWS = STREAM_CHUNK_ROWS
 #: Entries (files and folders) a folder walk looks at before it gives up.
 MAX_WALK_ENTRIES = 100_000
 
@@ -170,9 +173,74 @@ def open_instance(path: str | Path, chunk_rows: int = STREAM_CHUNK_ROWS) -> tupl
     path = Path(path)
     if path.suffix != ".parquet":
         return file_rows(path), _csv_chunks(path, chunk_rows)
-    with _readable(path):
-        parquet = pq.ParquetFile(path)
+    parquet = _open_parquet(path)
     return parquet.metadata.num_rows, _parquet_chunks(parquet, path, chunk_rows)
+
+
+def open_instances(paths: Sequence[Path], chunk_rows: int = STREAM_CHUNK_ROWS,
+                   group_rows: int = GROUP_ROWS) -> Iterator[tuple[int, Iterator[pa.Table]]]:
+    """:func:`open_instance` of each path, in order, with short Parquet files read ahead and converted together.
+
+    The full 3W data set is some 2,000 files of a few hundred rows: converting each alone costs
+    a few dozen Arrow calls per file for a few KB of data. Consecutive files of fewer than
+    :data:`THREADED_READ_ROWS` rows and the same columns are read one by one, then converted as
+    one table of at most ``group_rows`` rows and handed out as one slice per file (the slices
+    share the group's buffers). A file the group cannot take (unreadable, empty, values that do
+    not convert) is opened again on its own, so it fails as :func:`open_instance` fails, naming it,
+    when its chunks are read; the rest of its group is converted without it.
+    """
+    short_rows = min(THREADED_READ_ROWS - 1, chunk_rows)
+    group: list[tuple[Path, pa.Table]] = []
+    grouped = 0
+    for path in map(Path, paths):
+        parquet = _open_parquet(path) if path.suffix == ".parquet" else None
+        rows = parquet.metadata.num_rows if parquet is not None else 0
+        table = _read_whole(parquet, path) if parquet is not None and 0 < rows <= short_rows else None
+        if group and (table is None or grouped + rows > group_rows or not table.schema.equals(group[0][1].schema)):
+            yield from _convert_group(group)
+            group, grouped = [], 0
+        if table is not None:
+            group.append((path, table))
+            grouped += rows
+        elif parquet is not None and rows > short_rows:
+            yield rows, _parquet_chunks(parquet, path, chunk_rows)
+        else:
+            yield open_instance(path, chunk_rows)
+    if group:
+        yield from _convert_group(group)
+
+
+def _read_whole(parquet: pq.ParquetFile, path: Path) -> pa.Table | None:
+    """A short file's table as stored, on this thread (threads cost more than they save), the file
+    closed after; None if it cannot be read."""
+    try:
+        with _readable(path), parquet:
+            return parquet.read(use_threads=False)
+    except InputError:
+        return None
+
+
+def _convert_group(group: list[tuple[Path, pa.Table]]) -> Iterator[tuple[int, Iterator[pa.Table]]]:
+    """Each file of a group as ``(rows, chunks)``: its one canonical chunk, converted with the others."""
+    try:
+        converted = _canonical_files(pa.concat_tables([table for _, table in group]), [path for path, _ in group],
+                                     [table.num_rows for _, table in group])
+    except InputError:  # some file's values do not convert: each file alone, the faulty one failing
+        yield from ((table.num_rows, _converted(table, path)) for path, table in group)
+        return
+    yield from ((table.num_rows, iter([chunk])) for (_, table), chunk in zip(group, converted, strict=True))
+
+
+def _converted(table: pa.Table, path: Path) -> Iterator[pa.Table]:
+    """A table read from ``path`` as its canonical chunk, converted (or failing) when it is asked for."""
+    yield _canonical(table, path)
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file's reader, its footer parsed. Column chunks are read as asked for rather than
+    buffered ahead: that halves the cost of reading a short file, and a long one is read in chunks."""
+    with _readable(path):
+        return pq.ParquetFile(path, pre_buffer=False)
 
 
 def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
@@ -221,6 +289,13 @@ def _lines(path: Path) -> int:
 
 
 def _canonical(table: pa.Table, path: Path) -> pa.Table:
+    return _canonical_files(table, [path], [table.num_rows])[0]
+
+
+def _canonical_files(table: pa.Table, paths: list[Path], rows: list[int]) -> list[pa.Table]:
+    """The rows of one or more files (``rows[i]`` rows of ``paths[i]``, one after the other, all with
+    the same columns) converted together, one table per file; errors name the first file."""
+    path = paths[0]
     names = [n for n in table.column_names if not n.startswith("__index_level_")]
     if "timestamp" not in names:
         raise InputError(f"{path}: not a 3W file: no 'timestamp' column")
@@ -230,10 +305,10 @@ def _canonical(table: pa.Table, path: Path) -> pa.Table:
     unknown = set(names) - set(known) - set(_LABEL_COLUMNS) - {"timestamp"} - V1_ONLY_SOURCE_COLUMNS
     if unknown:
         raise InputError(f"{path}: not a 3W file: unknown columns {sorted(unknown)[:5]}")
-    if table.num_rows == 0:
-        raise InputError(f"{path}: empty 3W file (no rows)")
+    if 0 in rows:
+        raise InputError(f"{paths[rows.index(0)]}: empty 3W file (no rows)")
     columns = {
-        "well_id": arrow_numpy.repeated_string(well_id_from_name(path), table.num_rows),
+        "well_id": arrow_numpy.repeated_strings([well_id_from_name(p) for p in paths], rows),
         "event_time": _timestamps(table["timestamp"], path),
         **_sensors(table, known, path),
     }
@@ -242,7 +317,11 @@ def _canonical(table: pa.Table, path: Path) -> pa.Table:
             columns[label] = _numeric(table[label], path, label)
     arrays = [(columns[f.name] if columns[f.name].type == f.type else columns[f.name].cast(f.type, safe=False))
               if f.name in columns else pa.nulls(table.num_rows, f.type) for f in OBSERVATION_SCHEMA]
-    return _sorted_unique_times(pa.Table.from_arrays(arrays, schema=OBSERVATION_SCHEMA))
+    whole = pa.Table.from_arrays(arrays, schema=OBSERVATION_SCHEMA)
+    if len(rows) == 1:
+        return [_sorted_unique_times(whole)]
+    starts = np.cumsum([0, *rows[:-1]])
+    return [_sorted_unique_times(whole.slice(start, count)) for start, count in zip(starts.tolist(), rows, strict=True)]
 
 
 def _sensors(table: pa.Table, sources: list[str], path: Path) -> dict[str, pa.Array]:

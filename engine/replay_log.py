@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -15,8 +16,20 @@ FINISHED, AT_LIMIT, STOPPED = "finished", "stopped at limit", "stopped"
 
 def replay_id_for(paths: Iterable[Path]) -> str:
     """The same set of files is the same replay, so replaying them again resumes it."""
-    digest = hashlib.sha256("\n".join(sorted(str(Path(p).resolve()) for p in paths)).encode())
+    folders: dict[str, str] = {}
+    digest = hashlib.sha256("\n".join(sorted(_resolved(str(p), folders) for p in paths)).encode())
     return digest.hexdigest()[:16]
+
+
+def _resolved(path: str, folders: dict[str, str]) -> str:
+    """``Path(path).resolve()`` as a string, each folder resolved once (``folders`` remembers them): the
+    full 3W data set is some 2,000 files in a few folders, and resolving each path walks every folder
+    above it again."""
+    folder, name = os.path.split(path)
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder or ".")
+    full = os.path.join(folders[folder], name)
+    return os.path.realpath(full) if os.path.islink(full) else full
 
 
 @dataclass

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (Chromium for the browser test, and
-# ShellCheck for the shell scripts), only when they are missing.
+# Installs the Debian packages the tests need (Chromium for the browser test, ShellCheck for
+# the shell scripts, a C compiler for the engine's kernels), only when they are missing.
+# Arguments name other packages to install instead (`make kernels`: only the compiler).
 set -euo pipefail
 
-packages=(chromium shellcheck)
+if [ $# -gt 0 ]; then
+  packages=("$@")
+else
+  packages=(chromium shellcheck gcc libc6-dev)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

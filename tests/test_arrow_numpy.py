@@ -25,5 +25,6 @@ def test_built_arrays_equal_pyarrows() -> None:
     columns = arrow_numpy.float32_columns(matrix, missing)
     assert [c.equals(pa.array(row, mask=np.isnan(row))) for c, row in zip(columns, matrix, strict=True)] == [True] * 2
     assert arrow_numpy.float32_columns(matrix[1:], missing[1:])[0].equals(pa.array(matrix[1]))
-    assert arrow_numpy.repeated_string("WELL-00001", 3).equals(pa.array(["WELL-00001"] * 3))
-    assert arrow_numpy.repeated_string("x", 0).equals(pa.array([], pa.string()))
+    assert arrow_numpy.repeated_strings(["WELL-00001"], [3]).equals(pa.array(["WELL-00001"] * 3))
+    assert arrow_numpy.repeated_strings(["x"], [0]).equals(pa.array([], pa.string()))
+    assert arrow_numpy.repeated_strings(["a", "", "bcd"], [2, 1, 2]).equals(pa.array(["a", "a", "", "bcd", "bcd"]))

@@ -20,21 +20,23 @@ from engine.consumer import Consumer, ConsumerOptions, _drop_seen
 from engine.features import (
     ABSOLUTE_SPREAD_FLOOR,
     BASELINE_SECONDS,
+    DEAD_BAND,
     FEATURE_KINDS,
     FEATURE_SENSORS,
     HORIZONS,
     MAX_GAP_SECONDS,
+    PER_SENSOR_KIND,
     RELATIVE_SPREAD_FLOOR,
     SCALE_SECONDS,
     SPREAD_SECONDS,
     WARMUP_ROWS,
     StateEncoder,
     WellState,
-    _largest_over_sensors,
     encode_states,
+    model_inputs,
     sensor_deviations,
 )
-from engine.forest_scores import ForestScorer
+from engine.forest_scores import ForestScorer, forest_arrays
 from engine.model import Model, load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover, read_instance
@@ -128,11 +130,20 @@ def test_the_lake_holds_what_scoring_each_well_alone_gives(tmp_path: Path, demo_
         assert got.cast(expected.schema).select(unversioned).equals(expected.select(unversioned))
 
 
-def test_largest_magnitude_per_kind_is_the_straightforward_maximum_bit_for_bit() -> None:
-    deviations = np.random.default_rng(5).standard_normal((2000, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
+def test_model_inputs_are_the_straightforward_definition_bit_for_bit() -> None:
+    deviations = np.random.default_rng(5).standard_normal((2000, len(FEATURE_SENSORS), len(FEATURE_KINDS))) * 3
     deviations[3, 2, 1] = np.nan  # a NaN wins, as in a reduction
     deviations[7, :, 0] = -0.0
-    assert _largest_over_sensors(deviations).tobytes() == np.abs(deviations).max(axis=1).tobytes()
+    deviations[9, 4, :] = 0.0
+    deviations[11, 1, 3] = np.inf
+    deviations[13, 0, :] = 0.4  # inside the dead band
+    largest = np.abs(deviations).max(axis=1)
+    log_kinds = [k for k, kind in enumerate(FEATURE_KINDS) if kind != "spread_3m"]
+    largest[:, log_kinds] = np.log1p(largest[:, log_kinds])
+    level = deviations[:, :, FEATURE_KINDS.index(PER_SENSOR_KIND)]
+    features = np.concatenate([np.sign(level) * np.log1p(np.abs(level)), largest], axis=1)
+    expected = np.sign(features) * np.maximum(np.abs(features) - DEAD_BAND, 0.0)
+    assert model_inputs(deviations).tobytes() == expected.tobytes()
 
 
 def test_forest_scores_are_scikit_learns_score_samples_bit_for_bit(model: Model) -> None:
@@ -141,7 +152,8 @@ def test_forest_scores_are_scikit_learns_score_samples_bit_for_bit(model: Model)
     rows[5, 2] = np.nan  # scikit-learn's trees route a missing value; so must these
     subsampled = IsolationForest(n_estimators=7, max_features=0.5, bootstrap=True, random_state=1).fit(rows[:500])
     for forest in (model.estimator, subsampled):
-        assert ForestScorer(forest).score_samples(rows).tobytes() == forest.score_samples(rows).tobytes()
+        scorer = ForestScorer.from_arrays(forest_arrays(forest))
+        assert scorer.score_samples(rows).tobytes() == forest.score_samples(rows).tobytes()
     assert model.score(rows)[0].tobytes() == (-model.estimator.score_samples(rows)).tobytes()
 
 

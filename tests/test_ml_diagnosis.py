@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from engine.alarms import AlarmPolicy, close_all, update_alarms
-from engine.diagnosis import MIN_PROBABILITY, Diagnoser, Evidence, class_probabilities, classifier_inputs, explain
+from engine.diagnosis import MIN_PROBABILITY, Diagnoser, Evidence, classifier_inputs, explain
 from engine.errors import InputError
 from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, decode_states, encode_states
 from engine.model import Model, load
@@ -115,9 +115,13 @@ def test_the_classifier_lives_in_the_artifact_and_the_manifest_states_its_valida
     assert manifest["checks"]["expected_alarms_per_normal_hour"] <= manifest["false_alarms_per_hour_budget"] + 1e-9
 
 
-def test_the_fast_forest_probabilities_equal_scikit_learns(demo_model: Model) -> None:
-    inputs = classifier_inputs(np.random.default_rng(0).normal(0, 3, (20, len(FEATURE_SENSORS), len(FEATURE_KINDS))))
-    assert np.allclose(class_probabilities(demo_model.classifier, inputs), demo_model.classifier.predict_proba(inputs))
+def test_the_classifier_from_the_artifacts_arrays_gives_scikit_learns_probabilities_bit_for_bit(
+        demo_model: Model) -> None:
+    inputs = classifier_inputs(np.random.default_rng(0).normal(0, 3, (200, len(FEATURE_SENSORS), len(FEATURE_KINDS))))
+    inputs[7, 3] = np.nan
+    fitted = demo_model.fitted_classifier
+    assert demo_model.classifier.predict_proba(inputs).tobytes() == fitted.predict_proba(inputs).tobytes()
+    assert demo_model.classifier.classes_.tolist() == fitted.classes_.tolist()
 
 
 def test_evaluation_names_the_likely_type_of_alarmed_events_and_counts_flagged_rows_apart(

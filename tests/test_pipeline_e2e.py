@@ -24,6 +24,7 @@ from engine.backend import open_backend
 from engine.config import Settings
 from engine.readers import discover
 from engine.schema import WELL_DATA_TABLE
+from engine.stream import shard_index
 from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,15 +38,15 @@ def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
-def start(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=REPO, env=_env(home),
+def start(home: Path, *args: str, shards: int = 4) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=REPO, env=_env(home, shards),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, shards: int = 4) -> dict[str, str]:
     # Short leases so a killed worker's shards are taken over in seconds, not the default 20.
     return {**os.environ, "PETROSTREAM_HOME": str(home), "PETROSTREAM_BACKEND": "local",
-            "PETROSTREAM_LEASE_SECONDS": "4"}
+            "PETROSTREAM_LEASE_SECONDS": "4", "PETROSTREAM_SHARDS": str(shards)}
 
 
 def lake_counts(home: Path) -> tuple[int, int]:
@@ -130,8 +131,12 @@ def test_kill_9_of_the_consumer_mid_stream_loses_and_duplicates_nothing(home: Pa
 
 
 def test_two_consumer_processes_share_the_shards_and_land_every_row_once(home: Path, data: Path) -> None:
-    workers = [start(home, "consume") for _ in range(2)]
-    backend = open_backend(Settings(home=home))
+    """Leases split the shards evenly, whatever rows they carry. On four shards the demo's wells leave
+    shard 1 empty, so a worker could briefly hold only that one when the replay starts; on two shards,
+    both carrying wells, two owners means each worker has rows to land."""
+    assert {shard_index(f.well_id, 2) for f in discover([data])} == {0, 1}
+    workers = [start(home, "consume", shards=2) for _ in range(2)]
+    backend = open_backend(Settings(home=home, shard_count=2))
     wait_for(lambda: len({lease.owner for lease in backend.leases.leases() if lease.owner}) == 2, seconds=90)
     cli(home, "replay", "--data", str(data), "--speed", "0")
     wait_for(lambda: backend.lake.row_count(WELL_DATA_TABLE) >= total_rows(data), seconds=90)

@@ -54,6 +54,15 @@ def test_image_holds_the_application_packages() -> None:
         assert f"COPY {folder}/ {folder}/" in DOCKERFILE
 
 
+def test_image_compiles_the_c_kernels_at_build_time_and_ships_only_the_libraries() -> None:
+    build, runtime = re.split(r"^FROM \S+ AS runtime$", DOCKERFILE, flags=re.M)
+    assert "gcc" in build and "python -m engine.native" in build  # compiled where a compiler is
+    assert "gcc" not in runtime and "COPY --from=build /build/engine/_*.so engine/" in runtime
+    assert runtime.index("COPY engine/ engine/") < runtime.index("/build/engine/_*.so engine/")
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "**/_*.so" in ignored  # a library built on the developer's machine stays out
+
+
 def test_image_checks_the_consumer_health_and_consumes_by_default() -> None:
     assert "HEALTHCHECK_URL=http://127.0.0.1:8080/health" in DOCKERFILE
     healthcheck = re.search(r"^HEALTHCHECK .*\n.*CMD (\[.*\])$", DOCKERFILE, flags=re.M)
