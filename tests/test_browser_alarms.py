@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import SCREENSHOTS, browser, portal  # noqa: F401  (fixtures)
+from tests.test_browser import SCREENSHOTS, browser, home, portal  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
