@@ -16,7 +16,6 @@ each time too and taken off, as ``bench_performance.py`` does.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -35,7 +34,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_performance import IDLE_EXIT_SECONDS, Timed, dataset, fresh_home, publish_for, run_timed  # noqa: E402
 
-from bench.report import report  # noqa: E402
+from bench.report import alternating_parser, report  # noqa: E402
 from engine.features import compute_features  # noqa: E402
 from engine.model import load  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
@@ -82,13 +81,9 @@ def consume(stream_home: Path, repo: Path, root: Path, payload: bytes, manifest:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="the checkout before the change")
+    parser = alternating_parser(__doc__.splitlines()[0], rounds=3, baseline_required=True)
     parser.add_argument("--wells", type=int, default=8)
     parser.add_argument("--hours", type=float, default=18.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it in later runs")
-    parser.add_argument("--out", type=Path, help="write the JSON result here too")
     args = parser.parse_args()
     engines = {"before": args.baseline.resolve(), "after": REPO}
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,6 @@ feature code from those of the rest of the consumer.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_consumer_ab import cpu_timed  # noqa: E402
 from bench_performance import IDLE_EXIT_SECONDS, dataset, fresh_home  # noqa: E402
 
-from bench.report import machine, report  # noqa: E402
+from bench.report import alternating_parser, machine, report  # noqa: E402
 from engine import scoring  # noqa: E402
 from engine.backend import open_backend  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -93,11 +92,7 @@ def ratio(rows: dict[str, int], seconds: dict[str, float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, help="another checkout to measure in the same rounds (before)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it in later runs")
-    parser.add_argument("--out", type=Path, help="write the JSON result here too")
+    parser = alternating_parser(__doc__.splitlines()[0], rounds=3)
     args = parser.parse_args()
     engines = {"this": REPO} if args.baseline is None else {"before": args.baseline.resolve(), "this": REPO}
     started = time.perf_counter()

@@ -11,7 +11,6 @@ medians over the rounds, and their ratios, are what to compare.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_performance import Sizes, dataset  # noqa: E402
 from bench_pipeline import scoring_rates  # noqa: E402
 
-from bench.report import report  # noqa: E402
+from bench.report import alternating_parser, report  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
 from engine.readers import discover  # noqa: E402
 from ml.train_model import train  # noqa: E402
@@ -47,11 +46,7 @@ def replay_rate(repo: Path, data: Path, rows: int, root: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="another checkout (before)")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it in later runs")
-    parser.add_argument("--out", type=Path, help="write the JSON result here too")
+    parser = alternating_parser(__doc__.splitlines()[0], rounds=5, baseline_required=True)
     args = parser.parse_args()
     engines = {"baseline": args.baseline.resolve(), "this": REPO}
     with tempfile.TemporaryDirectory() as tmp:

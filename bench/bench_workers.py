@@ -23,7 +23,6 @@ so ``--wells`` decides how even a count split of the shards can be.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import os
 import shutil
@@ -44,7 +43,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_performance import dataset, fresh_home, publish_for, run_timed  # noqa: E402
 from bench_pipeline import _engine  # noqa: E402
 
-from bench.report import machine, report  # noqa: E402
+from bench.report import alternating_parser, machine, report  # noqa: E402
 from engine.producer import count_rows  # noqa: E402
 from engine.readers import discover  # noqa: E402
 from ml.train_model import train  # noqa: E402
@@ -166,13 +165,9 @@ def consume(stream_home: Path, root: Path, repo: Path, workers: int, model: tupl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = alternating_parser(__doc__.splitlines()[0], rounds=2)
     parser.add_argument("--wells", type=int, default=16)
     parser.add_argument("--hours", type=float, default=36.0)
-    parser.add_argument("--rounds", type=int, default=2, help="alternations of one and two workers")
-    parser.add_argument("--baseline", type=Path, help="another checkout, alternated with this one")
-    parser.add_argument("--data-dir", type=Path, help="keep generated data here and reuse it")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     engines = {"this": REPO} if args.baseline is None else {"baseline": args.baseline.resolve(), "this": REPO}
     with tempfile.TemporaryDirectory() as tmp:
