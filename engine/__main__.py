@@ -2,6 +2,10 @@
 
 import sys
 
-from engine.cli import main
+from engine.allocator import prefer_jemalloc
+
+prefer_jemalloc()  # before pyarrow loads: it picks its allocator once
+
+from engine.cli import main  # noqa: E402
 
 sys.exit(main())
