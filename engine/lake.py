@@ -109,8 +109,9 @@ MERGED_ROW_GROUP_ROWS = 65_536
 #: Within a merged row group, rows are ordered by these columns (those the table has).
 MERGED_ORDER: tuple[str, ...] = ("well_id", "event_time")
 #: A merged row group is assembled from slices of its sources when its runs of consecutive
-#: source rows average at least this many rows (fewer, longer runs than a take pays off).
-SLICED_RUN_ROWS = 256
+#: source rows average at least this many rows; shorter runs are taken (copied) row by row.
+#: Measured on well rows: the two cost the same (writing included) at runs of about 512 rows.
+SLICED_RUN_ROWS = 512
 
 
 def concatenate(sources: Iterable[Any], schema: pa.Schema, target: Any) -> int:
