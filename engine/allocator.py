@@ -1,8 +1,8 @@
 """Arrow's allocator for the engine's processes: jemalloc on Linux, not pyarrow's default mimalloc.
 
-mimalloc commits its arenas eagerly: a consumer that lands half a million rows spends about a
-third of a second more in the kernel, faulting in fresh memory, and peaks some 60 MB higher than
-with jemalloc, for the same work (docs/BENCHMARKS.md, issue 14). Arrow reads its choice from
+mimalloc commits its arenas eagerly: a consumer that lands half a million rows spends 0.2–0.8 s
+more in the kernel, faulting in fresh memory, and peaks some 70 MB higher than with jemalloc,
+for the same work (docs/BENCHMARKS.md, issue 14). Arrow reads its choice from
 ``ARROW_DEFAULT_MEMORY_POOL`` once, when it first allocates, so this runs before anything
 imports pyarrow (``python -m engine`` does it first; its worker processes inherit it). A value
 already set is an operator's choice and wins. Linux only: pyarrow's Linux wheels carry
