@@ -56,7 +56,7 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState],
     else:
         raw_scores, raw_flags = model.score(features)
         scores, flags = pa.array(raw_scores), pa.array(raw_flags, pa.int8())
-        version = pa.array(np.full(observations.num_rows, model.version, dtype=object), pa.string())
+        version = pa.repeat(pa.scalar(model.version, pa.string()), observations.num_rows)  # no str per row
     now = pa.scalar(datetime.now(UTC), pa.timestamp("ms", tz="UTC"))
     extra = {
         "pressure": observations[PRESSURE_COLUMN],
@@ -64,7 +64,7 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState],
         "anomaly_score": scores,
         "anomaly_flag": flags,
         "model_version": version,
-        "ingest_time": pa.array(np.full(observations.num_rows, now.value), pa.int64()).cast(now.type),
+        "ingest_time": pa.repeat(now, observations.num_rows),
     }
     table = observations
     for name, column in extra.items():
