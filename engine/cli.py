@@ -172,9 +172,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         return _run_worker_processes(args)
     from engine.consumer import Consumer, ConsumerOptions
     from engine.health import HealthSettings, serve_health
-    from engine.heap import keep_freed_memory
 
-    keep_freed_memory()
     backend = _backend()
     consumer = Consumer(backend, ConsumerOptions(idle_exit_seconds=args.exit_when_idle,
                                                  batch_seconds=backend.settings.batch_seconds,
