@@ -32,7 +32,6 @@ brings a higher peak.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -230,14 +229,22 @@ def _event_of(active: np.ndarray, times: np.ndarray, scores: np.ndarray, labels:
               version: str | None, diagnose: Callable[[int], Diagnosis] | None = None) -> OpenEvent:
     """The event made of these active row positions, diagnosed at its peak when ``diagnose`` is given."""
     peak = int(active[np.nanargmax(scores[active])]) if not np.isnan(scores[active]).all() else int(active[0])
-    counts = Counter(int(label) for label in labels[active] if label >= 0)
     event = OpenEvent(int(times[active[0]]), int(times[active[-1]]), float(np.nan_to_num(scores[peak], nan=0.0)),
-                      int(times[peak]), int(active.size), {str(k): v for k, v in counts.items()}, version)
+                      int(times[peak]), int(active.size), _label_counts(labels[active]), version)
     if diagnose is not None:
         found = diagnose(peak)
         event.likely_class, event.likely_class_probability = found.likely_class, found.probability
         event.top_sensors, event.explanation = found.top_sensors, found.explanation
     return event
+
+
+def _label_counts(labels: np.ndarray) -> dict[str, int]:
+    """How many rows carry each known label (negative: none), in order of first appearance, as a
+    ``Counter`` of the rows would list them; counted in NumPy (an event can span thousands of rows)."""
+    known = labels[labels >= 0]
+    values, first, counts = np.unique(known, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return {str(int(value)): int(count) for value, count in zip(values[order], counts[order], strict=True)}
 
 
 def versions_table(changes: Iterable[Change]) -> pa.Table:

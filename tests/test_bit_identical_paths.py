@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import pytest
 from scipy.signal import lfilter
 from sklearn.ensemble import IsolationForest
 
+from engine import scoring
+from engine.alarms import _label_counts
 from engine.backend import open_backend
 from engine.config import Settings
 from engine.consumer import Consumer, ConsumerOptions, _drop_seen
@@ -41,7 +44,7 @@ from engine.model import Model, load
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover, read_instance
 from engine.schema import UNITS, WELL_DATA_TABLE
-from engine.scoring import score_observations
+from engine.scoring import score_and_explain, score_observations
 from engine.well_rows import well_rows
 from ml.train_model import files_by_well, train
 
@@ -108,6 +111,32 @@ def test_interleaved_wells_score_bit_identically_to_each_well_alone(demo_dir: Pa
         got = mixed.filter(pa.compute.equal(mixed["well_id"], well))
         assert got["anomaly_score"].to_numpy().tobytes() == expected["anomaly_score"].to_numpy().tobytes()
         assert got.drop_columns(["ingest_time"]).equals(expected.drop_columns(["ingest_time"]))
+
+
+def test_a_batch_scored_in_many_slices_gives_its_rows_and_float32_deviations_in_one_piece(
+        demo_dir: Path, model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    mixed = interleave(list(each_well_alone(demo_dir).values()))
+    whole = score_observations(mixed, {}, model)
+    deviations = sensor_deviations(mixed, {})
+    monkeypatch.setattr(scoring, "SLICE_ROWS", 997)  # slices cut wells and records anywhere
+
+    rows, evidence = score_and_explain(mixed, {}, model)
+
+    assert rows.drop_columns(["ingest_time"]).equals(whole.drop_columns(["ingest_time"]))
+    assert set(rows["model_version"].to_pylist()) == {model.version}
+    assert rows["ingest_time"].null_count == 0 and rows.schema.equals(whole.schema)
+    assert evidence.deviations.dtype == np.float32
+    assert evidence.deviations.tobytes() == deviations.astype(np.float32).tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_events_label_counts_are_a_counter_of_its_rows_in_first_appearance_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for size, kinds in [(0, 3), (1, 1), (7, 3), (500, 4), (3000, 200)]:
+        labels = rng.integers(-1, kinds, size).astype(np.int16)  # -1: a row without a label
+        expected = {str(k): v for k, v in Counter(int(label) for label in labels if label >= 0).items()}
+        got = _label_counts(labels)
+        assert list(got.items()) == list(expected.items())
 
 
 def test_the_lake_holds_what_scoring_each_well_alone_gives(tmp_path: Path, demo_dir: Path, model: Model,
