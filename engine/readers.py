@@ -63,8 +63,9 @@ GROUP_ROWS = STREAM_CHUNK_ROWS
 #: files hold fewer than :data:`THREADED_READ_ROWS` rows, so a batch's short files are at most a group.
 BATCH_FILES = GROUP_ROWS // THREADED_READ_ROWS
 #: Threads opening batches of files (:func:`open_instances`): Arrow decodes without the GIL, so a
-#: replay of thousands of short files reads on every core.
-READ_THREADS = os.cpu_count() or 1
+#: replay of thousands of short files reads on every core, up to four (each thread keeps a batch
+#: in memory, one more waits for the caller).
+READ_THREADS = min(os.cpu_count() or 1, 4)
 #: Entries (files and folders) a folder walk looks at before it gives up.
 MAX_WALK_ENTRIES = 100_000
 
