@@ -10,12 +10,13 @@ export PETROSTREAM_HOME ?= $(CURDIR)/.petrostream
 TEST_PREREQS := deps system-deps
 -include infra.mk
 
-.PHONY: run test deps system-deps kernels lint bench clean
+.PHONY: run test deps system-deps kernels lint bench clean constraints
 
-$(STAMP): requirements.txt requirements-dev.txt
+# constraints.txt pins what the requirements pull in, so a fresh machine installs what CI tested.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 deps: $(STAMP)
@@ -48,6 +49,16 @@ run: deps kernels
 
 bench: deps
 	$(BIN)/python bench/bench_pipeline.py
+
+# Re-pin constraints.txt to what the requirements resolve to today, in a throwaway virtualenv.
+PIN_VENV := .venv-constraints
+constraints:
+	rm -rf $(PIN_VENV)
+	$(PYTHON) -m venv $(PIN_VENV)
+	$(PIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PIN_VENV)/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PIN_VENV)/bin/python scripts/write_constraints.py > constraints.txt
+	rm -rf $(PIN_VENV)
 
 clean:
 	rm -rf $(VENV) .petrostream .pytest_cache

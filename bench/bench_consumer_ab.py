@@ -4,9 +4,10 @@ Run: ``.venv/bin/python bench/bench_consumer_ab.py --baseline CHECKOUT [--wells 
 
 ``bench_performance.py`` measures each checkout once, back to back; on a machine shared with
 other work one pair of runs moves by a factor of two either way. This repeats the one measure
-issue 14's first target is about, in rounds: per round, the forest's own ``score_samples`` on
-precomputed features (the reference), then ``engine consume --exit-when-idle`` of each checkout
-on its own copy of the same filled stream, in alternating order (A B, then B A). Besides wall
+issue 14's first target is about, in rounds: per round, ``engine consume --exit-when-idle`` of
+each checkout on its own copy of the same filled stream, in alternating order (A B, then B A),
+bracketed by the forest's own ``score_samples`` on precomputed features (the reference, timed
+before and after them). Besides wall
 time it reports the consumer's CPU seconds (user + system, from the operating system), which a
 busy machine inflates far less than wall time, and the ratios to the forest per round (wall to
 wall, CPU to CPU). Both are
@@ -42,15 +43,31 @@ from engine.readers import discover, read_instance  # noqa: E402
 from ml.train_model import train  # noqa: E402
 
 
-def forest_rates(data: Path, payload: bytes, manifest: dict) -> tuple[float, float]:
-    """scikit-learn's ``score_samples`` in one call on the features of up to 200k rows of ``data``:
-    rows per wall second and per CPU second of this process."""
-    tables = [read_instance(f.path) for f in discover([data])[:20]]
-    features = np.vstack([compute_features(t, {}) for t in tables])
-    estimator = load(payload, manifest, "bench").estimator
-    wall, cpu = time.perf_counter(), time.process_time()
-    estimator.score_samples(features)
-    return features.shape[0] / (time.perf_counter() - wall), features.shape[0] / (time.process_time() - cpu)
+class ForestReference:
+    """scikit-learn's ``score_samples`` in one call on the features of up to 200k rows of ``data``
+    (computed once): the reference rate of target 1.
+
+    One timing moved between 580k and 911k rows/s from round to round at the same load, most of
+    the spread of the ratio, so each round times it before and after its consumers and takes
+    the rate of the two together (rows over seconds): a load change during the round weighs on
+    the reference as on the consumers it brackets.
+    """
+
+    def __init__(self, data: Path, payload: bytes, manifest: dict) -> None:
+        tables = [read_instance(f.path) for f in discover([data])[:20]]
+        self.features = np.vstack([compute_features(t, {}) for t in tables])
+        self.estimator = load(payload, manifest, "bench").estimator
+
+    def timing(self) -> tuple[float, float]:
+        """Wall and CPU seconds of one ``score_samples`` call over the features."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.estimator.score_samples(self.features)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def rates(self, timings: list[tuple[float, float]]) -> tuple[float, float]:
+        """Rows per wall second and per CPU second over ``timings`` taken together."""
+        rows = self.features.shape[0] * len(timings)
+        return rows / sum(wall for wall, _ in timings), rows / sum(cpu for _, cpu in timings)
 
 
 def cpu_timed(home: Path, args: list[str], repo: Path) -> tuple[Timed, float]:
@@ -93,11 +110,13 @@ def main() -> None:
         payload, manifest = train([data])
         stream = fresh_home(root, payload, manifest)
         cpu_timed(stream, ["replay", "--data", str(data), "--speed", "0"], REPO)
+        reference = ForestReference(data, payload, manifest)
         rounds = []
         for index in range(args.rounds):
-            forest, forest_cpu = forest_rates(data, payload, manifest)
+            opening = reference.timing()
             order = list(engines) if index % 2 == 0 else list(reversed(engines))
             runs = {label: consume(stream, engines[label], root, payload, manifest) for label in order}
+            forest, forest_cpu = reference.rates([opening, reference.timing()])
             rounds.append({"load_average": round(os.getloadavg()[0], 1), "forest_rows_per_s": round(forest),
                            "forest_rows_per_cpu_s": round(forest_cpu),
                            **{label: {**{k: round(v, 2) for k, v in run.items()},
