@@ -1,8 +1,8 @@
 """A function mapped over items on a few threads, a bounded number of items ahead, results in order.
 
 Reading a short Parquet file is some 0.5 ms of work in Arrow, which releases the GIL while it
-decodes: the producer reads thousands of them ahead on every core while its own thread converts
-and sends what was read. The work in flight is bounded (``depth`` items), so read-ahead memory
+decodes: the producer reads and converts thousands of them on every core while its own thread
+hands out what was read. The work in flight is bounded (``depth`` items), so read-ahead memory
 is too, whatever the number of items.
 """
 
