@@ -156,8 +156,8 @@ class Producer:
         for instance in self.files:
             by_well[instance.well_id].append(instance)
         wells = [(well, sorted(files, key=lambda f: f.path.name)) for well, files in by_well.items()]
-        # Every cursor reads its first file now: short ones in groups here (open_instances), longer ones
-        # in the cursors; Arrow decodes without the GIL, so on more than one core those are read side by side.
+        # Every cursor reads its first file now: short ones in batches on open_instances' threads, longer
+        # ones in the cursors; Arrow decodes without the GIL, so on more than one core those are read side by side.
         firsts = open_instances([files[0].path for _, files in wells])
         with ThreadPoolExecutor(max_workers=min(len(wells), os.cpu_count() or 1) or 1) as pool:
             cursors = list(pool.map(lambda well, files, first: _WellCursor(

@@ -1,8 +1,11 @@
-"""Short files read together (``open_instances``) give what each read alone gives, and one bad file
-among good ones fails alone, naming itself."""
+"""Short files read together (``open_instances``, in batches on threads) give what each read alone
+gives, in order, and one bad file among good ones fails alone, naming itself."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +93,72 @@ def test_a_file_with_corrupt_pages_fails_alone_naming_itself(tmp_path: Path) -> 
     assert str(paths[2]) in str(caught.value)
     good = [0, 1, 3]
     assert all(next(together[i][1]).equals(next(open_instance(paths[i])[1])) for i in good)
+
+
+def _small_batches(monkeypatch: pytest.MonkeyPatch, files: int = 3) -> list[list[Path]]:
+    """Batches of ``files`` files read on two threads, whatever the machine; returns the batches as opened."""
+    monkeypatch.setattr(readers, "BATCH_FILES", files)
+    monkeypatch.setattr(readers, "READ_THREADS", 2)
+    opened: list[list[Path]] = []
+    open_batch = readers._open_batch
+
+    def recording(paths: list[Path], chunk_rows: int, group_rows: int) -> list[tuple[int, Iterator[pa.Table]]]:
+        assert threading.current_thread() is not threading.main_thread()
+        opened.append(paths)
+        return open_batch(paths, chunk_rows, group_rows)
+
+    monkeypatch.setattr(readers, "_open_batch", recording)
+    return opened
+
+
+def test_batches_read_on_threads_give_what_each_file_read_alone_gives(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_short_file(tmp_path, well, start_s=well * 7, rows=20 + well) for well in range(1, 21)]
+    paths[5] = _short_file(tmp_path, 6, 0, 4, timestamp=np.array([3, 1, 2, 1], dtype="datetime64[s]"))
+    paths[9] = _short_file(tmp_path, 10, 0, 50, **{"QGL": np.arange(50.0)})
+    paths[13] = _short_file(tmp_path, 14, 0, readers.THREADED_READ_ROWS + 10)
+    opened = _small_batches(monkeypatch)
+    together, alone = _together(paths, group_rows=100), _alone(paths)
+    assert sorted(map(tuple, opened)) == [tuple(paths[i:i + 3]) for i in range(0, len(paths), 3)]
+    assert [rows for rows, _ in together] == [rows for rows, _ in alone]
+    assert all(len(a) == len(b) == 1 and a[0].equals(b[0]) for (_, a), (_, b) in zip(together, alone, strict=True))
+    assert [t[1][0]["well_id"][0].as_py() for t in together] == [f"WELL-{w:05d}" for w in range(1, 21)]
+
+
+def test_read_ahead_stays_a_few_batches_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_short_file(tmp_path, well, 0, 30) for well in range(1, 31)]
+    opened = _small_batches(monkeypatch)
+    together = open_instances(paths)
+    next(together)
+    assert len(opened) <= readers.READ_THREADS + 1  # of ten batches: the caller's, and one per thread
+    assert len(list(together)) == 29 and len(opened) == 10
+
+
+def test_bad_files_in_batches_read_on_threads_fail_alone_naming_themselves(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_short_file(tmp_path, well, 0, 200) for well in range(1, 11)]
+    data = bytearray(paths[4].read_bytes())
+    data[4:400] = bytes(396)  # unreadable pages
+    paths[4].write_bytes(bytes(data))
+    paths[8] = _short_file(tmp_path, 9, 0, 30, timestamp=["not a time"] * 30)  # values that do not convert
+    _small_batches(monkeypatch)
+    together = list(open_instances(paths))
+    for index, reason in ((4, "not a readable 3W file"), (8, "unreadable timestamp")):
+        with pytest.raises(InputError, match=reason) as caught:
+            list(together[index][1])
+        assert str(paths[index]) in str(caught.value)
+    good = [i for i in range(10) if i not in (4, 8)]
+    assert all(next(together[i][1]).equals(next(open_instance(paths[i])[1])) for i in good)
+
+
+def test_an_unreadable_footer_fails_naming_itself_after_the_batches_before_it(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_short_file(tmp_path, well, 0, 30) for well in range(1, 11)]
+    paths[7].write_bytes(paths[7].read_bytes()[:-20])  # the footer cut short
+    _small_batches(monkeypatch)
+    together = open_instances(paths)
+    assert [next(chunks)["well_id"][0].as_py() for _, chunks in itertools.islice(together, 6)] == [
+        f"WELL-{w:05d}" for w in range(1, 7)]
+    with pytest.raises(InputError, match="not a readable 3W file") as caught:
+        next(together)
+    assert str(paths[7]) in str(caught.value)
