@@ -176,6 +176,16 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
     return model_inputs(sensor_deviations(observations, states))
 
 
+def feature_columns(observations: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's event times (int64 ms) and its :data:`FEATURE_SENSORS` as a float64 rows x sensors
+    matrix (nulls as NaN): what the feature recurrences read."""
+    times = observations["event_time"].cast(pa.int64()).to_numpy()
+    values = np.column_stack([
+        observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
+    ])
+    return times, values
+
+
 def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> np.ndarray:
     """Per-sensor deviations (rows x :data:`FEATURE_SENSORS` x :data:`FEATURE_KINDS`), advancing ``states``.
 
@@ -190,10 +200,7 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
     from engine.feature_kernel import batch_deviations
 
     wells = well_rows(observations["well_id"])
-    times = observations["event_time"].cast(pa.int64()).to_numpy()
-    values = np.column_stack([
-        observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
-    ])
+    times, values = feature_columns(observations)
     well_states = [states.setdefault(well, WellState()) for well in wells.wells]
     bounds = np.array(wells.bounds, dtype=np.int64)
     firsts, ends = times[wells.order[bounds[:-1]]], times[wells.order[bounds[1:] - 1]]

@@ -38,6 +38,7 @@ from engine.features import (
     WellState,
     _alpha,
     _empty_sensor_state,
+    feature_columns,
 )
 from engine.well_rows import well_rows
 
@@ -55,10 +56,7 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
     if observations.num_rows == 0:
         return np.zeros((0, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
     wells = well_rows(observations["well_id"])
-    times = observations["event_time"].cast(pa.int64()).to_numpy()
-    values = np.column_stack([
-        observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
-    ])
+    times, values = feature_columns(observations)
     if len(wells.wells) == 1:  # the usual slice of a record: its rows are the well's, no copy
         return _well_deviations(values, times, states.setdefault(wells.wells[0], WellState()))
     features = np.empty((observations.num_rows, len(FEATURE_SENSORS), len(FEATURE_KINDS)))
