@@ -26,22 +26,22 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pinned_here(root: Path) -> set[str]:
-    """Names the requirements files pin."""
-    names = set()
-    for file in REQUIREMENTS:
+def pinned_lines(root: Path, files: tuple[str, ...] = REQUIREMENTS) -> dict[str, str]:
+    """Each ``name[extras]==version`` line of the files, by the name it pins."""
+    lines = {}
+    for file in files:
         for line in (root / file).read_text().splitlines():
             match = re.match(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==", line)
             if match:
-                names.add(normalized(match.group(1)))
-    return names
+                lines[normalized(match.group(1))] = line
+    return lines
 
 
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     frozen = subprocess.run([sys.executable, "-m", "pip", "freeze"], capture_output=True, text=True,
                             check=True).stdout.splitlines()
-    top = pinned_here(root)
+    top = pinned_lines(root)
     pins = [line for line in frozen if "==" in line and normalized(line.split("==")[0]) not in top]
     print(HEADER)
     print("\n".join(pins))

@@ -4,27 +4,23 @@ fresh machine, and one such release (botocore) once broke every aws test in a fr
 
 from __future__ import annotations
 
-import re
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from scripts.write_constraints import normalized, pinned_lines
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _pins(file: str) -> dict[str, tuple[str, set[str]]]:
     """name -> (version, extras) of each ``name[extras]==version`` line."""
     pins = {}
-    for line in (ROOT / file).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            requirement = Requirement(line)
-            (version,) = [spec.version for spec in requirement.specifier if spec.operator == "=="]
-            pins[_normalized(requirement.name)] = (version, set(requirement.extras))
+    for name, line in pinned_lines(ROOT, (file,)).items():
+        requirement = Requirement(line)
+        (version,) = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        pins[name] = (version, set(requirement.extras))
     return pins
 
 
@@ -41,7 +37,7 @@ def _installed_closure(roots: dict[str, set[str]]) -> set[str]:
         for line in metadata.requires(name) or []:
             requirement = Requirement(line)
             if requirement.marker is None or any(requirement.marker.evaluate(env) for env in environments):
-                todo.append((_normalized(requirement.name), frozenset(requirement.extras)))
+                todo.append((normalized(requirement.name), frozenset(requirement.extras)))
     return {name for name, _ in seen}
 
 
