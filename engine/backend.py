@@ -7,18 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine.alarm_acks import AlarmAckStore
 from engine.config import Settings
 from engine.errors import InputError
-from engine.lake import Lake
-from engine.leases import LeaseStore
-from engine.model_store import ModelStore
-from engine.query import QueryEngine
-from engine.replay_control import ReplayControl
-from engine.replay_log import ReplayLog
-from engine.scaling import Scaler
-from engine.stream import Stream
+
+if TYPE_CHECKING:  # the ports' modules import numpy and pyarrow: a command that needs none starts without them
+    from engine.alarm_acks import AlarmAckStore
+    from engine.lake import Lake
+    from engine.leases import LeaseStore
+    from engine.model_store import ModelStore
+    from engine.query import QueryEngine
+    from engine.replay_control import ReplayControl
+    from engine.replay_log import ReplayLog
+    from engine.scaling import Scaler
+    from engine.stream import Stream
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engine.backend import Backend, open_backend, settings_from_env
 from engine.errors import InputError, PetroStreamError
+from engine.worker_environment import worker_environment
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -192,8 +193,7 @@ def _run_worker_processes(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "engine", "consume", "--workers", "1"]
     if args.exit_when_idle is not None:
         command += ["--exit-when-idle", str(args.exit_when_idle)]
-    # One health port cannot serve N processes: the workers run without the endpoint.
-    environment = {name: value for name, value in os.environ.items() if name != "PETROSTREAM_HEALTH_PORT"}
+    environment = worker_environment(os.environ, args.workers, os.cpu_count())
     children = [subprocess.Popen(command, env=environment) for _ in range(args.workers)]
     stop = _stop_on_signals()
     threading.Thread(target=lambda: (stop.wait(), [c.terminate() for c in children]), daemon=True).start()
