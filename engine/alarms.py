@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine import arrow_numpy
 from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA
 from engine.well_rows import well_rows
 
@@ -136,10 +137,10 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     changes: list[Change] = []
     if rows.num_rows == 0:
         return versions_table([])
-    times = rows["event_time"].cast(pa.int64()).to_numpy()
-    flags = pc.fill_null(rows["anomaly_flag"], 0).to_numpy().astype(np.int8)
-    scores = pc.fill_null(rows["anomaly_score"], np.nan).to_numpy()
-    labels = pc.fill_null(rows["class"], -1).to_numpy()
+    times = arrow_numpy.values(rows["event_time"])
+    flags = arrow_numpy.filled(rows["anomaly_flag"], 0).astype(np.int8)
+    scores = arrow_numpy.filled(rows["anomaly_score"], np.nan)
+    labels = arrow_numpy.filled(rows["class"], -1)
     versions = rows["model_version"]
     for well, index in well_rows(rows["well_id"]):
         version = versions[int(index[0])].as_py()
@@ -272,8 +273,7 @@ def versions_table(changes: Iterable[Change]) -> pa.Table:
         })
         event.revision += 1
     columns = {name: [r[name] for r in records] for name in ANOMALY_EVENT_VERSIONS_SCHEMA.names}
-    arrays = [pa.array(columns[f.name], pa.int64() if pa.types.is_timestamp(f.type) else f.type).cast(f.type)
-              for f in ANOMALY_EVENT_VERSIONS_SCHEMA]
+    arrays = [arrow_numpy.from_pylist(columns[f.name], f.type) for f in ANOMALY_EVENT_VERSIONS_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=ANOMALY_EVENT_VERSIONS_SCHEMA)
 
 

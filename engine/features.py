@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from engine import arrow_numpy
 from engine.alarms import AlarmState
 from engine.schema import UNITS
 from engine.well_rows import well_rows
@@ -179,10 +180,8 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
 def feature_columns(observations: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """A batch's event times (int64 ms) and its :data:`FEATURE_SENSORS` as a float64 rows x sensors
     matrix (nulls as NaN): what the feature recurrences read."""
-    times = observations["event_time"].cast(pa.int64()).to_numpy()
-    values = np.column_stack([
-        observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
-    ])
+    times = arrow_numpy.values(observations["event_time"])
+    values = np.column_stack([arrow_numpy.values(observations[name]).astype(np.float64) for name in FEATURE_SENSORS])
     return times, values
 
 

@@ -165,7 +165,7 @@ def _sorted(table: pa.Table, order: list[str]) -> pa.Table:
     positions = np.lexsort(keys[::-1])
     starts = np.flatnonzero(np.diff(positions) != 1) + 1
     if len(starts) >= len(positions) // SLICED_RUN_ROWS:
-        return table.take(positions)
+        return table.take(arrow_numpy.array(positions))  # not the ndarray itself: pyarrow would import pandas
     bounds = [0, *starts.tolist(), len(positions)]
     return pa.concat_tables([table.slice(positions[start], end - start)
                              for start, end in itertools.pairwise(bounds)])
@@ -200,12 +200,12 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
 
 def split_by_day(rows: pa.Table, time_column: str) -> dict[str, pa.Table]:
     """Rows grouped by the UTC day of ``time_column``, keyed by the Hive partition value ``YYYY-MM-DD``."""
-    days = rows[time_column].cast(pa.int64()).to_numpy() // _MILLIS_PER_DAY
+    days = arrow_numpy.values(rows[time_column]) // _MILLIS_PER_DAY
     unique_days = np.unique(days)
     if len(unique_days) == 1:  # the usual batch: one day, and no filter copying every column
         return {(_EPOCH + timedelta(days=int(unique_days[0]))).isoformat(): rows}
     return {
-        (_EPOCH + timedelta(days=int(day))).isoformat(): rows.filter(pa.array(days == day))
+        (_EPOCH + timedelta(days=int(day))).isoformat(): rows.filter(arrow_numpy.array(days == day))
         for day in unique_days
     }
 
