@@ -31,6 +31,7 @@ from engine.config import Settings
 from engine.diagnosis import classifier_inputs
 from engine.errors import ModelError
 from engine.features import FEATURE_KINDS, FEATURE_NAMES, FEATURE_SENSORS
+from engine.lake import COMPACTED_PREFIX
 from engine.model import ARRAYS_FORMAT, dump, load, pickle_only
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
@@ -172,13 +173,33 @@ def test_a_consumer_loads_the_model_without_importing_scikit_learn_or_scipy(tmp_
     assert not {m for m in modules if m.split(".")[0] == "scipy"}
 
 
-def test_a_consumer_scores_and_diagnoses_without_scikit_learn(tmp_path: Path, demo_dir: Path, artifact) -> None:
+#: A consumer reading one record per batch, so that a short stream makes enough lake files for the
+#: compaction on its way out (and runs of rows short enough for the merge's take); what it imported.
+_CONSUME_IN_SMALL_BATCHES = """
+import json, sys, threading
+from engine.backend import open_backend
+from engine.consumer import Consumer, ConsumerOptions
+stats = Consumer(open_backend(), ConsumerOptions(idle_exit_seconds=0, read_bytes=1)).run(threading.Event())
+print(json.dumps({"batches": stats.batches, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_consumer_scores_diagnoses_and_compacts_without_scikit_learn_or_pandas(tmp_path: Path, demo_dir: Path,
+                                                                                  artifact) -> None:
+    """Nor pandas: pyarrow imports it (0.2-0.3 s, some 40 MB) at the first ``pa.array``, ``pa.scalar``
+    or ``to_numpy``, so the consumer's path converts through :mod:`engine.arrow_numpy` instead."""
     backend = open_backend(Settings(home=tmp_path))
     backend.models.publish(*artifact)
-    Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, max_rows=3000, rows_per_record=500)).run(
+    Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, max_rows=3000, rows_per_record=300)).run(
         threading.Event())
-    modules, _ = consume_in_a_fresh_process(tmp_path)
-    assert not {m for m in modules if m.split(".")[0] in ("sklearn", "joblib", "scipy")}  # features in C too
+    env = {**os.environ, "PETROSTREAM_HOME": str(tmp_path), "PETROSTREAM_BACKEND": "local"}
+    done = subprocess.run([sys.executable, "-c", _CONSUME_IN_SMALL_BATCHES], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["batches"] > 8  # one record each
+    modules = set(report["modules"])
+    assert not {m for m in modules if m.split(".")[0] in ("sklearn", "joblib", "scipy", "pandas")}  # features in C too
+    assert list((tmp_path / "lake").rglob(f"{COMPACTED_PREFIX}*.parquet"))  # the batches were merged on the way out
     scored = backend.sql.query("SELECT count(*) AS n, count(anomaly_score) AS scored FROM well_data")
     assert scored.iloc[0]["n"] == scored.iloc[0]["scored"] == 3000
     named = backend.sql.query("SELECT count(likely_class) AS named FROM anomaly_events")
