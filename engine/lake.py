@@ -188,11 +188,19 @@ def _sort_keys(column: pa.ChunkedArray) -> list[np.ndarray]:
     return [~present, ordered]
 
 
-def parquet_options(schema: pa.Schema) -> dict[str, object]:
-    """How every backend writes lake files: zstd; dictionaries only for strings (they do not pay
-    off on sensor floats and double the write time); byte-stream-split floats (a third smaller)."""
+#: zstd level of a batch's own files: compaction rewrites them within minutes (at the default level),
+#: so they are written fast rather than small. On a 38k-row batch of well rows, -1 against the
+#: default: 17 % less CPU to write, 1.8 % larger.
+BATCH_COMPRESSION_LEVEL = -1
+
+
+def parquet_options(schema: pa.Schema, *, batch: bool = False) -> dict[str, object]:
+    """How every backend writes lake files: zstd (faster for a ``batch``'s files, see
+    :data:`BATCH_COMPRESSION_LEVEL`); dictionaries only for strings (they do not pay off on sensor
+    floats and double the write time); byte-stream-split floats (a third smaller)."""
     return {
         "compression": "zstd",
+        **({"compression_level": BATCH_COMPRESSION_LEVEL} if batch else {}),
         "use_dictionary": [f.name for f in schema if pa.types.is_string(f.type)],
         "column_encoding": {f.name: "BYTE_STREAM_SPLIT" for f in schema if pa.types.is_floating(f.type)},
     }
