@@ -90,13 +90,14 @@ def array(data: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
 
 
 def from_pylist(items: list[object], type: pa.DataType) -> pa.Array:
-    """A list of Python numbers (times as epoch integers) or strings, None for null, as an array of
-    ``type``: ``pa.array(items, type)`` without its look for pandas objects."""
+    """A list of Python numbers (times as epoch integers), strings or bytes, None for null, as an
+    array of ``type``: ``pa.array(items, type)`` without its look for pandas objects."""
     missing = np.fromiter((item is None for item in items), dtype=bool, count=len(items))
     nulls = int(missing.sum())
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if nulls else None
-    if pa.types.is_string(type):
-        encoded = [b"" if item is None else item.encode() for item in items]
+    if pa.types.is_string(type) or pa.types.is_binary(type):
+        raw = str.encode if pa.types.is_string(type) else lambda item: bytes(memoryview(item))
+        encoded = [b"" if item is None else raw(item) for item in items]
         offsets = np.zeros(len(items) + 1, dtype=np.int32)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]

@@ -53,7 +53,8 @@ def test_arrays_from_numpy_equal_pyarrows() -> None:
 
 def test_arrays_from_python_lists_equal_pyarrows() -> None:
     cases = [([1, None, -3], pa.int16()), ([None, None], pa.int64()), ([0.25, None, float("inf")], pa.float64()),
-             (["WELL-1", None, "", "é"], pa.string()), ([], pa.string()), ([None], pa.string())]
+             (["WELL-1", None, "", "é"], pa.string()), ([], pa.string()), ([None], pa.string()),
+             ([b"\x00garbage", None, b""], pa.binary())]
     for items, kind in cases:
         assert arrow_numpy.from_pylist(items, kind).equals(pa.array(items, kind))
     times = pa.timestamp("ms", tz="UTC")

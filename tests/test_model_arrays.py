@@ -35,6 +35,7 @@ from engine.lake import COMPACTED_PREFIX
 from engine.model import ARRAYS_FORMAT, dump, load, pickle_only
 from engine.producer import Producer, ReplayOptions
 from engine.readers import discover
+from engine.stream import OutgoingRecord
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER_WIDTH = classifier_inputs(np.zeros((1, len(FEATURE_SENSORS), len(FEATURE_KINDS)))).shape[1]
@@ -180,23 +181,25 @@ import json, sys, threading
 from engine.backend import open_backend
 from engine.consumer import Consumer, ConsumerOptions
 stats = Consumer(open_backend(), ConsumerOptions(idle_exit_seconds=0, read_bytes=1)).run(threading.Event())
-print(json.dumps({"batches": stats.batches, "modules": sorted(sys.modules)}))
+print(json.dumps({"batches": stats.batches, "dead_letters": stats.dead_letters, "modules": sorted(sys.modules)}))
 """
 
 
 def test_a_consumer_scores_diagnoses_and_compacts_without_scikit_learn_or_pandas(tmp_path: Path, demo_dir: Path,
                                                                                   artifact) -> None:
-    """Nor pandas: pyarrow imports it (0.2-0.3 s, some 40 MB) at the first ``pa.array``, ``pa.scalar``
-    or ``to_numpy``, so the consumer's path converts through :mod:`engine.arrow_numpy` instead."""
+    """Nor pandas: pyarrow imports it (0.2-0.25 CPU s, 48 MB) at the first ``pa.array``, ``pa.scalar``
+    or ``to_numpy``, so the consumer's path, dead letters included, converts through
+    :mod:`engine.arrow_numpy` instead."""
     backend = open_backend(Settings(home=tmp_path))
     backend.models.publish(*artifact)
     Producer(backend, discover([demo_dir]), ReplayOptions(speed=0, max_rows=3000, rows_per_record=300)).run(
         threading.Event())
+    backend.stream.put_records([OutgoingRecord("WELL-X", b"\x02corrupt")])  # and a dead letter
     env = {**os.environ, "PETROSTREAM_HOME": str(tmp_path), "PETROSTREAM_BACKEND": "local"}
     done = subprocess.run([sys.executable, "-c", _CONSUME_IN_SMALL_BATCHES], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120, check=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["batches"] > 8  # one record each
+    assert report["batches"] > 8 and report["dead_letters"] == 1  # one record each
     modules = set(report["modules"])
     assert not {m for m in modules if m.split(".")[0] in ("sklearn", "joblib", "scipy", "pandas")}  # features in C too
     assert list((tmp_path / "lake").rglob(f"{COMPACTED_PREFIX}*.parquet"))  # the batches were merged on the way out
