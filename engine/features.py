@@ -173,8 +173,8 @@ class StateEncoder:
         for well in self._encoded.keys() - states.keys():
             del self._encoded[well]
         for well in {*touched, *(states.keys() - self._encoded.keys())} & states.keys():
-            self._encoded[well] = json.dumps(states[well].to_json())
-        return ("{" + ", ".join(f"{json.dumps(well)}: {self._encoded[well]}" for well in sorted(states)) + "}").encode()
+            self._encoded[well] = f"{json.dumps(well)}: {json.dumps(states[well].to_json())}"
+        return ("{" + ", ".join([self._encoded[well] for well in sorted(states)]) + "}").encode()
 
 
 def decode_states(payload: bytes | None) -> dict[str, WellState]:
