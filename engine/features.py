@@ -216,7 +216,8 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
 
     wells = well_rows(observations["well_id"])
     times, values = feature_columns(observations)
-    well_states = [states.setdefault(well, WellState()) for well in wells.wells]
+    # A default built for every well (setdefault's) is a NumPy state each: thousands a batch of short wells.
+    well_states = [states[well] if well in states else states.setdefault(well, WellState()) for well in wells.wells]
     bounds = np.array(wells.bounds, dtype=np.int64)
     firsts, ends = times[wells.order[bounds[:-1]]], times[wells.order[bounds[1:] - 1]]
     previous = np.array([first if state.feature_time_ms is None else state.feature_time_ms  # first sight: no silence
