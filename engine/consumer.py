@@ -431,18 +431,17 @@ class Consumer:
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:
-    """Decode each record on its own; those that fail become dead letters with the reason.
+    """Decode the records; each that fails becomes a dead letter with the reason, alone.
 
-    The records that decode are checked together, in a few passes over the batch's columns
-    rather than a few Arrow calls per record (which, for records of a few dozen rows each, cost
-    more than decoding them); only a record those passes reject is looked at alone, for its reason.
+    The records are decoded together (:func:`engine.codec.decode_many`) and those that decode
+    are checked together, in a few passes over the batch's columns rather than a few Arrow calls
+    per record (which, for records of a few dozen rows each, cost more than decoding them); only
+    a record those passes reject is looked at alone, for its reason.
     """
     batches, decoded, dead = [], [], {}
-    for index, record in enumerate(records):
-        try:
-            parts = codec.decode_batches(record.data)
-        except PetroStreamError as exc:
-            dead[index] = _dead_letter(record, exc)
+    for index, (record, parts) in enumerate(zip(records, codec.decode_many([r.data for r in records]), strict=True)):
+        if isinstance(parts, PetroStreamError):
+            dead[index] = _dead_letter(record, parts)
             continue
         batches += parts
         decoded.append((index, sum(part.num_rows for part in parts)))
