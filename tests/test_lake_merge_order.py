@@ -134,3 +134,28 @@ def test_runs_that_do_not_decide_the_order_are_sorted(table: pa.Table) -> None:
     assert lake._run_order(table, order) is None
     expected = table.sort_by([(name, "ascending") for name in order])
     assert lake._sorted(table, order)["value"].equals(expected["value"])  # NaN is not equal to itself
+
+
+def test_a_stream_s_batches_merge_into_arrow_s_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lake, "MERGED_ROW_GROUP_ROWS", GROUP_ROWS)
+    tables = _stream_batches(np.random.default_rng(9), 16)
+    sources = []
+    for index, table in enumerate(tables):
+        sources.append(tmp_path / f"batch-{index}.parquet")
+        pq.write_table(table, sources[-1])
+    ordered_by_runs: list[np.ndarray | None] = []
+    run_order = lake._run_order
+
+    def recorded(table: pa.Table, order: list[str]) -> np.ndarray | None:
+        ordered_by_runs.append(run_order(table, order))
+        return ordered_by_runs[-1]
+
+    monkeypatch.setattr(lake, "_run_order", recorded)
+
+    assert concatenate(sources, STREAM, tmp_path / "merged.parquet") == sum(t.num_rows for t in tables)
+    merged = pq.ParquetFile(tmp_path / "merged.parquet")
+    expected = _expected(tables)
+    assert merged.num_row_groups == len(expected) > 2
+    assert all(positions is not None for positions in ordered_by_runs)  # no row was sorted
+    for index, group in enumerate(expected):
+        assert merged.read_row_group(index).equals(group)
