@@ -40,8 +40,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine import arrow_numpy
 from engine.schema import ANOMALY_EVENT_VERSIONS_SCHEMA
-from engine.well_rows import well_rows
+from engine.well_rows import WellRows, well_rows
 
 if TYPE_CHECKING:
     from engine.diagnosis import Diagnosis, Evidence
@@ -136,12 +137,16 @@ def update_alarms(rows: pa.Table, states: Mapping[str, WellState], policy: Alarm
     changes: list[Change] = []
     if rows.num_rows == 0:
         return versions_table([])
-    times = rows["event_time"].cast(pa.int64()).to_numpy()
-    flags = pc.fill_null(rows["anomaly_flag"], 0).to_numpy().astype(np.int8)
-    scores = pc.fill_null(rows["anomaly_score"], np.nan).to_numpy()
-    labels = pc.fill_null(rows["class"], -1).to_numpy()
+    times = arrow_numpy.values(rows["event_time"])
+    flags = arrow_numpy.filled(rows["anomaly_flag"], 0).astype(np.int8)
+    scores = arrow_numpy.filled(rows["anomaly_score"], np.nan)
+    labels = arrow_numpy.filled(rows["class"], -1)
     versions = rows["model_version"]
-    for well, index in well_rows(rows["well_id"]):
+    groups = well_rows(rows["well_id"])
+    quiet = _QuietRows.of(groups, times, flags, policy)
+    for position, (well, index) in enumerate(groups):
+        if quiet.pass_through(position, states[well].alarm, policy):
+            continue
         version = versions[int(index[0])].as_py()
         diagnose = None if evidence is None else _at_rows(evidence, index)
         touched = _advance(states[well].alarm, times[index], flags[index], scores[index], labels[index], version,
@@ -174,6 +179,53 @@ def count_events(times: np.ndarray, flags: np.ndarray, policy: AlarmPolicy) -> i
 def _at_rows(evidence: Evidence, index: np.ndarray) -> Callable[[int], Diagnosis]:
     """Diagnosis by a position among one well's rows (``index`` maps them to the batch's rows)."""
     return lambda position: evidence.diagnose(int(index[position]))
+
+
+@dataclass(frozen=True)
+class _QuietRows:
+    """Per well of a batch, what passing its rows through the debouncer takes when none is flagged.
+
+    Most wells of a batch of many short-lived ones have no flag and no open event: running each
+    through :func:`_advance` (a dozen array calls on a few hundred rows) was most of the alarms'
+    cost there. Such a well's state moves as :func:`_advance` would move it, found from these
+    numbers (computed for all wells at once) in a few Python operations.
+    """
+
+    flagged: list[bool]
+    rows: list[int]
+    first_ms: list[int]
+    last_ms: list[int]
+    #: Position among the well's rows of the first row after its last silence (0: no silence).
+    last_break: list[int]
+
+    @classmethod
+    def of(cls, groups: WellRows, times: np.ndarray, flags: np.ndarray, policy: AlarmPolicy) -> _QuietRows:
+        ordered, starts = times[groups.order], np.array(groups.bounds[:-1])
+        ends = np.array(groups.bounds[1:])
+        positions = np.arange(len(ordered))
+        breaks = np.zeros(len(ordered), dtype=np.int64)
+        breaks[1:] = np.where(np.diff(ordered) > policy.min_gap_seconds * 1000, positions[1:], 0)
+        last_break = np.maximum.reduceat(breaks, starts)  # a well's own first row is no break: not past start
+        return cls(np.logical_or.reduceat(flags[groups.order] != 0, starts).tolist(), (ends - starts).tolist(),
+                   ordered[starts].tolist(), ordered[ends - 1].tolist(),
+                   np.where(last_break > starts, last_break - starts, 0).tolist())
+
+    def pass_through(self, well: int, state: AlarmState, policy: AlarmPolicy) -> bool:
+        """If the ``well``-th well's rows can neither raise nor continue an event (none flagged, no
+        event open, too few flags left in the window), advance ``state`` past them as :func:`_advance`
+        does and return True; else change nothing and return False."""
+        if self.flagged[well] or state.open is not None:
+            return False
+        silence = state.last_ms is not None and self.first_ms[well] - state.last_ms > policy.min_gap_seconds * 1000
+        recent = [] if silence else state.recent_flags
+        if sum(recent) >= policy.min_flags:  # the flags before these rows may still raise the alarm
+            return False
+        length = len(recent) + self.rows[well]  # of the history: the recent flags, then these rows' zeros
+        start = max(len(recent) + self.last_break[well] if self.last_break[well] else 0,
+                    length - policy.window_rows + 1)
+        state.recent_flags = recent[start:] + [0] * (length - max(start, len(recent)))
+        state.last_ms = self.last_ms[well]
+        return True
 
 
 def _advance(state: AlarmState, times: np.ndarray, flags: np.ndarray, scores: np.ndarray, labels: np.ndarray,
@@ -272,8 +324,7 @@ def versions_table(changes: Iterable[Change]) -> pa.Table:
         })
         event.revision += 1
     columns = {name: [r[name] for r in records] for name in ANOMALY_EVENT_VERSIONS_SCHEMA.names}
-    arrays = [pa.array(columns[f.name], pa.int64() if pa.types.is_timestamp(f.type) else f.type).cast(f.type)
-              for f in ANOMALY_EVENT_VERSIONS_SCHEMA]
+    arrays = [arrow_numpy.from_pylist(columns[f.name], f.type) for f in ANOMALY_EVENT_VERSIONS_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=ANOMALY_EVENT_VERSIONS_SCHEMA)
 
 

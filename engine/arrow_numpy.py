@@ -62,3 +62,53 @@ def repeated_strings(strings: list[str], counts: list[int]) -> pa.Array:
     np.cumsum(np.repeat(np.array([len(e) for e in encoded], dtype=np.int32), counts), out=offsets[1:])
     data = b"".join(e * count for e, count in zip(encoded, counts, strict=True))
     return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)], 0)
+
+
+def filled(column: pa.Array | pa.ChunkedArray, fill: int | float) -> np.ndarray:
+    """A fixed-width numeric column's values with ``fill`` under its nulls, in the column's own
+    dtype: ``pc.fill_null(column, fill).to_numpy()`` without the Python scalar (``pa.scalar``
+    imports pandas)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    result = values(array)
+    if array.null_count:
+        result = result.copy()
+        result[~valid(array)] = fill
+    return result
+
+
+def array(data: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
+    """A NumPy array of numbers or booleans, without nulls, as an Arrow array of ``type`` (default:
+    the array's own), sharing its memory where Arrow's layout is NumPy's (all but booleans)."""
+    kind = pa.from_numpy_dtype(data.dtype) if type is None else type
+    if pa.types.is_boolean(kind):
+        buffer = pa.py_buffer(np.packbits(np.asarray(data, dtype=bool), bitorder="little"))
+    else:
+        width = kind.byte_width
+        form = "f" if pa.types.is_floating(kind) else "u" if pa.types.is_unsigned_integer(kind) else "i"
+        buffer = pa.py_buffer(np.ascontiguousarray(data, dtype=f"<{form}{width}"))
+    return pa.Array.from_buffers(kind, len(data), [None, buffer], 0)
+
+
+def from_pylist(items: list[object], type: pa.DataType) -> pa.Array:
+    """A list of Python numbers (times as epoch integers), strings or bytes, None for null, as an
+    array of ``type``: ``pa.array(items, type)`` without its look for pandas objects."""
+    missing = np.fromiter((item is None for item in items), dtype=bool, count=len(items))
+    nulls = int(missing.sum())
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if nulls else None
+    if pa.types.is_string(type) or pa.types.is_binary(type):
+        raw = str.encode if pa.types.is_string(type) else lambda item: bytes(memoryview(item))
+        encoded = [b"" if item is None else raw(item) for item in items]
+        offsets = np.zeros(len(items) + 1, dtype=np.int32)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    else:
+        width = type.byte_width
+        form = "f" if pa.types.is_floating(type) else "u" if pa.types.is_unsigned_integer(type) else "i"
+        data = np.array([0 if item is None else item for item in items], dtype=f"<{form}{width}")
+        buffers = [validity, pa.py_buffer(data)]
+    return pa.Array.from_buffers(type, len(items), buffers, nulls)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table of ``schema`` with no rows (``schema.empty_table()`` imports pandas)."""
+    return pa.Table.from_batches([], schema)

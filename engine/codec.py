@@ -26,6 +26,7 @@ declared sizes Arrow would allocate unchecked), the declared rows, and buffers t
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +53,10 @@ _FLOAT_BUFFERS = np.array([sum(OBSERVATION_SCHEMA.field(j).type.num_buffers for 
 _BUFFER_COUNT = sum(field.type.num_buffers for field in OBSERVATION_SCHEMA)
 assert all(OBSERVATION_SCHEMA.field(i).type == pa.float32() for i in _FLOAT_POSITIONS)
 _ZSTD = pa.Codec("zstd")
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: Decompressed bytes of the records decoded together at most: enough for the fixed costs of small
+#: records to be shared, and little enough to stay in the CPU's cache until their floats are restored.
+_JOINT_BYTES = 256 * 1024
 
 
 def encode(observations: pa.Table) -> bytes:
@@ -59,7 +64,9 @@ def encode(observations: pa.Table) -> bytes:
     batch = _one_batch(conform(observations, OBSERVATION_SCHEMA))
     message = batch.serialize()
     data = np.frombuffer(message, dtype=np.uint8).copy()
-    _transpose_floats(data, pa.ipc.read_message(message), message.address, batch.num_rows, restore=False)
+    if batch.num_rows:
+        starts = _float_starts(len(data), pa.ipc.read_message(message), message.address, batch.num_rows)
+        _transpose(data, starts, batch.num_rows, restore=False)
     return _HEADER.pack(FORMAT_VERSION, batch.num_rows, message.size) + _ZSTD.compress(data, asbytes=True)
 
 
@@ -80,7 +87,103 @@ def decode_batches(payload: bytes) -> list[pa.RecordBatch]:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}") from exc
+        raise _as_input_error(exc) from exc
+
+
+def decode_many(payloads: Sequence[bytes]) -> list[list[pa.RecordBatch] | InputError]:
+    """:func:`decode_batches` of each payload: its record batches, or the :class:`InputError` it raises.
+
+    A record of one short-lived well's 180 rows spends most of its decode in fixed costs per call:
+    a zstd context per decompression, and some twenty NumPy calls restoring its float columns.
+    So the version-2 records whose zstd frame states its content size (the encoder's do), up to
+    :data:`_JOINT_BYTES` of them at a time, are decompressed in one call: frames one after
+    the other are one zstd input, and zstd checks every frame's output against the size its
+    header states, so each message lands exactly in its own slot, or the call fails. Each message
+    is then read and checked alone, as :func:`decode_batches` does, and the float columns of
+    all records of one length are restored together. Every other record, and every record of a
+    joint decompression that fails, is decoded alone: a corrupt record fails alone, with the
+    reason :func:`decode_batches` gives it, and takes no other record with it.
+    """
+    results: list[list[pa.RecordBatch] | InputError | None] = [None] * len(payloads)
+    for group in _joint_groups(payloads):
+        _decode_together(payloads, group, results)
+    for index, result in enumerate(results):
+        if result is None:
+            try:
+                results[index] = decode_batches(payloads[index])
+            except InputError as exc:
+                results[index] = exc
+    return results
+
+
+def _joint_groups(payloads: Sequence[bytes]) -> list[list[int]]:
+    """Positions of the records that can be decompressed together, in groups of at most
+    :data:`_JOINT_BYTES` declared bytes."""
+    groups: list[list[int]] = [[]]
+    total = 0
+    for index, payload in enumerate(payloads):
+        if len(payload) <= _HEADER.size or payload[0] != FORMAT_VERSION:
+            continue
+        _, rows, size = _HEADER.unpack_from(payload)
+        if rows > MAX_RECORD_ROWS or size > MAX_RECORD_BYTES or _frame_content_size(payload) != size:
+            continue  # decoded alone, for its reason
+        if total + size > _JOINT_BYTES:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += size
+    return [group for group in groups if len(group) > 1]  # a record alone gains nothing
+
+
+def _decode_together(payloads: Sequence[bytes], group: list[int],
+                     results: list[list[pa.RecordBatch] | InputError | None]) -> None:
+    """Decode the records at ``group`` (see :func:`decode_many`) into ``results``; leave them all
+    unset if their joint decompression fails."""
+    sizes = [_HEADER.unpack_from(payloads[index])[2] for index in group]
+    try:
+        buffer = _ZSTD.decompress(b"".join(memoryview(payloads[index])[_HEADER.size:] for index in group),
+                                  decompressed_size=sum(sizes))
+    except Exception:
+        return
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    floats: dict[int, list[np.ndarray]] = {}  # rows -> where the float columns of records of that length start
+    offset = 0
+    for index, size in zip(group, sizes, strict=True):
+        rows = _HEADER.unpack_from(payloads[index])[1]
+        try:
+            batch, starts = _read_message(buffer.slice(offset, size), rows)
+        except Exception as exc:
+            results[index] = _as_input_error(exc)
+        else:
+            results[index] = [batch]
+            if starts is not None:
+                floats.setdefault(rows, []).append(starts + offset)
+        offset += size
+    for rows, starts in floats.items():
+        _transpose(data, np.concatenate(starts), rows, restore=True)
+
+
+def _as_input_error(exc: Exception) -> InputError:
+    """What a record that fails to decode is refused with."""
+    if isinstance(exc, InputError):
+        return exc
+    return InputError(f"corrupt record: {str(exc).splitlines()[0][:200]}")
+
+
+def _frame_content_size(payload: bytes) -> int | None:
+    """The content size the header of the zstd frame after the record header states (None: not stated,
+    or not a zstd frame). Format: RFC 8878, section 3.1.1.1."""
+    frame = _HEADER.size
+    if len(payload) < frame + 6 or payload[frame:frame + 4] != _ZSTD_MAGIC:
+        return None
+    descriptor = payload[frame + 4]
+    single_segment = descriptor >> 5 & 1
+    at = frame + 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3]  # past the window and dictionary id
+    width = (single_segment, 2, 4, 8)[descriptor >> 6]
+    if width == 0 or len(payload) < at + width:
+        return None
+    size = int.from_bytes(payload[at:at + width], "little")
+    return size + 256 if width == 2 else size
 
 
 def _decode_ipc(payload: bytes) -> list[pa.RecordBatch]:
@@ -88,6 +191,16 @@ def _decode_ipc(payload: bytes) -> list[pa.RecordBatch]:
     _check_declared_size(rows, size)
     # A new, mutable buffer: the float columns are restored in place, under the batch's arrays.
     buffer = _ZSTD.decompress(memoryview(payload)[_HEADER.size:], decompressed_size=size)
+    batch, starts = _read_message(buffer, rows)
+    if starts is not None:
+        _transpose(np.frombuffer(buffer, dtype=np.uint8), starts, rows, restore=True)
+    return [batch]
+
+
+def _read_message(buffer: pa.Buffer, rows: int) -> tuple[pa.RecordBatch, np.ndarray | None]:
+    """The record batch a decompressed version-2 message holds, checked to be what the encoder
+    writes, with its float columns still transposed, and where in ``buffer`` they start (None for
+    no rows)."""
     message = pa.ipc.read_message(buffer)
     metadata = message.metadata.to_pybytes()
     if _field_position(metadata, _record_batch_header(metadata), 3) is not None:  # RecordBatch.compression
@@ -96,8 +209,7 @@ def _decode_ipc(payload: bytes) -> list[pa.RecordBatch]:
     batch.validate(full=True)  # every buffer inside the message and large enough for its rows
     if batch.num_rows != rows:
         raise InputError(f"corrupt record: {batch.num_rows:,} rows where the header declares {rows:,}")
-    _transpose_floats(np.frombuffer(buffer, dtype=np.uint8), message, buffer.address, rows, restore=True)
-    return [batch]
+    return batch, (_float_starts(buffer.size, message, buffer.address, rows) if rows else None)
 
 
 def _decode_parquet(payload: bytes) -> list[pa.RecordBatch]:
@@ -121,25 +233,32 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([column.combine_chunks() for column in table.columns], schema=table.schema)
 
 
-def _transpose_floats(data: np.ndarray, message: pa.Message, base: int, rows: int, restore: bool) -> None:
-    """Byte-transpose (or, to ``restore``, transpose back) each float column's values in ``data``:
-    the bytes of ``message`` (of ``rows`` rows), which was read without a copy from address ``base``.
+def _float_starts(size: int, message: pa.Message, base: int, rows: int) -> np.ndarray:
+    """Where each float column's values start in the ``size`` bytes of ``message`` (of ``rows`` rows,
+    read without a copy from address ``base``), each checked to lie inside them.
 
-    Where the values are is read from the message's own list of its buffers (asking each column
-    of a batch for its buffers costs more than decoding a small record does), and all columns are
-    moved at once, a byte plane at a time: column by column cost some 2 µs each, 27 per record.
+    Read from the message's own list of its buffers: asking each column of a batch for its
+    buffers costs more than decoding a small record does.
     """
-    if rows == 0:
-        return  # nothing to transpose, and an empty column may have no data buffer
     metadata = message.metadata.to_pybytes()
     vector = _table_field(metadata, _record_batch_header(metadata), 2)  # RecordBatch.buffers
     if vector is None or struct.unpack_from("<I", metadata, vector)[0] != _BUFFER_COUNT:
         raise InputError(f"corrupt record: a message without the {_BUFFER_COUNT} buffers of its schema")
     buffers = np.frombuffer(metadata, dtype="<i8", count=2 * _BUFFER_COUNT, offset=vector + 4)  # offset, length, …
     starts = buffers[2 * _FLOAT_BUFFERS] + (message.body.address - base)
-    width = rows * _FLOAT_WIDTH
-    if starts.min() < 0 or starts.max() + width > len(data):
+    if starts.min() < 0 or starts.max() + rows * _FLOAT_WIDTH > size:
         raise InputError("corrupt record: a float column outside the message")
+    return starts
+
+
+def _transpose(data: np.ndarray, starts: np.ndarray, rows: int, restore: bool) -> None:
+    """Byte-transpose (or, to ``restore``, transpose back) the float columns of ``rows`` values that
+    start in ``data`` at ``starts`` (of one record, or of many records of that length at once).
+
+    All columns are moved at once, a byte plane at a time: column by column cost some 2 µs each,
+    27 per record.
+    """
+    width = rows * _FLOAT_WIDTH
     # Every run of ``width`` bytes of ``data`` (a view, each row inside it), so a column is a row.
     windows = np.lib.stride_tricks.as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1))
     source, target = windows[starts], np.empty((len(starts), width), dtype=np.uint8)

@@ -24,13 +24,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine import codec
+from engine import arrow_numpy, codec
 from engine.alarms import AlarmPolicy, update_alarms
 from engine.backend import Backend
 from engine.errors import InputError, PetroStreamError, TransientError
@@ -335,7 +334,7 @@ class Consumer:
             events = update_alarms(rows, states, policy, evidence)
             attempt = self.backend.lake.stage(batch_key(shard_id, records[0].sequence_number), {
                 WELL_DATA_TABLE: rows, ANOMALY_EVENT_VERSIONS_TABLE: events,
-                DEAD_LETTERS_TABLE: pa.Table.from_pylist(dead, DEAD_LETTER_SCHEMA)})
+                DEAD_LETTERS_TABLE: _dead_letters(dead)})
             self._landed |= {table for table, n in ((WELL_DATA_TABLE, rows.num_rows),
                                                     (ANOMALY_EVENT_VERSIONS_TABLE, events.num_rows),
                                                     (DEAD_LETTERS_TABLE, len(dead))) if n}
@@ -432,18 +431,17 @@ class Consumer:
 
 
 def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict[str, object]]]:
-    """Decode each record on its own; those that fail become dead letters with the reason.
+    """Decode the records; each that fails becomes a dead letter with the reason, alone.
 
-    The records that decode are checked together, in a few passes over the batch's columns
-    rather than a few Arrow calls per record (which, for records of a few dozen rows each, cost
-    more than decoding them); only a record those passes reject is looked at alone, for its reason.
+    The records are decoded together (:func:`engine.codec.decode_many`) and those that decode
+    are checked together, in a few passes over the batch's columns rather than a few Arrow calls
+    per record (which, for records of a few dozen rows each, cost more than decoding them); only
+    a record those passes reject is looked at alone, for its reason.
     """
     batches, decoded, dead = [], [], {}
-    for index, record in enumerate(records):
-        try:
-            parts = codec.decode_batches(record.data)
-        except PetroStreamError as exc:
-            dead[index] = _dead_letter(record, exc)
+    for index, (record, parts) in enumerate(zip(records, codec.decode_many([r.data for r in records]), strict=True)):
+        if isinstance(parts, PetroStreamError):
+            dead[index] = _dead_letter(record, parts)
             continue
         batches += parts
         decoded.append((index, sum(part.num_rows for part in parts)))
@@ -462,7 +460,7 @@ def _decode_all(records: list[StreamRecord]) -> tuple[pa.Table | None, list[dict
         else:
             valid[position] = True
     if not valid.all():
-        table = table.filter(pa.array(np.repeat(valid, counts)))
+        table = table.filter(arrow_numpy.array(np.repeat(valid, counts)))
     return (table if valid.any() else None), [dead[index] for index in sorted(dead)]
 
 
@@ -473,22 +471,29 @@ def _well_formed(table: pa.Table, keys: list[str], starts: np.ndarray, counts: n
     if not bounds.size:
         return valid
     encoded = pc.dictionary_encode(table["well_id"]).combine_chunks()
-    codes = pc.fill_null(encoded.indices, -1).to_numpy()  # a null well (no record's key) is -1
+    codes = arrow_numpy.filled(encoded.indices, -1)  # a null well (no record's key) is -1
     low, high = np.minimum.reduceat(codes, bounds).tolist(), np.maximum.reduceat(codes, bounds).tolist()
     wells = encoded.dictionary.to_pylist()
     keys = [key for key, rows in zip(keys, counts.tolist(), strict=True) if rows]
     checks = np.array([lo == hi and lo >= 0 and wells[lo] == key for lo, hi, key in zip(low, high, keys, strict=True)])
     if table["event_time"].null_count:
-        nulls = table["event_time"].is_null().to_numpy(zero_copy_only=False).astype(np.int64)
+        nulls = (~arrow_numpy.valid(table["event_time"].combine_chunks())).astype(np.int64)
         checks &= np.add.reduceat(nulls, bounds) == 0
     valid[valid] = checks
     return valid
 
 
+def _dead_letters(dead: list[dict[str, object]]) -> pa.Table:
+    """The batch's dead letters as a table, column by column (``Table.from_pylist`` imports pandas)."""
+    return pa.Table.from_arrays([arrow_numpy.from_pylist([letter[field.name] for letter in dead], field.type)
+                                 for field in DEAD_LETTER_SCHEMA], schema=DEAD_LETTER_SCHEMA)
+
+
 def _dead_letter(record: StreamRecord, error: PetroStreamError) -> dict[str, object]:
+    """A row of ``dead_letters``, its time in epoch milliseconds."""
     return {"shard_id": record.shard_id, "sequence_number": record.sequence_number,
             "partition_key": record.partition_key, "reason": str(error), "payload": record.data,
-            "failed_at": datetime.now(UTC)}
+            "failed_at": time.time_ns() // 1_000_000}
 
 
 def _validate(table: pa.Table, partition_key: str) -> None:
@@ -521,9 +526,9 @@ def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> p
     array calls per well cost more than the rest of this).
     """
     if observations is None or observations.num_rows == 0:
-        return OBSERVATION_SCHEMA.empty_table()
+        return arrow_numpy.empty_table(OBSERVATION_SCHEMA)
     groups = well_rows(observations["well_id"])
-    times = observations["event_time"].cast(pa.int64()).to_numpy()[groups.order]  # well after well, in order
+    times = arrow_numpy.values(observations["event_time"])[groups.order]  # well after well, in order
     starts, sizes = np.array(groups.bounds[:-1]), np.diff(groups.bounds)
     wells = [states.setdefault(well, WellState()) for well in groups.wells]
     marks = [np.iinfo(np.int64).min if state.last_event_ms is None else state.last_event_ms for state in wells]
@@ -541,4 +546,4 @@ def _drop_seen(observations: pa.Table | None, states: dict[str, WellState]) -> p
             state.last_event_ms = latest
     keep = np.empty(len(new), dtype=bool)
     keep[groups.order] = new
-    return observations if keep.all() else observations.filter(pa.array(keep))
+    return observations if keep.all() else observations.filter(arrow_numpy.array(keep))

@@ -37,6 +37,7 @@ taken to be 1 s apart (3W's rate), so horizons are counted in rows.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from engine import arrow_numpy
 from engine.alarms import AlarmState
 from engine.schema import UNITS
 from engine.well_rows import well_rows
@@ -88,6 +90,8 @@ _SPREAD_KIND = FEATURE_KINDS.index("spread_3m")
 _PER_SENSOR = FEATURE_KINDS.index(PER_SENSOR_KIND)
 _FLOORS = np.array([ABSOLUTE_SPREAD_FLOOR[UNITS[sensor]] for sensor in FEATURE_SENSORS])
 _MAX_GAP_MS = MAX_GAP_SECONDS * 1000
+#: How a state's sensor numbers are written in a checkpoint (whatever the machine's byte order).
+_SENSOR_BYTES = np.dtype("<f8")
 
 
 def _alpha(seconds: int) -> float:
@@ -111,17 +115,29 @@ class WellState:
     alarm: AlarmState = field(default_factory=AlarmState)
 
     def to_json(self) -> dict[str, object]:
-        flat = self.sensors.ravel()
-        values = np.where(np.isnan(flat), None, flat).tolist()  # NaN (never seen) as null, in one pass
-        return {"feature_version": FEATURE_VERSION, "sensors": values, "last_event_ms": self.last_event_ms,
+        """The state as JSON values; the sensor numbers as the base64 of their float64 bytes.
+
+        Exact (every bit, NaN for never seen included) and some 40 times cheaper than writing 108
+        floats in decimal, which was most of a checkpoint of thousands of short-lived wells.
+        """
+        sensors = base64.b64encode(self.sensors.astype(_SENSOR_BYTES, copy=False).tobytes()).decode("ascii")
+        return {"feature_version": FEATURE_VERSION, "sensors_f64": sensors, "last_event_ms": self.last_event_ms,
                 "feature_time_ms": self.feature_time_ms, "alarm": self.alarm.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> WellState:
-        """Restore a state; one written by other features restarts them but keeps the de-dup mark."""
+        """Restore a state; one written by other features restarts them but keeps the de-dup mark.
+
+        Reads both encodings of the sensor numbers: base64 float64 bytes (``sensors_f64``) and,
+        as checkpoints written before it hold, a list of numbers with null for NaN (``sensors``).
+        """
         if data.get("feature_version") != FEATURE_VERSION:
             return cls(last_event_ms=data.get("last_event_ms"))
-        raw = np.array(data["sensors"], dtype=np.float64)  # null (never seen) reads back as NaN
+        if "sensors_f64" in data:
+            raw = np.frombuffer(base64.b64decode(data["sensors_f64"], validate=True), dtype=_SENSOR_BYTES)
+            raw = raw.astype(np.float64)  # a native, writable copy: the kernel updates it in place
+        else:
+            raw = np.array(data["sensors"], dtype=np.float64)  # null (never seen) reads back as NaN
         return cls(raw.reshape(len(FEATURE_SENSORS), _STATE_WIDTH), data.get("last_event_ms"),
                    data.get("feature_time_ms"), AlarmState.from_json(data.get("alarm") or {}))
 
@@ -158,8 +174,8 @@ class StateEncoder:
         for well in self._encoded.keys() - states.keys():
             del self._encoded[well]
         for well in {*touched, *(states.keys() - self._encoded.keys())} & states.keys():
-            self._encoded[well] = json.dumps(states[well].to_json())
-        return ("{" + ", ".join(f"{json.dumps(well)}: {self._encoded[well]}" for well in sorted(states)) + "}").encode()
+            self._encoded[well] = f"{json.dumps(well)}: {json.dumps(states[well].to_json())}"
+        return ("{" + ", ".join([self._encoded[well] for well in sorted(states)]) + "}").encode()
 
 
 def decode_states(payload: bytes | None) -> dict[str, WellState]:
@@ -179,10 +195,8 @@ def compute_features(observations: pa.Table, states: dict[str, WellState]) -> np
 def feature_columns(observations: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """A batch's event times (int64 ms) and its :data:`FEATURE_SENSORS` as a float64 rows x sensors
     matrix (nulls as NaN): what the feature recurrences read."""
-    times = observations["event_time"].cast(pa.int64()).to_numpy()
-    values = np.column_stack([
-        observations[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in FEATURE_SENSORS
-    ])
+    times = arrow_numpy.values(observations["event_time"])
+    values = np.column_stack([arrow_numpy.values(observations[name]).astype(np.float64) for name in FEATURE_SENSORS])
     return times, values
 
 
@@ -201,7 +215,8 @@ def sensor_deviations(observations: pa.Table, states: dict[str, WellState]) -> n
 
     wells = well_rows(observations["well_id"])
     times, values = feature_columns(observations)
-    well_states = [states.setdefault(well, WellState()) for well in wells.wells]
+    # A default built for every well (setdefault's) is a NumPy state each: thousands a batch of short wells.
+    well_states = [states[well] if well in states else states.setdefault(well, WellState()) for well in wells.wells]
     bounds = np.array(wells.bounds, dtype=np.int64)
     firsts, ends = times[wells.order[bounds[:-1]]], times[wells.order[bounds[1:] - 1]]
     previous = np.array([first if state.feature_time_ms is None else state.feature_time_ms  # first sight: no silence

@@ -8,11 +8,12 @@ which the alarms read to diagnose an event at its peak (:mod:`engine.diagnosis`)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
+from engine import arrow_numpy
 from engine.diagnosis import Diagnoser, Evidence
 from engine.features import FEATURE_KINDS, FEATURE_SENSORS, WellState, model_inputs, sensor_deviations
 from engine.model import Model
@@ -22,6 +23,8 @@ from engine.schema import PRESSURE_COLUMN, TEMPERATURE_COLUMN, WELL_DATA_SCHEMA,
 #: grow with the rows it sees at once, and slices keep a consumer's memory flat whatever its batch
 #: size. Slicing changes no number, since the per-well state carries across slices exactly.
 SLICE_ROWS = 8192
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INGEST_TIME_TYPE = WELL_DATA_SCHEMA.field("ingest_time").type
 
 
 def score_observations(observations: pa.Table, states: dict[str, WellState], model: Model | None) -> pa.Table:
@@ -58,16 +61,17 @@ def _score_slice(observations: pa.Table, states: dict[str, WellState], model: Mo
         version = pa.nulls(observations.num_rows, pa.string())
     else:
         raw_scores, raw_flags = model.score(features)
-        scores, flags = pa.array(raw_scores), pa.array(raw_flags, pa.int8())
-        version = pa.repeat(pa.scalar(model.version, pa.string()), observations.num_rows)  # no str per row
-    now = pa.scalar(datetime.now(UTC), pa.timestamp("ms", tz="UTC"))
+        # Built from their buffers: ``pa.array`` and ``pa.scalar`` would import pandas.
+        scores, flags = arrow_numpy.array(raw_scores), arrow_numpy.array(raw_flags, pa.int8())
+        version = arrow_numpy.repeated_strings([model.version], [observations.num_rows])  # no str per row
+    now = (datetime.now(UTC) - _EPOCH) // timedelta(milliseconds=1)
     extra = {
         "pressure": observations[PRESSURE_COLUMN],
         "temperature": observations[TEMPERATURE_COLUMN],
         "anomaly_score": scores,
         "anomaly_flag": flags,
         "model_version": version,
-        "ingest_time": pa.repeat(now, observations.num_rows),
+        "ingest_time": arrow_numpy.array(np.full(observations.num_rows, now, dtype=np.int64), _INGEST_TIME_TYPE),
     }
     table = observations
     for name, column in extra.items():

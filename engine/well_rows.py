@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine import arrow_numpy
+
 
 @dataclass(frozen=True)
 class WellRows:
@@ -37,7 +39,7 @@ def well_rows(well_ids: pa.Array | pa.ChunkedArray) -> WellRows:
     """Group the positions of a ``well_id`` column by well (wells in order of first appearance)."""
     column = well_ids.combine_chunks() if isinstance(well_ids, pa.ChunkedArray) else well_ids
     encoded = pc.dictionary_encode(column)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = arrow_numpy.values(encoded.indices)
     grouped = not np.any(codes[1:] < codes[:-1])
     order = np.arange(len(codes)) if grouped else np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1)).tolist()

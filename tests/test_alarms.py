@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from engine import alarms
 from engine.alarms import AlarmPolicy, cleared, close_all, count_events, update_alarms
 from engine.backend import Backend
 from engine.consumer import Consumer, ConsumerOptions
@@ -101,6 +102,55 @@ def test_micro_batches_give_the_same_events_as_one_pass() -> None:
     for seed in range(3):
         cuts = sorted(np.random.default_rng(seed).choice(np.arange(1, table.num_rows), 40, replace=False).tolist())
         assert run(table, cuts) == whole
+
+
+def quiet_and_flagged_wells(seed: int) -> pa.Table:
+    """Interleaved wells at 1 Hz with silences longer than the gap; most stretches unflagged, some
+    with a few flags (fewer than a window needs), some dense enough to raise events."""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for well in ("A", "B", "C", "D", "E"):
+        steps = np.where(rng.random(1500) < 0.01, rng.integers(31, 120, 1500), 1)
+        rate = rng.choice([0.0, 0.0, 0.02, 0.1, 0.7], size=1500 // 100).repeat(100)
+        flags = (rng.random(1500) < rate).astype(int)
+        table = rows(well, flags, labels=rng.integers(0, 3, 1500).tolist(), scores=rng.random(1500).tolist())
+        pieces.append(table.set_column(1, "event_time", pa.array(np.cumsum(steps) * 1000, pa.int64())
+                                       .cast(EVENT_TIME_TYPE)))
+    return pa.concat_tables(pieces).sort_by("event_time")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wells_without_flags_pass_the_debouncer_as_its_full_path_passes_them(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = quiet_and_flagged_wells(seed)
+    cuts = sorted(np.random.default_rng(seed).choice(np.arange(1, table.num_rows), 200, replace=False).tolist())
+
+    def stream() -> tuple[list[pa.Table], list[dict[str, WellState]]]:
+        states = {well: WellState() for well in "ABCDE"}
+        versions, snapshots = [], []
+        for start, stop in itertools.pairwise([0, *cuts, table.num_rows]):
+            versions.append(update_alarms(table.slice(start, stop - start), states, POLICY))
+            if start in cuts[::5]:  # the stream ended here: events clear, the flags stay
+                versions.append(close_all(states))
+            snapshots.append(decode_states(encode_states(states)))
+        return versions, snapshots
+
+    passed: list[bool] = []
+    original = alarms._QuietRows.pass_through
+
+    def counted(*args: object) -> bool:
+        passed.append(original(*args))
+        return passed[-1]
+
+    monkeypatch.setattr(alarms._QuietRows, "pass_through", counted)
+    fast = stream()
+    assert sum(passed) > len(passed) / 3 and not all(passed)  # both paths taken, the quiet one often
+    monkeypatch.setattr(alarms._QuietRows, "pass_through", lambda *args: False)  # every well the full path
+    full = stream()
+    assert sum(versions.num_rows for versions in full[0]) > 20
+    assert all(a.equals(b) for a, b in zip(fast[0], full[0], strict=True))
+    assert [{w: s.alarm for w, s in states.items()} for states in fast[1]] == \
+        [{w: s.alarm for w, s in states.items()} for states in full[1]]
 
 
 def test_an_event_is_versioned_when_it_opens_grows_and_clears_once() -> None:

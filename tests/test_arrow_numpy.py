@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine import arrow_numpy
 
@@ -28,3 +29,40 @@ def test_built_arrays_equal_pyarrows() -> None:
     assert arrow_numpy.repeated_strings(["WELL-00001"], [3]).equals(pa.array(["WELL-00001"] * 3))
     assert arrow_numpy.repeated_strings(["x"], [0]).equals(pa.array([], pa.string()))
     assert arrow_numpy.repeated_strings(["a", "", "bcd"], [2, 1, 2]).equals(pa.array(["a", "a", "", "bcd", "bcd"]))
+
+
+def test_filled_matches_fill_null_in_the_columns_own_dtype() -> None:
+    for column, fill in ((pa.array([1, None, 3], pa.int8()), 0), (pa.array([None, 2, None], pa.int16()).slice(1), -1),
+                         (pa.chunked_array([[0.5, None], [None, 2.0]]), np.nan), (pa.array([7, 8], pa.int32()), -1)):
+        expected = pc.fill_null(column, fill).to_numpy()
+        assert arrow_numpy.filled(column, fill).dtype == expected.dtype
+        np.testing.assert_array_equal(arrow_numpy.filled(column, fill), expected)
+
+
+def test_arrays_from_numpy_equal_pyarrows() -> None:
+    for data, kind in ((np.array([1.5, np.nan, -0.0]), None), (np.array([0, 1, 1], dtype=np.int64), pa.int8())):
+        built, expected = arrow_numpy.array(data, kind), pa.array(data, kind)
+        assert built.type == expected.type and built.null_count == 0
+        assert arrow_numpy.values(built).tobytes() == expected.to_numpy().tobytes()  # NaN and -0.0 bit for bit
+    for flags in (np.array([True, False, False] * 7), np.array([], dtype=bool)):
+        assert arrow_numpy.array(flags).equals(pa.array(flags))
+    times = pa.timestamp("ms", tz="UTC")
+    assert arrow_numpy.array(np.array([5, 6]), times).equals(pa.array([5, 6], pa.int64()).cast(times))
+    assert arrow_numpy.array(np.arange(10)[::3]).to_pylist() == [0, 3, 6, 9]  # a strided view is copied
+
+
+def test_arrays_from_python_lists_equal_pyarrows() -> None:
+    cases = [([1, None, -3], pa.int16()), ([None, None], pa.int64()), ([0.25, None, float("inf")], pa.float64()),
+             (["WELL-1", None, "", "é"], pa.string()), ([], pa.string()), ([None], pa.string()),
+             ([b"\x00garbage", None, b""], pa.binary())]
+    for items, kind in cases:
+        assert arrow_numpy.from_pylist(items, kind).equals(pa.array(items, kind))
+    times = pa.timestamp("ms", tz="UTC")
+    assert arrow_numpy.from_pylist([1_700_000_000_000, None], times).equals(
+        pa.array([1_700_000_000_000, None], pa.int64()).cast(times))
+
+
+def test_empty_table_equals_pyarrows() -> None:
+    schema = pa.schema([pa.field("a", pa.string(), nullable=False), pa.field("t", pa.timestamp("ms", tz="UTC"))])
+    assert arrow_numpy.empty_table(schema).equals(schema.empty_table())
+    assert arrow_numpy.empty_table(schema).schema == schema

@@ -112,3 +112,77 @@ def test_a_message_with_compressed_buffers_is_refused_before_arrow_allocates_the
     message = reader.read_next_message()
     with pytest.raises(InputError, match="compressed buffers"):
         codec.decode(record(10, message.serialize()))
+
+
+def broken_frame(payload: bytes) -> bytes:
+    """``payload`` with its zstd frame header (and so its stated size) intact and its first block
+    of the reserved type: not decompressible."""
+    frame = 9  # after the record header
+    assert payload[frame + 4] == 0x60  # a single segment, the content size in two bytes (as for a few KB)
+    block = frame + 4 + 1 + 2
+    return payload[:block] + bytes([payload[block] | 0b110]) + payload[block + 1:]
+
+
+def assert_decoded_as_alone(payloads: list[bytes]) -> None:
+    """``decode_many`` gives, for every payload, what ``decode_batches`` gives it alone: the same rows
+    to the bit, or the same refusal."""
+    together = codec.decode_many(payloads)
+    assert len(together) == len(payloads)
+    for payload, result in zip(payloads, together, strict=True):
+        try:
+            alone = codec.decode_batches(payload)
+        except InputError as exc:
+            assert isinstance(result, InputError) and str(result) == str(exc)
+        else:
+            assert not isinstance(result, InputError)
+            assert same_bits(pa.Table.from_batches(result, OBSERVATION_SCHEMA),
+                             pa.Table.from_batches(alone, OBSERVATION_SCHEMA))
+
+
+def test_small_records_decoded_together_give_each_record_s_rows(
+        well: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    lengths = [*rng.integers(1, 400, 120).tolist(), 0, 2_000, 180, 180]  # many lengths, more than one group holds
+    payloads = [codec.encode(well.slice(int(rng.integers(0, well.num_rows - n)), n)) for n in lengths]
+    payloads.insert(7, parquet_record(well.slice(5, 50)))  # the previous format among them: decoded alone
+    alone = []
+    monkeypatch.setattr(codec, "_decode_ipc", lambda payload: alone.append(payload) or [])
+    codec.decode_many(payloads)
+    assert alone == [payloads[lengths.index(2_000) + 1]]  # only the record larger than a group was decoded alone
+    monkeypatch.undo()
+    assert_decoded_as_alone(payloads)
+    assert len(codec._joint_groups(payloads)) > 1
+
+
+def test_a_corrupt_record_among_records_decoded_together_fails_alone_with_its_reason(well: pa.Table) -> None:
+    batch = well.slice(0, 10).combine_chunks().to_batches()[0]
+    message = batch.serialize()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, OBSERVATION_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_batch(batch)
+    reader = pa.ipc.MessageReader.open_stream(sink.getvalue())
+    reader.read_next_message()  # the schema
+    good = [codec.encode(well.slice(start, 30)) for start in range(0, 300, 30)]
+    corrupt = [
+        record(9, message),  # a frame that decompresses, a message that is not what the header says
+        record(10, b"\x00" * 64),  # a frame that decompresses, no message in it
+        record(10, reader.read_next_message().serialize()),  # compressed buffers inside
+        record(10, message, size=message.size - 8),  # the frame holds more than the header declares
+        broken_frame(good[3]),  # the frame states its size, its data does not decompress: the joint call fails
+        good[4][:40],  # a frame cut short
+        good[5] + b"junk",  # bytes after the frame
+        good[6] + pa.Codec("zstd").compress(b"more", asbytes=True),  # a second frame with more in it
+        b"\x02corrupt",
+        b"",
+    ]
+    for bad in corrupt:
+        payloads = [*good[:5], bad, *good[5:]]
+        assert_decoded_as_alone(payloads)
+        results = codec.decode_many(payloads)
+        assert isinstance(results[5], InputError), bad[:20]
+        assert not any(isinstance(result, InputError) for result in results[:5] + results[6:])
+    # Two frames each other's size: together they fill the declared bytes, each in the other's slot.
+    other = well.slice(10, 10).combine_chunks().to_batches()[0].serialize()
+    shifted = [record(10, bytes(message) + bytes(24), size=message.size), record(10, other, size=other.size + 24)]
+    assert_decoded_as_alone([good[0], *shifted, good[1]])
+    assert all(isinstance(result, InputError) for result in codec.decode_many(shifted))

@@ -23,6 +23,7 @@ from engine.schema import DEAD_LETTERS_TABLE, WELL_DATA_TABLE
 from engine.stream import OutgoingRecord
 from ml.train_model import train
 from tests.polling import wait_for
+from tests.test_codec import broken_frame
 
 DRAIN = ConsumerOptions(idle_exit_seconds=0.5, poll_seconds=0.05, records_per_read=3)
 
@@ -208,20 +209,22 @@ def test_each_malformed_record_of_a_batch_is_quarantined_alone_with_its_reason(
         OutgoingRecord(name, codec.encode(no_time)),
         OutgoingRecord(name, b"\x02corrupt"),
         OutgoingRecord(name, codec.encode(well.slice(0, 0))),
+        OutgoingRecord(name, broken_frame(codec.encode(well.slice(0, 10)))),  # fails the records' joint decode
         OutgoingRecord(name, codec.encode(two_wells)),
         OutgoingRecord(name, codec.encode(well.slice(10, 20))),
     ])
     stats = Consumer(backend, replace(DRAIN, records_per_read=100)).run(threading.Event())
-    assert stats.batches == 1 and stats.dead_letters == 5
+    assert stats.batches == 1 and stats.dead_letters == 6
     assert distinct_and_total(backend) == (30, 30)  # the well-formed records' rows, all of them
     letters = backend.sql.query("SELECT partition_key, reason FROM dead_letters ORDER BY sequence_number")
-    assert letters["partition_key"].tolist() == ["NOT-" + name] + [name] * 4
+    assert letters["partition_key"].tolist() == ["NOT-" + name] + [name] * 5
     reasons = letters["reason"].tolist()
     assert reasons[0] == f"record for partition key {'NOT-' + name!r} holds wells [{name!r}]"
     assert reasons[1] == "record has observations without event_time"
     assert reasons[2].startswith("corrupt record")
     assert reasons[3] == "record holds no observations"
-    assert reasons[4] == f"record for partition key {name!r} holds wells [{name!r}, 'OTHER-WELL']"
+    assert reasons[4].startswith("corrupt record: ZSTD decompression failed")
+    assert reasons[5] == f"record for partition key {name!r} holds wells [{name!r}, 'OTHER-WELL']"
 
 
 def test_a_read_of_small_records_asks_for_as_many_as_a_read_of_large_ones_carries(

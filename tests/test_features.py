@@ -120,6 +120,24 @@ def test_state_json_round_trip_and_an_outdated_state_restarts_the_features_but_k
     assert (restored.sensors[:, 1] == 0).all()  # every sensor starts afresh
 
 
+def test_a_checkpoint_with_the_sensor_numbers_as_a_list_still_loads_and_continues_exactly() -> None:
+    table = synthetic_well("W", 1800, qgl=np.full(1800, np.nan))  # a sensor this well lacks
+    first, rest = table.slice(0, 900), table.slice(900)
+    states: dict[str, WellState] = {}
+    compute_features(first, states)
+    assert np.isnan(states["W"].sensors).any()  # sensors never seen: NaN, written as null before
+    written = json.loads(encode_states(states))
+    flat = states["W"].sensors.ravel()
+    written["W"]["sensors"] = np.where(np.isnan(flat), None, flat).tolist()  # as checkpoints before base64 held
+    del written["W"]["sensors_f64"]
+    old = decode_states(json.dumps(written).encode())
+    np.testing.assert_array_equal(old["W"].sensors, states["W"].sensors)
+    assert old["W"].alarm == states["W"].alarm and old["W"].last_event_ms == states["W"].last_event_ms
+    new = decode_states(encode_states(states))
+    assert np.array_equal(compute_features(rest, old), compute_features(rest, new))  # the kernel updates both in place
+    np.testing.assert_array_equal(old["W"].sensors, new["W"].sensors)
+
+
 @pytest.mark.parametrize("rows", [0, 1])
 def test_tiny_inputs(rows: int) -> None:
     features = compute_features(synthetic_well("W", rows), {})

@@ -6,12 +6,22 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from engine.backends.local import _lake
 from engine.backends.local._lake import LocalLake
-from engine.lake import COMPACT_MIN_FILES, MAX_COMPACTION_TIER, LakeFile, compaction_tier, plan_compaction
-from engine.schema import WELL_DATA_TABLE
+from engine.lake import (
+    BATCH_COMPRESSION_LEVEL,
+    COMPACT_MIN_FILES,
+    MAX_COMPACTION_TIER,
+    LakeFile,
+    compaction_tier,
+    parquet_options,
+    plan_compaction,
+)
+from engine.schema import LAKE_TABLES, WELL_DATA_TABLE
 from tests.test_backend_contract import START, lake_rows
 
 ROWS = 10
@@ -73,3 +83,19 @@ def test_workers_compacting_at_once_split_the_merges_and_never_redo_one(
     assert merged == [COMPACT_MIN_FILES, COMPACT_MIN_FILES]  # each partition read and rewritten once
     assert first.row_count(WELL_DATA_TABLE) == 2 * COMPACT_MIN_FILES * ROWS
     assert len(first.files(WELL_DATA_TABLE)) == 2
+
+
+def test_a_batch_file_is_written_at_the_fast_level_and_its_merge_at_the_default_one(tmp_path: Path) -> None:
+    """Only the compression level differs; the rows read back are the rows written either way."""
+    schema = LAKE_TABLES[WELL_DATA_TABLE].schema
+    batch, merged = parquet_options(schema, batch=True), parquet_options(schema)
+    assert batch.pop("compression_level") == BATCH_COMPRESSION_LEVEL < 0 and batch == merged
+    lake = LocalLake(tmp_path)
+    written = [lake_rows("WELL-00001", START + timedelta(seconds=ROWS * i), ROWS) for i in range(COMPACT_MIN_FILES)]
+    for i, rows in enumerate(written):
+        lake.write(WELL_DATA_TABLE, f"shard@{i:04d}", rows)
+    (path,) = lake.files(WELL_DATA_TABLE)[:1]
+    assert pq.read_table(path, schema=schema).equals(written[0].cast(schema))
+    lake.compact(WELL_DATA_TABLE, lambda key: True)
+    (merged_path,) = lake.files(WELL_DATA_TABLE)
+    assert pq.read_table(merged_path, schema=schema).equals(pa.concat_tables(written).cast(schema))

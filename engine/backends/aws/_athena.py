@@ -19,16 +19,18 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from engine.backends.aws._errors import Resource, error_code, translated
 from engine.backends.aws._glue import GlueCatalog
 from engine.errors import BackendError, InputError
 from engine.query import QueryEngine
+
+if TYPE_CHECKING:  # imported where results are converted: a consumer on ECS opens this backend, never queries
+    import pandas as pd
 
 __all__ = ["AthenaQueryEngine", "athena_literal"]
 
@@ -141,6 +143,8 @@ class AthenaQueryEngine(QueryEngine):
 
     def _results(self, execution_id: str, header: bool) -> pd.DataFrame:
         """Every page of the results, converted by column type."""
+        import pandas as pd
+
         rows: list[list[str | None]] = []
         columns: list[dict[str, Any]] = []
         token = None
@@ -167,6 +171,8 @@ class AthenaQueryEngine(QueryEngine):
 
 def _convert(values: list[str | None], athena_type: str) -> pd.Series:
     """Athena's text rendering of a column back to a typed pandas column."""
+    import pandas as pd
+
     base = athena_type.split("(")[0].strip()
     if base in _INTEGERS:
         series = pd.Series([None if v is None else int(v) for v in values], dtype="Int64")

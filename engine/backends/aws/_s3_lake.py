@@ -415,7 +415,7 @@ class S3Lake(Lake):
     def _put_parquet(self, table: str, key: str, rows: pa.Table) -> None:
         buffer = pa.BufferOutputStream()
         schema = LAKE_TABLES[table].schema
-        pq.write_table(rows.cast(schema), buffer, **parquet_options(schema))
+        pq.write_table(rows.cast(schema), buffer, **parquet_options(schema, batch=True))
         with translated(self._bucket):
             self._s3.put_object(Bucket=self._bucket.name, Key=key, Body=buffer.getvalue().to_pybytes(),
                                 ContentType="application/vnd.apache.parquet")

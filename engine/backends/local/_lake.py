@@ -124,7 +124,7 @@ class LocalLake(Lake):
     def _write_file(self, table: str, partition: str, stem: str, rows: pa.Table) -> str:
         schema = LAKE_TABLES[table].schema
         return self._publish_file(table, partition, stem, lambda temporary: pq.write_table(
-            rows.cast(schema), temporary, **parquet_options(schema)))
+            rows.cast(schema), temporary, **parquet_options(schema, batch=True)))
 
     def _publish_file(self, table: str, partition: str, stem: str, write: Callable[[Path], object]) -> str:
         """Write a new, uniquely named file through a temporary name; return its path under the root.
