@@ -21,15 +21,20 @@ def values(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_timestamp(array.type):
         array = array.cast(pa.int64())
-    width = array.type.byte_width
-    kind = "f" if pa.types.is_floating(array.type) else "i" if pa.types.is_signed_integer(array.type) else "u"
+    dtype = _numpy_dtype(array.type)
     data = array.buffers()[1]
     if data is None or len(array) == 0:  # an empty array, or one of nulls only that Arrow gave no data
-        return np.full(len(array), np.nan if kind == "f" else 0, dtype=f"<{kind}{width}")
-    result = np.frombuffer(data, dtype=f"<{kind}{width}", count=len(array), offset=array.offset * width)
-    if array.null_count and kind == "f":
+        return np.full(len(array), np.nan if dtype.kind == "f" else 0, dtype=dtype)
+    result = np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+    if array.null_count and dtype.kind == "f":
         result = np.where(valid(array), result, np.nan)
     return result
+
+
+def _numpy_dtype(type: pa.DataType) -> np.dtype:
+    """The little-endian NumPy type of a fixed-width Arrow type's values (times as their integers)."""
+    kind = "f" if pa.types.is_floating(type) else "u" if pa.types.is_unsigned_integer(type) else "i"
+    return np.dtype(f"<{kind}{type.byte_width}")
 
 
 def valid(array: pa.Array) -> np.ndarray:
@@ -83,9 +88,7 @@ def array(data: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
     if pa.types.is_boolean(kind):
         buffer = pa.py_buffer(np.packbits(np.asarray(data, dtype=bool), bitorder="little"))
     else:
-        width = kind.byte_width
-        form = "f" if pa.types.is_floating(kind) else "u" if pa.types.is_unsigned_integer(kind) else "i"
-        buffer = pa.py_buffer(np.ascontiguousarray(data, dtype=f"<{form}{width}"))
+        buffer = pa.py_buffer(np.ascontiguousarray(data, dtype=_numpy_dtype(kind)))
     return pa.Array.from_buffers(kind, len(data), [None, buffer], 0)
 
 
@@ -102,9 +105,7 @@ def from_pylist(items: list[object], type: pa.DataType) -> pa.Array:
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
     else:
-        width = type.byte_width
-        form = "f" if pa.types.is_floating(type) else "u" if pa.types.is_unsigned_integer(type) else "i"
-        data = np.array([0 if item is None else item for item in items], dtype=f"<{form}{width}")
+        data = np.array([0 if item is None else item for item in items], dtype=_numpy_dtype(type))
         buffers = [validity, pa.py_buffer(data)]
     return pa.Array.from_buffers(type, len(items), buffers, nulls)
 
